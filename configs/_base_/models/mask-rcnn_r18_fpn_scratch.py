@@ -1,0 +1,20 @@
+# Mask R-CNN sized for the synthetic benchmark on a CPU: ResNet-18 + a 64-channel FPN, trained from scratch
+# (no pretrained weights can be downloaded here). Test settings follow the paper (Sec. 5.1): 512 proposals,
+# NMS IoU 0.5, 150 detections per image.
+_base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
+
+num_classes = 24  # categories of the synthetic benchmark (tspsis.data.synth)
+width = 64        # FPN / RoI feature channels (D in Sec. 4.1)
+
+model = dict(
+    backbone=dict(depth=18, frozen_stages=-1, norm_eval=False, init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=width),
+    rpn_head=dict(in_channels=width, feat_channels=width),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=width),
+        bbox_head=dict(in_channels=width, fc_out_channels=256, num_classes=num_classes),
+        mask_roi_extractor=dict(out_channels=width),
+        mask_head=dict(in_channels=width, conv_out_channels=width, num_classes=num_classes)),
+    test_cfg=dict(
+        rpn=dict(max_per_img=512),                         # "top 512 proposals", Sec. 5.1
+        rcnn=dict(nms=dict(iou_threshold=0.5), max_per_img=150)))  # NMS 0.5, 150 detections, Sec. 5.1

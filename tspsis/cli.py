@@ -1,0 +1,141 @@
+"""``tspsis`` console entry point. Each sub-command imports its module only when it runs."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import main
+
+    return main()
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from .data.synth import generate
+
+    generate(args.profile, args.out, seed=args.seed)
+    print(f"synthetic '{args.profile}' data (seed {args.seed}) in {args.out}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from .data.stats import dataset_stats, format_stats
+
+    stats = dataset_stats(args.ann, manifest_path=args.manifest)
+    print(json.dumps(stats, indent=1) if args.json else format_stats(stats))
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from .splits import write_split
+
+    manifest = write_split(args.ann, args.seen, args.out)
+    print(f"{args.out}: {len(manifest['seen_category_ids'])} seen, {len(manifest['unseen_category_ids'])} unseen "
+          "categories (unseen instances are box-only)")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_files, format_metrics
+
+    metrics = evaluate_files(args.gt, args.dt, args.manifest, args.out, backend=args.backend)
+    print(format_metrics(metrics))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .launch import train
+
+    run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
+                data_root=args.data_root, force=args.force)
+    print(f"checkpoint: {run.checkpoint}\nmetrics: {run.metrics_path}")
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from .launch import test
+
+    run = test(args.config, args.checkpoint, args.work_dir, cfg_options=args.cfg_options, data_root=args.data_root)
+    print(f"metrics: {run.metrics_path}")
+    return 0
+
+
+def _run_notebooks(args: argparse.Namespace) -> int:
+    from .notebooks import run_notebooks
+
+    only = [s.strip() for s in args.only.split(",")] if args.only else None
+    return run_notebooks(args.profile, only=only, out=args.out, gpus=args.gpus)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tspsis", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("doctor", help="check the environment (torch, mmcv ops, mmdet, kernels)").set_defaults(func=_doctor)
+
+    data = sub.add_parser("data", help="synthetic benchmark and dataset statistics")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="generate the synthetic overlap benchmark (COCO format)")
+    synth.add_argument("--profile", choices=["tiny", "demo", "full"], default="demo")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=_synth)
+    stats = data_sub.add_parser("stats", help="images, instances, area buckets, overlap O, split coverage")
+    stats.add_argument("ann", type=Path)
+    stats.add_argument("--manifest", type=Path)
+    stats.add_argument("--json", action="store_true", help="print the raw statistics as JSON")
+    stats.set_defaults(func=_stats)
+
+    split = sub.add_parser("split", help="write a partially supervised training file (unseen = box-only)")
+    split.add_argument("--ann", type=Path, required=True)
+    split.add_argument("--seen", required=True, help="voc | nonvoc | first-K | comma-separated category names")
+    split.add_argument("--out", type=Path, required=True)
+    split.set_defaults(func=_split)
+
+    ev = sub.add_parser("eval", help="COCO AP on unseen / seen / all categories, per overlap bin")
+    ev.add_argument("--gt", type=Path, required=True)
+    ev.add_argument("--dt", type=Path, required=True)
+    ev.add_argument("--manifest", type=Path, required=True)
+    ev.add_argument("--out", type=Path)
+    ev.add_argument("--backend", choices=["pycocotools", "faster_coco_eval"], default="pycocotools")
+    ev.set_defaults(func=_eval)
+
+    for name, func, helptext in (("train", _train, "train a config in a subprocess (resumable)"),
+                                 ("test", _test, "test a checkpoint; write unseen/seen/all metrics JSON")):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("config", type=Path)
+        if name == "test":
+            cmd.add_argument("checkpoint", type=Path)
+        cmd.add_argument("--work-dir", type=Path, required=True)
+        cmd.add_argument("--data-root", type=Path, help="replace the config's data_root")
+        cmd.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+        if name == "train":
+            cmd.add_argument("--gpus", type=int, default=1, help=">1 starts torchrun with that many processes")
+            cmd.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                             help="resume from the last checkpoint in --work-dir (default: on)")
+            cmd.add_argument("--force", action="store_true", help="train even if the run is complete")
+        cmd.set_defaults(func=func)
+
+    nb = sub.add_parser("run-notebooks", help="execute notebooks/ in order with papermill")
+    nb.add_argument("--profile", choices=["tiny", "demo", "full", "coco"], default="demo")
+    nb.add_argument("--only", help="comma-separated notebook number prefixes, e.g. 00,03")
+    nb.add_argument("--out", type=Path, help="output folder (default papermill_runs/<date>-<profile>)")
+    nb.add_argument("--gpus", type=int, default=0)
+    nb.set_defaults(func=_run_notebooks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as err:  # bad input: one clear line, not a traceback
+        print(f"tspsis {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
