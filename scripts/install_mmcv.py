@@ -82,7 +82,10 @@ def install_prebuilt(cache: Path, find_links: list[str]) -> bool:
     args = ["install", "--no-deps", "--only-binary", "mmcv", "--force-reinstall", "-q"]
     for link in links:
         args += ["--find-links", link]
-    return pip(*args, f"mmcv=={MMCV_VERSION}") == 0
+    res = run([sys.executable, "-m", "pip", *args, f"mmcv=={MMCV_VERSION}"], capture_output=True)
+    if res.returncode != 0:
+        say(f"no prebuilt mmcv {MMCV_VERSION} wheel found in {', '.join(links)} or PIP_FIND_LINKS")
+    return res.returncode == 0
 
 
 def patch_setup(setup_py: Path) -> int:

@@ -1,0 +1,68 @@
+# COCO 2017 instance segmentation with mmdet's standard 1333x800 pipelines and the partial-annotation
+# transforms: common part of the coco_* dataset configs. This file trains on the full
+# annotations/instances_train2017.json; the split configs replace the training file and set the
+# evaluator's manifest. Changing a variable in a child does not update the fields built from it here
+# (override those too, or use --cfg-options).
+dataset_type = 'PartialCocoDataset'  # tspsis.models.dataset: box-only instances + per-instance has_mask
+data_root = 'data/coco/'
+img_scale = (1333, 800)
+batch_size = 2  # per GPU: 8 GPUs x 2 = the paper's batch of 16 (Sec. 5.1)
+num_workers = 2
+train_ann_file = 'annotations/instances_train2017.json'
+val_ann_file = 'annotations/instances_val2017.json'
+backend_args = None
+
+# Only transforms that keep gt_has_mask aligned (see tspsis.models.loading): no FilterAnnotations / crops.
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),  # box-only -> empty mask, has_mask
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackPartialDetInputs'),  # gt_instances.has_mask (BoolTensor (N,))
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),  # the evaluator reads the masks from val_ann_file itself
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=num_workers,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=train_ann_file,
+        data_prefix=dict(img='train2017/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=num_workers,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=val_ann_file,
+        data_prefix=dict(img='val2017/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+# Scored on the full val2017 file; the manifest (set by the split configs) says which categories are unseen,
+# so AP is reported for unseen, seen and all categories separately (tspsis.models.metric).
+val_evaluator = dict(
+    type='PartialCocoMetric',
+    ann_file=data_root + val_ann_file,
+    metric=['bbox', 'segm'],
+    backend_args=backend_args)
+test_evaluator = val_evaluator

@@ -1,0 +1,72 @@
+# Synthetic benchmark (tspsis.data.synth), COCO layout of INTERFACES.md: common part of the synth_* dataset
+# configs. This file trains on the full annotations/train.json (all masks); the split configs replace the
+# training file and set the evaluator's manifest (seen / unseen category ids).
+#
+# The variables below are read when this file is parsed: a child that changes one of them must also override
+# the fields built from it, e.g. for another profile
+#   data_root = 'data/synth/full/'; img_scale = (256, 256)
+#   train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=...))  (and val/test, evaluators)
+# or pass --cfg-options.
+dataset_type = 'PartialCocoDataset'  # tspsis.models.dataset: box-only instances + per-instance has_mask
+data_root = 'data/synth/demo/'
+img_scale = (160, 160)  # the profile's image size (demo: 160, tiny: 128, full: 256): Resize is a no-op
+batch_size = 4          # images per GPU / CPU process
+num_workers = 2
+train_ann_file = 'annotations/train.json'
+val_ann_file = 'annotations/val.json'
+backend_args = None
+
+# Only transforms that keep gt_has_mask aligned (see tspsis.models.loading): no FilterAnnotations / crops.
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),  # box-only -> empty mask, has_mask
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackPartialDetInputs'),  # gt_instances.has_mask (BoolTensor (N,))
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),  # the evaluator reads the masks from val_ann_file itself
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=num_workers,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=train_ann_file,
+        data_prefix=dict(img='train/'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=num_workers,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=val_ann_file,
+        data_prefix=dict(img='val/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+# Scored on the full validation file; the manifest (set by the split configs) says which categories are
+# unseen, so AP is reported for unseen, seen and all categories separately (tspsis.models.metric).
+val_evaluator = dict(
+    type='PartialCocoMetric',
+    ann_file=data_root + val_ann_file,
+    metric=['bbox', 'segm'],
+    backend_args=backend_args)
+test_evaluator = val_evaluator

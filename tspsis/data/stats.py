@@ -1,0 +1,114 @@
+"""Dataset statistics: instances, COCO area buckets, object overlap (Eq. 1) and seen-set coverage.
+
+Works on any COCO-format file. The overlap section needs every instance's mask (a partially annotated
+training file has none for unseen categories, so the section is then omitted); the coverage section needs
+the synthetic benchmark's `shape_family` / `appearance` category keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tspsis.overlap import OVERLAP_BIN_EDGES, annotation_overlaps, overlap_bins
+from tspsis.data.validate import validate_coco
+from tspsis.splits import load_manifest, resolve_seen
+
+__all__ = ["AREA_BUCKETS", "OVERLAPPED", "dataset_stats", "format_stats"]
+
+# COCO area buckets (pixels): small < 32^2 <= medium < 96^2 <= large
+AREA_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("small", 0.0, 32.0**2), ("medium", 32.0**2, 96.0**2), ("large", 96.0**2, float("inf")))
+OVERLAPPED = 0.3  # "overlapped objects" have O >= 0.3 (paper Sec. 5.3, Table 2)
+
+
+def _coverage(categories: list[dict], seen_ids: list[int]) -> dict:
+    """Which shape families / appearances the seen categories cover, and the covered fractions."""
+    seen = [cat for cat in categories if cat["id"] in set(seen_ids)]
+    result = {"seen_categories": [cat["name"] for cat in seen]}
+    for key in ("shape_family", "appearance"):
+        every = sorted({cat[key] for cat in categories})
+        covered = sorted({cat[key] for cat in seen})
+        result[key] = {"covered": covered, "missing": sorted(set(every) - set(covered)),
+                       "fraction": len(covered) / len(every)}
+    return result
+
+
+def dataset_stats(ann_path: str | os.PathLike, manifest_path: str | os.PathLike | None = None) -> dict:
+    """Statistics of one COCO-format annotation file.
+
+    Returns {"file", "images", "instances", "categories", "instances_per_category" {name: n},
+    "area_buckets" {small, medium, large}, "overlap" (None without masks, else {"bin_edges",
+    "histogram" (10 counts, Fig. 2 bins), "mean", "fraction_overlapped" (O >= 0.3), "threshold"}),
+    "coverage" ({split name: coverage} for voc, nonvoc and the manifest's seen set; omitted when
+    categories carry no shape_family/appearance)}.
+    """
+    dataset = validate_coco(ann_path)
+    anns, categories = dataset["annotations"], dataset["categories"]
+    names = {cat["id"]: cat["name"] for cat in categories}
+    per_category = Counter(ann["category_id"] for ann in anns)
+    areas = np.asarray([float(ann.get("area", 0.0)) for ann in anns])
+    stats: dict = {
+        "file": str(ann_path),
+        "images": len(dataset["images"]),
+        "instances": len(anns),
+        "categories": len(categories),
+        "instances_per_category": {names[cid]: per_category.get(cid, 0) for cid in sorted(names)},
+        "area_buckets": {name: int(((areas >= lo) & (areas < hi)).sum()) for name, lo, hi in AREA_BUCKETS},
+        "overlap": None,
+    }
+    if anns and all("segmentation" in ann for ann in anns):
+        overlaps = np.asarray(list(annotation_overlaps(dataset).values()))
+        stats["overlap"] = {
+            "bin_edges": list(OVERLAP_BIN_EDGES),
+            "histogram": np.bincount(overlap_bins(overlaps), minlength=len(OVERLAP_BIN_EDGES) - 1).tolist(),
+            "mean": float(overlaps.mean()),
+            "threshold": OVERLAPPED,
+            "fraction_overlapped": float((overlaps >= OVERLAPPED).mean()),
+        }
+    if categories and all("shape_family" in cat and "appearance" in cat for cat in categories):
+        coverage = {}
+        for spec in ("voc", "nonvoc"):
+            try:
+                coverage[spec] = _coverage(categories, resolve_seen(categories, spec, dataset.get("info"),
+                                                                     str(ann_path)))
+            except ValueError:  # no voc list in this file
+                continue
+        if manifest_path is not None:
+            manifest = load_manifest(manifest_path)
+            coverage[f"manifest ({manifest['seen_spec']})"] = _coverage(categories, manifest["seen_category_ids"])
+        stats["coverage"] = coverage
+    return stats
+
+
+def format_stats(stats: dict) -> str:
+    """Readable text report of `dataset_stats` output."""
+    lines = [f"{Path(stats['file']).name}: {stats['images']} images, {stats['instances']} instances, "
+             f"{stats['categories']} categories", "", "instances per category:"]
+    width = max((len(name) for name in stats["instances_per_category"]), default=0)
+    lines += [f"  {name:<{width}}  {n:>7}" for name, n in stats["instances_per_category"].items()]
+    total = max(stats["instances"], 1)
+    lines += ["", "area buckets (COCO):"]
+    lines += [f"  {name:<6}  {n:>7}  {100 * n / total:5.1f}%" for name, n in stats["area_buckets"].items()]
+    overlap = stats["overlap"]
+    lines.append("")
+    if overlap is None:
+        lines.append("object overlap O (Eq. 1): n/a (some instances have no segmentation)")
+    else:
+        lines.append(f"object overlap O (Eq. 1): mean {overlap['mean']:.3f}, "
+                     f"O >= {overlap['threshold']}: {100 * overlap['fraction_overlapped']:.1f}%")
+        edges = overlap["bin_edges"]
+        for k, n in enumerate(overlap["histogram"]):
+            lo = "[0.0" if k == 0 else f"({edges[k]:.1f}"
+            lines.append(f"  {lo}, {edges[k + 1]:.1f}]  {n:>7}  {100 * n / total:5.1f}%")
+    for split, cov in stats.get("coverage", {}).items():
+        lines += ["", f"seen set {split}: {len(cov['seen_categories'])} categories"]
+        for key in ("shape_family", "appearance"):
+            c = cov[key]
+            missing = f", missing {', '.join(c['missing'])}" if c["missing"] else ""
+            lines.append(f"  {key:<12} {len(c['covered'])} covered ({100 * c['fraction']:.0f}%): "
+                         f"{', '.join(c['covered'])}{missing}")
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""Headless execution of ``notebooks/NN_*.ipynb`` with papermill (``tspsis run-notebooks``).
+
+Each notebook runs with the parameters ``profile``, ``data_root``, ``work_dir``, ``gpus``, ``seed`` and
+``output_dir`` (its own folder under the run folder, where it writes ``metrics.json``, figures and
+``tables.md``). The chain stops at the first failing notebook; its executed copy keeps the partial output and
+the failing cell is named. Notebooks that already completed in the same run folder are not re-executed, so a
+re-run resumes. ``results.md`` gathers every notebook's ``tables.md``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO_ROOT / "notebooks"
+RUNS = REPO_ROOT / "papermill_runs"
+
+
+def notebook_parameters(profile: str, output_dir: Path, gpus: int = 0, seed: int = 0) -> dict:
+    """The parameters every notebook's ``parameters`` cell declares."""
+    return dict(profile=profile, data_root=str(REPO_ROOT / "data" / "synth" / profile) if profile != "coco"
+                else str(REPO_ROOT / "data" / "coco"), work_dir=str(REPO_ROOT / "work_dirs" / profile),
+                gpus=gpus, seed=seed, output_dir=str(output_dir))
+
+
+def discover(only: list[str] | None = None) -> list[Path]:
+    found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [nb for nb in found if nb.name[:2] in only]
+        missing = set(only) - {nb.name[:2] for nb in found}
+        if missing:
+            raise ValueError(f"--only: no notebook numbered {', '.join(sorted(missing))} in {NOTEBOOKS}")
+    if not found:
+        raise FileNotFoundError(f"no notebooks NN_*.ipynb in {NOTEBOOKS}")
+    return found
+
+
+def _complete(output_dir: Path) -> bool:
+    metrics = output_dir / "metrics.json"
+    return metrics.is_file() and json.loads(metrics.read_text()).get("complete", False)
+
+
+def gather_results(run_dir: Path) -> Path:
+    """Concatenate the ``tables.md`` of every executed notebook into ``run_dir/results.md``."""
+    parts = [f"# Results of `{run_dir.name}`\n"]
+    for tables in sorted(run_dir.glob("*/tables.md")):
+        parts.append(f"\n## {tables.parent.name}\n\n{tables.read_text().strip()}\n")
+    out = run_dir / "results.md"
+    tmp = out.with_suffix(".md.part")
+    tmp.write_text("".join(parts))
+    tmp.replace(out)
+    return out
+
+
+def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | None = None, gpus: int = 0,
+                  seed: int = 0) -> int:
+    """Execute the notebooks in order; returns a process exit code (0 = all ran)."""
+    import papermill as pm
+
+    run_dir = Path(out) if out else RUNS / f"{_dt.date.today().isoformat()}-{profile}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = discover(only)
+    for index, notebook in enumerate(notebooks, 1):
+        output_dir = run_dir / notebook.stem
+        executed = run_dir / notebook.name
+        prefix = f"[{index}/{len(notebooks)}] {notebook.name}"
+        if _complete(output_dir):
+            print(f"{prefix}: already complete in {run_dir}, skipped", flush=True)
+            continue
+        output_dir.mkdir(exist_ok=True)
+        print(f"{prefix}: running ...", flush=True)
+        start = time.time()
+        try:
+            pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,
+                                parameters=notebook_parameters(profile, output_dir, gpus, seed))
+        except pm.PapermillExecutionError as err:
+            print(f"{prefix}: FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}); the executed copy "
+                  f"with the partial output is {executed}", flush=True)
+            gather_results(run_dir)
+            return 1
+        print(f"{prefix}: done in {time.time() - start:.0f} s", flush=True)
+    print(f"results: {gather_results(run_dir)}", flush=True)
+    return 0

@@ -1,0 +1,129 @@
+"""The process that :mod:`tspsis.launch` starts: one mmengine ``Runner`` that trains or tests a config.
+
+``python -m tspsis.runner {train,test} CONFIG --work-dir DIR [--checkpoint CKPT] [--data-root ROOT]
+[--launcher {none,pytorch}] [--resume] [--cfg-options k=v ...]``. Training ends with a test pass on the
+config's ``test_evaluator``; either mode writes ``DIR/metrics.json`` (rank 0, atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+METRICS_FILE = "metrics.json"
+
+
+def replace_data_root(node: Any, old: str, new: str) -> Any:
+    """Every string under ``node`` that starts with ``old`` now starts with ``new`` (paths of dataloaders
+    and evaluators are built from ``data_root`` when the config is parsed, so changing the variable alone
+    would not reach them)."""
+    if isinstance(node, str):
+        return new + node[len(old):] if node.startswith(old) else node
+    if isinstance(node, dict):
+        return {k: replace_data_root(v, old, new) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(replace_data_root(v, old, new) for v in node)
+    return node
+
+
+def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None):
+    from mmengine.config import Config, DictAction
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--o", nargs="+", action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(["--o", *cfg_options]).o)
+    if data_root is not None:
+        if "data_root" not in cfg:
+            raise ValueError(f"{config}: --data-root given but the config defines no `data_root` variable")
+        new_root = str(data_root).rstrip("/") + "/"
+        cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, new_root), allow_list_keys=True)
+    cfg.work_dir = str(work_dir)
+    return cfg
+
+
+def _init_cpu_distributed(cfg) -> None:
+    """torchrun without GPUs (tests, CPU clusters): gloo, and DDP without device ids.
+
+    mmengine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``; initialising the process group first
+    makes the Runner skip it.
+    """
+    torch.distributed.init_process_group(backend="gloo")
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", broadcast_buffers=False, device_ids=None)
+
+
+def _last_checkpoint(work_dir: Path) -> str | None:
+    marker = work_dir / "last_checkpoint"
+    return marker.read_text().strip() if marker.is_file() else None
+
+
+def _iter_times(runner) -> dict:
+    """Per-iteration training time over the whole run (the message hub's history survives a resume)."""
+    import numpy as np
+
+    if "train/time" not in runner.message_hub.log_scalars:
+        return {}
+    times = runner.message_hub.get_scalar("train/time").data[0]
+    return dict(iter_time_median=float(np.median(times)), iter_time_mean=float(np.mean(times)),
+                timed_iters=int(len(times)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["train", "test"])
+    ap.add_argument("config")
+    ap.add_argument("--work-dir", required=True)
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--data-root")
+    ap.add_argument("--launcher", choices=["none", "pytorch"], default="none")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--cfg-options", nargs="+", default=[])
+    args = ap.parse_args(argv)
+
+    import tspsis.models  # noqa: F401  (registers the plugin; configs also list it in custom_imports)
+    from mmengine.runner import Runner
+
+    from .checkpoint import install_mmengine_loader
+    from .evaluation import write_metrics
+
+    install_mmengine_loader()
+    work_dir = Path(args.work_dir)
+    cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root)
+    cfg.launcher = args.launcher
+    if args.launcher == "pytorch" and not torch.cuda.is_available():
+        _init_cpu_distributed(cfg)
+    if "test_evaluator" in cfg:
+        cfg.test_evaluator.outfile_prefix = str(work_dir / "test")
+    if args.mode == "train":
+        cfg.resume = args.resume
+    else:
+        cfg.load_from = args.checkpoint
+        cfg.resume = False
+
+    runner = Runner.from_cfg(cfg)
+    start = time.time()
+    if args.mode == "train":
+        runner.train()
+    train_seconds = time.time() - start
+    flat = runner.test() if "test_evaluator" in cfg else {}
+    if runner.rank == 0:
+        detail_path = work_dir / "test.metrics.json"
+        detail = json.loads(detail_path.read_text()) if detail_path.is_file() else {}
+        meta = dict(config=str(args.config), mode=args.mode, iters=runner.iter, complete=True,
+                    checkpoint=args.checkpoint if args.mode == "test" else _last_checkpoint(work_dir),
+                    world_size=runner.world_size)
+        if args.mode == "train":
+            meta.update(wall_seconds_this_process=train_seconds, **_iter_times(runner))
+        flat = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in flat.items()}
+        write_metrics(dict(detail, flat=flat, run=meta), work_dir / METRICS_FILE)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
