@@ -13,8 +13,8 @@ $(SETUP_DONE): pyproject.toml scripts/install_mmcv.py
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=77,<80.10" wheel
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) scripts/install_mmcv.py
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) scripts/install_mmcv.py
 	$(PY) -m tspsis doctor
 	@touch $@
 

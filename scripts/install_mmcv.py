@@ -76,16 +76,16 @@ def pip(*args: str) -> int:
     return run([sys.executable, "-m", "pip", *args]).returncode
 
 
-def install_prebuilt(cache: Path, find_links: list[str]) -> bool:
-    """Let pip pick a binary mmcv wheel from the cache or the given/ambient find-links; never from source."""
-    links = [str(cache)] + find_links
-    args = ["install", "--no-deps", "--only-binary", "mmcv", "--force-reinstall", "-q"]
-    for link in links:
-        args += ["--find-links", link]
-    res = run([sys.executable, "-m", "pip", *args, f"mmcv=={MMCV_VERSION}"], capture_output=True)
-    if res.returncode != 0:
-        say(f"no prebuilt mmcv {MMCV_VERSION} wheel found in {', '.join(links)} or PIP_FIND_LINKS")
-    return res.returncode == 0
+def install_mmcv(requirement: str, links: list[str]) -> bool:
+    """Reinstall mmcv itself from ``requirement`` (binary only), then add whichever of its dependencies
+    (addict, yapf, ...) are missing without touching the ones already there."""
+    link_args = [arg for link in links for arg in ("--find-links", link)]
+    for extra in (["--force-reinstall", "--no-deps"], []):
+        res = run([sys.executable, "-m", "pip", "install", "-q", "--only-binary", "mmcv", *extra, *link_args,
+                   requirement], capture_output=True)
+        if res.returncode != 0:
+            return False
+    return True
 
 
 def patch_setup(setup_py: Path) -> int:
@@ -150,14 +150,16 @@ def main(argv: list[str] | None = None) -> int:
             say(f"already installed: {msg}")
             return 0
         say("mmcv with ops not usable yet; looking for a prebuilt wheel (cache, --find-links, PIP_FIND_LINKS) ...")
-        if install_prebuilt(cache, args.find_links):
+        if install_mmcv(f"mmcv=={MMCV_VERSION}", [str(cache), *args.find_links]):
             ok, msg = verify(want_cuda)
             if ok:
                 say(f"installed a prebuilt wheel: {msg}")
                 return 0
             say(f"the prebuilt wheel does not work with torch {torch_version} ({msg}); building from source")
+        else:
+            say(f"no prebuilt mmcv {MMCV_VERSION} wheel in {cache}, --find-links or PIP_FIND_LINKS")
     wheel = build_wheel(cache, want_cuda)
-    if pip("install", "--no-deps", "--force-reinstall", "-q", str(wheel)) != 0:
+    if not install_mmcv(str(wheel), []):
         sys.exit(f"[install_mmcv] pip could not install {wheel}")
     ok, msg = verify(want_cuda)
     if not ok:

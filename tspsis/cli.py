@@ -50,7 +50,7 @@ def _train(args: argparse.Namespace) -> int:
     from .launch import train
 
     run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
-                data_root=args.data_root, force=args.force)
+                data_root=args.data_root, max_iters=args.max_iters, force=args.force)
     print(f"checkpoint: {run.checkpoint}\nmetrics: {run.metrics_path}")
     return 0
 
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                              help="resume from the last checkpoint in --work-dir (default: on)")
             cmd.add_argument("--force", action="store_true", help="train even if the run is complete")
+            cmd.add_argument("--max-iters", type=int, help="rescale an iteration-based schedule to N iterations")
         cmd.set_defaults(func=func)
 
     nb = sub.add_parser("run-notebooks", help="execute notebooks/ in order with papermill")

@@ -103,26 +103,29 @@ def _environment(gpus: int) -> dict:
     return env
 
 
-def _extra_args(data_root: str | Path | None, cfg_options: Iterable[str] | None) -> list[str]:
+def _extra_args(data_root: str | Path | None, cfg_options: Iterable[str] | None,
+                max_iters: int | None = None) -> list[str]:
     extra = ["--data-root", str(Path(data_root).resolve())] if data_root else []
+    extra += ["--max-iters", str(max_iters)] if max_iters else []
     options = list(cfg_options or [])
     return extra + (["--cfg-options", *options] if options else [])
 
 
 def train(config: str | Path, work_dir: str | Path, *, gpus: int = 1, resume: bool = True,
           cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
-          force: bool = False) -> Run:
+          max_iters: int | None = None, force: bool = False) -> Run:
     """Train ``config`` in a subprocess and test the final model; returns where the metrics are.
 
     gpus: 0 = CPU only, 1 = one process on whatever device is visible, N > 1 = ``torchrun`` with N processes
-    (gloo when no GPU is visible). A finished run is returned without retraining unless ``force``.
+    (gloo when no GPU is visible). ``max_iters`` rescales an iteration-based schedule (warm-up, lr steps,
+    checkpoints). A finished run is returned without retraining unless ``force``.
     """
     config, work_dir = Path(config).resolve(), Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     if not force and (done := completed_run(work_dir)) is not None:
         print(f"{work_dir.name}: complete, skipped (force=True retrains)")
         return done
-    extra = _extra_args(data_root, cfg_options) + (["--resume"] if resume else [])
+    extra = _extra_args(data_root, cfg_options, max_iters) + (["--resume"] if resume else [])
     _stream(_command("train", config, work_dir, gpus, extra), work_dir, _environment(gpus), f"train {config.stem}")
     return _finished(work_dir)
 

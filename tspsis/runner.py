@@ -31,7 +31,27 @@ def replace_data_root(node: Any, old: str, new: str) -> Any:
     return node
 
 
-def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None):
+def scale_schedule(cfg, max_iters: int) -> None:
+    """Shorten or lengthen an iteration-based schedule to ``max_iters``, keeping its shape: warm-up and lr
+    steps at the same fractions of the run (the paper's steps at 8/12 and 11/12, Sec. 5.1), one validation at
+    the end, checkpoints every sixth of the run (what a killed run resumes from)."""
+    if cfg.train_cfg.get("type") != "IterBasedTrainLoop":
+        raise ValueError(f"--max-iters needs an iteration-based schedule; train_cfg.type is {cfg.train_cfg.get('type')}")
+    old = cfg.train_cfg.max_iters
+
+    def rescale(it: int) -> int:
+        return max(1, round(it * max_iters / old))
+
+    for scheduler in cfg.param_scheduler:
+        if "milestones" in scheduler:
+            scheduler.milestones = [rescale(m) for m in scheduler.milestones]
+        scheduler.end = max_iters if scheduler.get("end", old) >= old else rescale(scheduler.end)
+    cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = max_iters
+    cfg.default_hooks.checkpoint.interval = max(1, max_iters // 6)
+
+
+def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None,
+                max_iters: int | None = None):
     from mmengine.config import Config, DictAction
 
     cfg = Config.fromfile(config)
@@ -44,6 +64,8 @@ def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: s
             raise ValueError(f"{config}: --data-root given but the config defines no `data_root` variable")
         new_root = str(data_root).rstrip("/") + "/"
         cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, new_root), allow_list_keys=True)
+    if max_iters is not None:
+        scale_schedule(cfg, max_iters)
     cfg.work_dir = str(work_dir)
     return cfg
 
@@ -81,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", required=True)
     ap.add_argument("--checkpoint")
     ap.add_argument("--data-root")
+    ap.add_argument("--max-iters", type=int, help="rescale an iteration-based schedule to this length")
     ap.add_argument("--launcher", choices=["none", "pytorch"], default="none")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--cfg-options", nargs="+", default=[])
@@ -94,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     install_mmengine_loader()
     work_dir = Path(args.work_dir)
-    cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root)
+    cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root, args.max_iters)
     cfg.launcher = args.launcher
     if args.launcher == "pytorch" and not torch.cuda.is_available():
         _init_cpu_distributed(cfg)

@@ -52,6 +52,7 @@ RGB_IMAGE_KEY = 'rgb_image'  # gt_instances.metainfo key set by ImageKeepingDetD
 STUDENT_LOSSES = ('label_channel', 'all_channels')
 PSEUDO_WEIGHTINGS = ('none', 'confidence')
 TEST_MASK_HEADS = ('student', 'teacher')
+NO_POST_PROCESSING = 'none'  # pseudo_mask type: soft targets Mt, no r (Table 4)
 
 
 @MODELS.register_module()
@@ -217,6 +218,8 @@ class TeacherStudentRoIHead(PartialRoIHead):
             crf_backend='torch'|'pydensecrf', crf_iterations=5, crf_params=dict(...))``, see
             :func:`tspsis.pseudo.make_pseudo_masks`. ``'crf'`` needs
             :class:`ImageKeepingDetDataPreprocessor` as the detector's data preprocessor.
+            ``type='none'`` applies no r: the teacher's probabilities Mt are soft targets (the
+            "post-processing off" row of Table 4; use with ``clean_pseudo=False``).
         student_loss: ``'label_channel'`` supervises only channel l of Fs (Mask R-CNN's
             convention); ``'all_channels'`` supervises all C channels with G of Eq. 3 (zeros but l).
         clean_pseudo: mark pseudo-mask pixels inside any seen-category GT mask of the image or
@@ -250,6 +253,9 @@ class TeacherStudentRoIHead(PartialRoIHead):
                              f'got {pseudo_warmup_iters}')
         self.student_loss = student_loss
         self.clean_pseudo = clean_pseudo
+        if self.pseudo_mask['type'] == NO_POST_PROCESSING and clean_pseudo:
+            raise ValueError("TeacherStudentRoIHead: pseudo_mask type 'none' is Table 4's run without "
+                             'post-processing (soft targets); set clean_pseudo=False')
         self.pseudo_warmup_iters = pseudo_warmup_iters
         self.pseudo_weighting = pseudo_weighting
         self.test_mask_head = test_mask_head
@@ -272,7 +278,7 @@ class TeacherStudentRoIHead(PartialRoIHead):
     @staticmethod
     def _check_pseudo_mask(pseudo_mask: OptConfigType) -> dict:
         cfg = {'type': 'threshold', **(pseudo_mask or {})}
-        _check_choice('pseudo_mask.type', cfg['type'], pseudo.PSEUDO_MASK_METHODS)
+        _check_choice('pseudo_mask.type', cfg['type'], (NO_POST_PROCESSING, *pseudo.PSEUDO_MASK_METHODS))
         if isinstance(cfg.get('crf_params'), dict):
             cfg['crf_params'] = pseudo.CRFParams(**cfg['crf_params'])
         return cfg
@@ -331,7 +337,10 @@ class TeacherStudentRoIHead(PartialRoIHead):
         if method == 'crf':
             options['images'] = _rgb_crops(batch_gt_instances, rois, positives.img_idx[unseen],
                                            size)
-        pseudo_masks = pseudo.make_pseudo_masks(method, teacher_probs, **options)
+        if method == NO_POST_PROCESSING:
+            pseudo_masks = teacher_probs
+        else:
+            pseudo_masks = pseudo.make_pseudo_masks(method, teacher_probs, **options)
         if self.clean_pseudo:
             seen_union = _seen_union_masks(batch_gt_instances).to(rois.device)
             pseudo_masks = pseudo.clean_pseudo_masks(

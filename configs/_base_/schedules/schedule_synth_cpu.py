@@ -4,7 +4,8 @@
 # at 8/12 and 11/12 of the run; validation once, at the end. Unlike the paper's ImageNet-initialised R50, the
 # R18 here starts from scratch with 4 images per batch: at lr 0.02 it diverged (loss NaN right after the
 # warm-up), so lr is 0.01 and gradients are clipped.
-# A child that changes max_iters must also set param_scheduler and the checkpoint interval (built from it here).
+# A child that changes max_iters must also set param_scheduler and the checkpoint interval (built from it here);
+# `tspsis train --max-iters N` rescales all three.
 _base_ = '../default_runtime.py'
 
 max_iters = 300
@@ -24,5 +25,5 @@ optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
     clip_grad=dict(max_norm=35, norm_type=2))
 
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iters))
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iters // 6))  # a killed run resumes from here
 log_processor = dict(by_epoch=False)

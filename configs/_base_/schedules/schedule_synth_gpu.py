@@ -14,4 +14,4 @@ param_scheduler = [
 ]
 optim_wrapper = dict(type='AmpOptimWrapper', optimizer=dict(lr=0.02))  # fp16 autocast + dynamic loss scaling
 
-default_hooks = dict(checkpoint=dict(interval=1000))
+default_hooks = dict(checkpoint=dict(interval=500))
