@@ -21,13 +21,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import math
 import numbers
 import os
-import tempfile
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -39,6 +36,8 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from tspsis.data.validate import validate_coco
+from tspsis.io import read_json, write_json_atomic
+from tspsis.splits import load_manifest
 from tspsis.overlap import OVERLAP_BIN_EDGES, annotation_overlaps, overlap_bins
 
 __all__ = [
@@ -55,7 +54,6 @@ __all__ = [
     "load",
     "load_detections",
     "load_manifest",
-    "write_metrics",
 ]
 
 AP_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -182,17 +180,6 @@ def coco_ap(coco_gt: Any, detections: list[dict] | str | os.PathLike, iou_type: 
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def _read_json(path: str | os.PathLike, what: str) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
-
-
 def _load_ground_truth(coco_gt: Any) -> tuple[dict, str]:
     """A private deep copy of a COCO ground-truth dataset (evaluation mutates annotation dicts) and a name
     for error messages. coco_gt: path (checked by ``validate_coco``), COCO-format dict, or COCO API object
@@ -208,24 +195,6 @@ def _load_ground_truth(coco_gt: Any) -> tuple[dict, str]:
         if not isinstance(dataset.get(field), list):
             raise ValueError(f"{source}: field '{field}' is missing or not a list")
     return dataset, source
-
-
-def load_manifest(manifest: Mapping | str | os.PathLike) -> dict:
-    """The split manifest (path or dict) with validated ``seen_category_ids`` / ``unseen_category_ids``
-    (lists of int, disjoint) and ``_source`` (the file, for error messages). Other keys pass through."""
-    is_path = isinstance(manifest, (str, os.PathLike))
-    source = str(manifest) if is_path else str(manifest.get("_source", "manifest"))
-    data = _read_json(manifest, "manifest") if is_path else dict(manifest)
-    for field in ("seen_category_ids", "unseen_category_ids"):
-        ids = data.get(field)
-        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-            raise ValueError(f"{source}: field '{field}' must be a list of integer category ids")
-    both = set(data["seen_category_ids"]) & set(data["unseen_category_ids"])
-    if both:
-        raise ValueError(f"{source}: fields 'seen_category_ids' and 'unseen_category_ids' share ids "
-                         f"{sorted(both)}")
-    data["_source"] = source
-    return data
 
 
 def _category_groups(manifest: dict, dataset: dict, gt_source: str) -> dict[str, list[int]]:
@@ -254,7 +223,7 @@ def load_detections(detections: list[dict] | str | os.PathLike, coco_gt: Any,
     category ids must be among its ids. Raises ValueError naming the file, the detection and the field.
     """
     source = str(detections) if isinstance(detections, (str, os.PathLike)) else "detections"
-    results = _read_json(detections, "detections") if isinstance(detections, (str, os.PathLike)) else detections
+    results = read_json(detections, "detections") if isinstance(detections, (str, os.PathLike)) else detections
     if not isinstance(results, list):
         raise ValueError(f"{source}: expected a JSON list of COCO results")
     dataset = coco_gt.dataset if hasattr(coco_gt, "dataset") else coco_gt
@@ -471,21 +440,6 @@ def false_positive_attribution(coco_gt: Any, detections: list[dict] | str | os.P
 
 
 # ------------------------------------------------------------------------------------------------ files
-def write_metrics(data: Any, path: str | os.PathLike) -> None:
-    """Write JSON to a temp file in the target directory, then os.replace (no half-written files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def evaluate_files(gt_path: str | os.PathLike, dt_path: str | os.PathLike,
                    manifest_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                    **kwargs: Any) -> dict:
@@ -494,13 +448,13 @@ def evaluate_files(gt_path: str | os.PathLike, dt_path: str | os.PathLike,
     metrics = evaluate(gt_path, dt_path, manifest_path, **kwargs)
     metrics["meta"]["detections"] = str(dt_path)
     if out_path is not None:
-        write_metrics(metrics, out_path)
+        write_json_atomic(out_path, metrics, indent=2)
     return metrics
 
 
 def load(path: str | os.PathLike) -> dict:
     """A metrics JSON written by ``evaluate_files`` (or the mmdet metric's ``<prefix>.metrics.json``)."""
-    metrics = _read_json(path, "metrics")
+    metrics = read_json(path, "metrics")
     if not isinstance(metrics, dict) or "meta" not in metrics:
         raise ValueError(f"{path}: not a tspsis metrics file (field 'meta' is missing)")
     return metrics

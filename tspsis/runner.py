@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmengine.runner import Runner
 
     from .checkpoint import install_mmengine_loader
-    from .evaluation import write_metrics
+    from .io import write_json_atomic
 
     install_mmengine_loader()
     work_dir = Path(args.work_dir)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "train":
             meta.update(wall_seconds_this_process=train_seconds, **_iter_times(runner))
         flat = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in flat.items()}
-        write_metrics(dict(detail, flat=flat, run=meta), work_dir / METRICS_FILE)
+        write_json_atomic(work_dir / METRICS_FILE, dict(detail, flat=flat, run=meta), indent=1)
     return 0
 
 

@@ -13,14 +13,13 @@ Seen-set specs (`resolve_seen`):
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Mapping, Sequence
 
 from tspsis.data.validate import validate_coco
+from tspsis.io import read_json, write_json_atomic
 
 __all__ = [
     "COCO_VOC_NAMES",
@@ -28,8 +27,6 @@ __all__ = [
     "manifest_path_for",
     "resolve_seen",
     "voc_category_names",
-    "write_bytes_atomic",
-    "write_json_atomic",
     "write_split",
 ]
 
@@ -41,25 +38,6 @@ COCO_VOC_NAMES: tuple[str, ...] = (
 MANIFEST_KEYS = ("seen_spec", "seen_category_ids", "unseen_category_ids", "seen_category_names",
                  "unseen_category_names", "source")
 _FIRST_K = re.compile(r"first-(\d+)")
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and `os.replace`."""
-    path = Path(path)
-    # a unique sibling name opened exclusively (unlike mkstemp it keeps the umask's permissions)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Compact, key-order-preserving JSON written atomically (same object -> same bytes)."""
-    write_bytes_atomic(path, (json.dumps(obj, separators=(",", ":")) + "\n").encode("utf-8"))
 
 
 def voc_category_names(categories: Sequence[dict], info: dict | None = None, source: str = "annotations") -> list[str]:
@@ -154,17 +132,20 @@ def write_split(ann_path: str | os.PathLike, spec: str, out_path: str | os.PathL
     return manifest
 
 
-def load_manifest(path: str | os.PathLike) -> dict:
-    """Read a split manifest and check its keys (see INTERFACES.md)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"split manifest not found: {path}")
-    with open(path, "rb") as f:
-        try:
-            manifest = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from err
-    missing = [key for key in MANIFEST_KEYS if key not in manifest] if isinstance(manifest, dict) else ["(object)"]
-    if missing:
-        raise ValueError(f"{path}: field '{missing[0]}' is missing from the split manifest")
-    return manifest
+def load_manifest(manifest: Mapping | str | os.PathLike) -> dict:
+    """The split manifest (path or dict) with validated ``seen_category_ids`` / ``unseen_category_ids``
+    (lists of int, disjoint) and ``_source`` (the file, for error messages). Other keys pass through."""
+    is_path = isinstance(manifest, (str, os.PathLike))
+    source = str(manifest) if is_path else str(manifest.get("_source", "manifest"))
+    data = read_json(manifest, "manifest") if is_path else dict(manifest)
+    for field in ("seen_category_ids", "unseen_category_ids"):
+        ids = data.get(field)
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValueError(f"{source}: field '{field}' must be a list of integer category ids")
+    both = set(data["seen_category_ids"]) & set(data["unseen_category_ids"])
+    if both:
+        raise ValueError(f"{source}: fields 'seen_category_ids' and 'unseen_category_ids' share ids "
+                         f"{sorted(both)}")
+    data["_source"] = source
+    return data
+

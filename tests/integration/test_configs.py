@@ -23,13 +23,7 @@ SYNTHETIC = [name for name in EXPERIMENTS if "_synth-" in name]
 ROI_HEADS = {"psis": "PartialRoIHead", "ts": "TeacherStudentRoIHead", "oracle": "StandardRoIHead"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny convolutions run fastest on one thread; several threads on shared cores crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def load(name: str) -> Config:

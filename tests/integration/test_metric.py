@@ -11,6 +11,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from mmdet.registry import METRICS
+from mmengine.registry import DefaultScope
 from tspsis.evaluation import AP_NAMES, evaluate, load
 from tspsis.models.metric import PartialCocoMetric
 
@@ -98,8 +99,9 @@ def test_metric_equals_evaluation_on_the_same_results(tmp_path):
     gt_path, manifest_path = write_inputs(tmp_path)
     prefix = tmp_path / "work" / "results"
     prefix.parent.mkdir()
-    metric = METRICS.build(dict(type="PartialCocoMetric", ann_file=gt_path, manifest=manifest_path,
-                                metric=["bbox", "segm"], outfile_prefix=str(prefix)))
+    with DefaultScope.overwrite_default_scope("mmdet"):  # as configs do (default_scope = 'mmdet')
+        metric = METRICS.build(dict(type="PartialCocoMetric", ann_file=gt_path, manifest=manifest_path,
+                                    metric=["bbox", "segm"], outfile_prefix=str(prefix)))
     assert isinstance(metric, PartialCocoMetric)
     flat = run_metric(metric)
 

@@ -35,13 +35,7 @@ TS_HEAD = dict(type="TeacherStudentRoIHead")
 PSIS_HEAD = dict(type="PartialRoIHead", mask_head=dict(class_agnostic=True))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny convolutions run fastest on one thread; several threads on shared cores crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def build_model(roi_head: dict, crf: bool = False):

@@ -20,7 +20,8 @@ from mmengine.logging import MMLogger
 
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
-from tspsis.evaluation import AP_NAMES, GROUPS, IOU_TYPES, evaluate, load_manifest, write_metrics
+from tspsis.evaluation import AP_NAMES, GROUPS, IOU_TYPES, evaluate, load_manifest
+from tspsis.io import write_json_atomic
 
 __all__ = ["PartialCocoMetric"]
 
@@ -101,7 +102,7 @@ class PartialCocoMetric(CocoMetric):
                     detections=[result_files[t] for t in self.metrics] if tmp_dir is None else None)
         nested["meta"] = meta
         if self.outfile_prefix is not None:
-            write_metrics(nested, f"{self.outfile_prefix}.metrics.json")
+            write_json_atomic(f"{self.outfile_prefix}.metrics.json", nested, indent=2)
         if tmp_dir is not None:
             tmp_dir.cleanup()
 

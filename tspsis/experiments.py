@@ -1,0 +1,301 @@
+"""The paper's experiments as cached training runs: a method registry, per-profile schedules, data preparation.
+
+A notebook asks for a (method, direction) pair and gets a finished :class:`tspsis.launch.Run`::
+
+    data = experiments.prepare_data("demo", "data/synth/demo")
+    run = experiments.run("Mask R-CNN + ours", "voc2nonvoc", profile="demo", data_root=data["root"],
+                          work_dir="work_dirs/demo")
+    run.metrics["segm"]["unseen"]["AP"]
+
+Cache: a run lives in ``WORK_DIR/<config stem>[-seen-<spec>]-<key>``; the key hashes the *resolved* config
+(``tspsis.runner.load_config``, so editing any ``_base_`` file changes it), the data root, the size and
+modification time of its source annotation files (regenerated data is new data), ``max_iters``, the seen
+split and the number of processes. Several notebooks asking for the same run share one training; a finished
+run is not trained again (``launch.train`` skips it) and an interrupted one resumes. Changes to the Python code
+of the model do not change the key: pass ``force=True`` (or delete the folder) to retrain after such a change.
+
+Registry: ``METHODS`` maps a row label of the paper's tables to a config-name template with ``{setting}``
+(backbone/schedule/data part, chosen by the profile: ``SETTINGS``) and ``{direction}`` (``voc2nonvoc`` or
+``nonvoc2voc``). A row whose config file does not exist is simply not available (``available``); adding a
+method is one ``Method(...)`` line.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .io import write_json_atomic
+from .launch import REPO_ROOT, Run, train
+from .paper import DIRECTIONS
+
+__all__ = ["DIRECTIONS", "METHODS", "PROFILES", "SCHEDULES", "SETTINGS", "Experiment", "Method", "Schedule",
+           "available", "config_path", "default_data_root", "prepare_data", "resolve", "run", "seen_specs",
+           "training_seconds"]
+
+CONFIGS = REPO_ROOT / "configs"
+PROFILES: tuple[str, ...] = ("tiny", "demo", "full", "coco")
+SEEN_OF: dict[str, str] = {"voc2nonvoc": "voc", "nonvoc2voc": "nonvoc"}  # the seen set of each direction
+# {setting} of a config name per profile: the synthetic profiles run on CPU-sized configs except `full`.
+SETTINGS: dict[str, str] = {"tiny": "r18_fpn_cpu_synth", "demo": "r18_fpn_cpu_synth",
+                            "full": "r18_fpn_gpu_synth", "coco": "r50_fpn_1x_coco"}
+_SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
+_PLACEHOLDER_WORK_DIR = "WORK_DIR"  # the resolved config is hashed without the run's own folder
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the paper's tables and the config that implements it here."""
+
+    label: str      # row label as in the paper (tspsis.paper.TABLE1 keys)
+    template: str   # config file stem with {setting} and {direction}
+
+    def config_path(self, profile: str, direction: str) -> Path:
+        _check_choice("profile", profile, PROFILES)
+        _check_choice("direction", direction, DIRECTIONS)
+        return CONFIGS / (self.template.format(setting=SETTINGS[profile], direction=direction) + ".py")
+
+
+METHODS: dict[str, Method] = {m.label: m for m in (
+    # Table 1 rows (the paper's order). Rows whose config does not exist yet are shown with the paper's
+    # numbers only; add or correct the template when the method's configs land.
+    Method("Mask R-CNN", "psis-mask-rcnn_{setting}-{direction}"),               # class-agnostic mask head
+    Method("Mask R-CNN + ours", "ts-mask-rcnn_{setting}-{direction}_thr"),      # teacher-student, r = threshold
+    Method("MaskX R-CNN", "maskx-mask-rcnn_{setting}-{direction}"),
+    Method("Mask GrabCut", "grabcut-mask-rcnn_{setting}-{direction}"),
+    Method("CPMask", "cpmask-mask-rcnn_{setting}-{direction}"),
+    Method("OPMask", "opmask-mask-rcnn_{setting}-{direction}"),
+    Method("OPMask + ours", "ts-opmask-mask-rcnn_{setting}-{direction}_thr"),
+    Method("BoxInst", "boxinst_{setting}-{direction}"),
+    Method("BoxInst + ours", "ts-boxinst_{setting}-{direction}_thr"),
+    Method("Oracle", "oracle-mask-rcnn_{setting}-{direction}"),                 # class-specific, all masks
+    # Variants of "Mask R-CNN + ours" for Tables 3-5
+    Method("ts: no post-processing", "ts-mask-rcnn_{setting}-{direction}_no-post"),   # Table 4: G_l = Mt
+    Method("ts: CRF", "ts-mask-rcnn_{setting}-{direction}_crf"),                      # Table 5: r = CRF, >= 0.5
+    Method("ts: interact", "ts-mask-rcnn_{setting}-{direction}_interact"),            # Table 5: (Mt + Ms)/2
+    Method("ts: high-res teacher", "ts-mask-rcnn_{setting}-{direction}_hr-teacher"),  # Table 3: 56 x 56
+    Method("ts: deeper teacher", "ts-mask-rcnn_{setting}-{direction}_deep-teacher"),  # Table 3: 12 convs
+)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How much of the paper a profile runs, and how long each training is."""
+
+    max_iters: int | None                 # passed to launch.train (rescales the schedule); None: the config's
+    ablation_directions: tuple[str, ...]  # directions of Tables 3 and 5 (Table 4 is voc2nonvoc only)
+    seen_first_k: tuple[int, ...]         # Fig. 8: seen = voc + the first K non-voc categories (K = 0: voc)
+    cfg_options: tuple[str, ...]          # profile-wide overrides (part of every run's key)
+    note: str                             # what the measured numbers are, printed under every table
+
+
+# Training ends with one test pass (tspsis.runner); the validation pass the iteration schedules add at the end
+# would score the same images a second time, so the profiles that count seconds drop it.
+_NO_VALIDATION = ("val_dataloader=None", "val_cfg=None", "val_evaluator=None")
+_NO_WORKERS = ("train_dataloader.num_workers=0", "test_dataloader.num_workers=0")
+
+SCHEDULES: dict[str, Schedule] = {
+    # Smoke test of the whole chain: a couple of iterations, numbers are meaningless.
+    "tiny": Schedule(2, ("voc2nonvoc",), (0, 6), _NO_VALIDATION + _NO_WORKERS + ("default_hooks.logger.interval=1",),
+                     "tiny profile: 2 training iterations per model on 16 images; a smoke test, not a result"),
+    # The README's main job on 2 CPU cores within its time budget (see README "Results" for the measurement):
+    # every model gets the same short schedule, so rows are comparable with each other, not with the paper.
+    "demo": Schedule(60, ("voc2nonvoc",), (0, 9), _NO_VALIDATION,
+                     "demo profile: synthetic 160 px data, R18-FPN from scratch, 60 iterations of 4 images per model "
+                     "(~0.16 epoch) on CPU; far from converged, so only the ordering of rows is informative"),
+    "full": Schedule(None, DIRECTIONS, (0, 6, 12), (),
+                     "full profile: synthetic 256 px data, R18-FPN from scratch, the GPU configs' schedule"),
+    "coco": Schedule(None, DIRECTIONS, (0, 10, 20, 30, 40), (),
+                     "coco profile: COCO 2017, R50-FPN, the paper's 1x schedule"),
+}
+
+
+def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+def config_path(method: str, direction: str, profile: str) -> Path:
+    """The config file of ``method`` (a ``METHODS`` label) for a direction and profile (may not exist)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    return METHODS[method].config_path(profile, direction)
+
+
+def available(method: str, direction: str, profile: str) -> bool:
+    """True if the repository has the config of this row for this direction and profile."""
+    return config_path(method, direction, profile).is_file()
+
+
+def default_data_root(profile: str) -> Path:
+    """data/synth/<profile> for the synthetic profiles, data/coco for ``coco``."""
+    _check_choice("profile", profile, PROFILES)
+    return REPO_ROOT / "data" / ("coco" if profile == "coco" else f"synth/{profile}")
+
+
+def _source_names(profile: str) -> tuple[str, str]:
+    """Full train / val annotation file names under DATA_ROOT/annotations (INTERFACES.md; COCO 2017 names)."""
+    return ("instances_train2017.json", "instances_val2017.json") if profile == "coco" else ("train.json", "val.json")
+
+
+def seen_specs(profile: str) -> list[str]:
+    """Seen-set specs of Fig. 8 for a profile: ``voc`` and ``first-K`` (voc + the first K non-voc categories)."""
+    return ["voc" if k == 0 else f"first-{k}" for k in SCHEDULES[profile].seen_first_k]
+
+
+def _split_paths(annotations: Path, source: str, spec: str) -> tuple[Path, Path]:
+    stem = Path(source).stem
+    return annotations / f"{stem}_{spec}.json", annotations / f"{stem}_{spec}.manifest.json"
+
+
+def _ensure_split(annotations: Path, source: str, spec: str) -> tuple[Path, Path]:
+    """Write the split of ``source`` for ``spec`` unless an up-to-date one exists (COCO's train file is big)."""
+    from .splits import write_split
+
+    out, manifest = _split_paths(annotations, source, spec)
+    src = annotations / source
+    if not (out.is_file() and manifest.is_file() and out.stat().st_mtime >= src.stat().st_mtime):
+        write_split(src, spec, out)
+    return out, manifest
+
+
+def prepare_data(profile: str, data_root: str | Path | None = None, seed: int = 0) -> dict:
+    """Generate (synthetic profiles) or locate (``coco``) the data, and write every split the notebooks use.
+
+    Splits (``tspsis.splits.write_split``): voc and nonvoc (the two directions) and the profile's Fig. 8 seen
+    sets, as DATA_ROOT/annotations/<train stem>_<spec>.json + .manifest.json. Returns {"root", "train_ann",
+    "val_ann", "generated" (bool), "splits": {spec: {"ann", "manifest"}}} (paths).
+    """
+    _check_choice("profile", profile, PROFILES)
+    root = Path(data_root) if data_root is not None else default_data_root(profile)
+    train_name, val_name = _source_names(profile)
+    annotations = root / "annotations"
+    if profile == "coco":
+        for name in (train_name, val_name):
+            if not (annotations / name).is_file():
+                raise FileNotFoundError(f"{annotations / name} not found: the coco profile needs COCO 2017 "
+                                        f"(annotations/, train2017/, val2017/) under {root}")
+        generated = False
+    else:
+        from .data.synth import generate
+
+        generated = generate(profile, root, seed=seed)["generated"]
+    specs = list(dict.fromkeys([*SEEN_OF.values(), *seen_specs(profile)]))
+    splits = {}
+    for spec in specs:
+        ann, manifest = _ensure_split(annotations, train_name, spec)
+        splits[spec] = {"ann": ann, "manifest": manifest}
+    return {"root": root.resolve(), "train_ann": annotations / train_name, "val_ann": annotations / val_name,
+            "generated": generated, "splits": splits}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A resolved run: what ``run`` trains and where (see the module docstring for the key)."""
+
+    method: str
+    direction: str
+    config: Path
+    work_dir: Path
+    data_root: Path
+    max_iters: int | None
+    seen: str | None
+    cfg_options: tuple[str, ...]
+    key: str
+
+
+def _renamed_split(path: str, old: str, new: str, source: str) -> str:
+    """annotations/train_voc.json -> annotations/train_first-6.json (also for .manifest.json)."""
+    old_part, new_part = f"{Path(source).stem}_{old}.", f"{Path(source).stem}_{new}."
+    if old_part not in path:
+        raise ValueError(f"cannot change the seen split of {path!r}: expected a file named like "
+                         f"'{old_part}json' / '{old_part}manifest.json'")
+    return path.replace(old_part, new_part)
+
+
+def _seen_options(cfg, direction: str, seen: str, source: str) -> list[str]:
+    """cfg_options that train and score on the split ``seen`` instead of the direction's own: the training file
+    (only where the config trains on a partial split; the oracle trains on every mask) and the manifests."""
+    old = SEEN_OF[direction]
+    options = []
+    train_ann = cfg.train_dataloader.dataset.ann_file
+    if Path(train_ann).name != source:
+        options.append(f"train_dataloader.dataset.ann_file={_renamed_split(train_ann, old, seen, source)}")
+    for key in ("val_evaluator", "test_evaluator"):
+        if cfg.get(key) is not None:
+            options.append(f"{key}.manifest={_renamed_split(cfg[key].manifest, old, seen, source)}")
+    return options
+
+
+def _data_fingerprint(data_root: Path, profile: str) -> list:
+    """[name, size, mtime_ns] of the source annotation files: a regenerated dataset gets new keys."""
+    files = [data_root / "annotations" / name for name in _source_names(profile)]
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] if f.is_file() else [f.name, None, None] for f in files]
+
+
+def resolve(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
+            gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
+            cfg_options: Iterable[str] = ()) -> Experiment:
+    """Resolve a run without training it: config, options, cache key and run folder.
+
+    seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K``: train and score with that seen
+    set (Fig. 8), through ``train_dataloader.dataset.ann_file`` and the evaluators' ``manifest``.
+    max_iters: "profile" (``SCHEDULES[profile].max_iters``), None (the config's schedule) or a number.
+    """
+    from .runner import load_config
+
+    config = config_path(method, direction, profile)
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: no config for method {method!r} ({direction}, profile {profile})")
+    if seen is not None and not _SEEN_SPEC.fullmatch(seen):
+        raise ValueError(f"seen must be 'voc', 'nonvoc' or 'first-K', got {seen!r}")
+    schedule = SCHEDULES[profile]
+    iters = schedule.max_iters if max_iters == "profile" else max_iters
+    data_root = Path(data_root).resolve()
+    options = [*schedule.cfg_options, *cfg_options]
+    if seen is not None and seen != SEEN_OF[direction]:
+        cfg = load_config(str(config), _PLACEHOLDER_WORK_DIR, options, str(data_root))
+        options += _seen_options(cfg, direction, seen, _source_names(profile)[0])
+    cfg = load_config(str(config), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters)
+    material = json.dumps({"config": cfg.to_dict(), "data_root": str(data_root), "max_iters": iters,
+                           "seen": seen, "processes": max(gpus, 1),
+                           "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
+    key = hashlib.sha256(material.encode()).hexdigest()[:10]
+    name = config.stem + (f"-seen-{seen}" if seen else "") + f"-{key}"
+    return Experiment(method, direction, config, Path(work_dir).resolve() / name, data_root, iters, seen,
+                      tuple(options), key)
+
+
+def run(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
+        gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
+        cfg_options: Iterable[str] = (), force: bool = False) -> Run:
+    """Train and test one row of the paper (cached, see the module docstring) and return the finished run.
+
+    method: a ``METHODS`` label; direction: ``voc2nonvoc`` or ``nonvoc2voc``; profile: tiny / demo / full / coco;
+    gpus: 0 = CPU, 1 = one process, N > 1 = torchrun with N processes. Other arguments as in ``resolve``.
+    A ``seen`` split is written first if it does not exist. ``run.metrics`` holds the nested
+    ``tspsis.evaluation`` output ("segm"/"bbox" -> "unseen"/"seen"/"all"/overlap subsets) plus "run" meta.
+    """
+    exp = resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus,
+                  seen=seen, max_iters=max_iters, cfg_options=cfg_options)
+    if seen is not None:
+        _ensure_split(exp.data_root / "annotations", _source_names(profile)[0], seen)
+    exp.work_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(exp.work_dir / "experiment.json", {
+        "method": method, "direction": direction, "profile": profile, "config": str(exp.config),
+        "data_root": str(exp.data_root), "max_iters": exp.max_iters, "seen": seen, "gpus": gpus,
+        "cfg_options": list(exp.cfg_options), "key": exp.key}, indent=1)
+    return train(exp.config, exp.work_dir, gpus=gpus, cfg_options=exp.cfg_options, data_root=exp.data_root,
+                 max_iters=exp.max_iters, force=force)
+
+
+def training_seconds(run: Run) -> float | None:
+    """Measured training time of a run: median seconds per iteration x iterations (Table 5's time column);
+    None if the run has no timing (a test-only run)."""
+    meta = run.metrics.get("run", {})
+    if meta.get("iter_time_median") is None:
+        return None
+    return float(meta["iter_time_median"]) * int(meta["iters"])
