@@ -24,15 +24,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from .io import write_json_atomic
 from .launch import REPO_ROOT, Run, train
 from .paper import DIRECTIONS
 
-__all__ = ["DIRECTIONS", "METHODS", "PROFILES", "SCHEDULES", "SETTINGS", "Experiment", "Method", "Schedule",
+__all__ = ["DIRECTIONS", "METHODS", "PROFILES", "SCHEDULES", "SETTINGS", "Context", "Experiment", "Method", "Schedule",
            "available", "config_path", "default_data_root", "prepare_data", "resolve", "run", "seen_specs",
            "training_seconds"]
 
@@ -52,25 +52,27 @@ class Method:
 
     label: str      # row label as in the paper (tspsis.paper.TABLE1 keys)
     template: str   # config file stem with {setting} and {direction}
+    settings: Mapping[str, str] = field(default_factory=dict)  # per-profile {setting} where SETTINGS differs
 
     def config_path(self, profile: str, direction: str) -> Path:
         _check_choice("profile", profile, PROFILES)
         _check_choice("direction", direction, DIRECTIONS)
-        return CONFIGS / (self.template.format(setting=SETTINGS[profile], direction=direction) + ".py")
+        setting = self.settings.get(profile, SETTINGS[profile])
+        return CONFIGS / (self.template.format(setting=setting, direction=direction) + ".py")
 
 
+_BOXINST_COCO = {"coco": "r50_fpn_ms-90k_coco"}  # BoxInst keeps its own 90k-iteration multi-scale schedule
 METHODS: dict[str, Method] = {m.label: m for m in (
-    # Table 1 rows (the paper's order). Rows whose config does not exist yet are shown with the paper's
-    # numbers only; add or correct the template when the method's configs land.
+    # Table 1 rows, in the paper's order; a row without a config is shown with the paper's numbers only.
     Method("Mask R-CNN", "psis-mask-rcnn_{setting}-{direction}"),               # class-agnostic mask head
     Method("Mask R-CNN + ours", "ts-mask-rcnn_{setting}-{direction}_thr"),      # teacher-student, r = threshold
-    Method("MaskX R-CNN", "maskx-mask-rcnn_{setting}-{direction}"),
-    Method("Mask GrabCut", "grabcut-mask-rcnn_{setting}-{direction}"),
-    Method("CPMask", "cpmask-mask-rcnn_{setting}-{direction}"),
-    Method("OPMask", "opmask-mask-rcnn_{setting}-{direction}"),
-    Method("OPMask + ours", "ts-opmask-mask-rcnn_{setting}-{direction}_thr"),
-    Method("BoxInst", "boxinst_{setting}-{direction}"),
-    Method("BoxInst + ours", "ts-boxinst_{setting}-{direction}_thr"),
+    Method("MaskX R-CNN", "maskx-rcnn_{setting}-{direction}"),
+    Method("Mask GrabCut", "grabcut-faster-rcnn_{setting}-{direction}"),
+    Method("CPMask", "cpmask_{setting}-{direction}"),
+    Method("OPMask", "opmask_{setting}-{direction}"),
+    Method("OPMask + ours", "ts-opmask_{setting}-{direction}_thr"),
+    Method("BoxInst", "psis-boxinst_{setting}-{direction}", _BOXINST_COCO),
+    Method("BoxInst + ours", "ts-boxinst_{setting}-{direction}_thr", _BOXINST_COCO),
     Method("Oracle", "oracle-mask-rcnn_{setting}-{direction}"),                 # class-specific, all masks
     # Variants of "Mask R-CNN + ours" for Tables 3-5
     Method("ts: no post-processing", "ts-mask-rcnn_{setting}-{direction}_no-post"),   # Table 4: G_l = Mt
@@ -86,6 +88,7 @@ class Schedule:
     """How much of the paper a profile runs, and how long each training is."""
 
     max_iters: int | None                 # passed to launch.train (rescales the schedule); None: the config's
+    methods: tuple[str, ...] | None       # METHODS this profile trains (None: every one with a config)
     ablation_directions: tuple[str, ...]  # directions of Tables 3 and 5 (Table 4 is voc2nonvoc only)
     seen_first_k: tuple[int, ...]         # Fig. 8: seen = voc + the first K non-voc categories (K = 0: voc)
     cfg_options: tuple[str, ...]          # profile-wide overrides (part of every run's key)
@@ -96,20 +99,28 @@ class Schedule:
 # would score the same images a second time, so the profiles that count seconds drop it.
 _NO_VALIDATION = ("val_dataloader=None", "val_cfg=None", "val_evaluator=None")
 _NO_WORKERS = ("train_dataloader.num_workers=0", "test_dataloader.num_workers=0")
+_MASK_RCNN_FAMILY = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle", "ts: no post-processing", "ts: CRF",
+                     "ts: interact", "ts: high-res teacher", "ts: deeper teacher")
 
 SCHEDULES: dict[str, Schedule] = {
     # Smoke test of the whole chain: a couple of iterations, numbers are meaningless.
-    "tiny": Schedule(2, ("voc2nonvoc",), (0, 6), _NO_VALIDATION + _NO_WORKERS + ("default_hooks.logger.interval=1",),
-                     "tiny profile: 2 training iterations per model on 16 images; a smoke test, not a result"),
+    "tiny": Schedule(
+        max_iters=2, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 6),
+        cfg_options=_NO_VALIDATION + _NO_WORKERS + ("default_hooks.logger.interval=1",),
+        note="tiny profile: 2 training iterations per model on 16 images; a smoke test, not a result"),
     # The README's main job on 2 CPU cores within its time budget (see README "Results" for the measurement):
     # every model gets the same short schedule, so rows are comparable with each other, not with the paper.
-    "demo": Schedule(60, ("voc2nonvoc",), (0, 9), _NO_VALIDATION,
-                     "demo profile: synthetic 160 px data, R18-FPN from scratch, 60 iterations of 4 images per model "
-                     "(~0.16 epoch) on CPU; far from converged, so only the ordering of rows is informative"),
-    "full": Schedule(None, DIRECTIONS, (0, 6, 12), (),
-                     "full profile: synthetic 256 px data, R18-FPN from scratch, the GPU configs' schedule"),
-    "coco": Schedule(None, DIRECTIONS, (0, 10, 20, 30, 40), (),
-                     "coco profile: COCO 2017, R50-FPN, the paper's 1x schedule"),
+    "demo": Schedule(
+        max_iters=60, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9),
+        cfg_options=_NO_VALIDATION,
+        note="demo profile: synthetic 160 px data, R18-FPN from scratch, 60 iterations of 4 images per model "
+             "(~0.16 epoch) on CPU; far from converged, so only the ordering of rows is informative"),
+    "full": Schedule(
+        max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12), cfg_options=(),
+        note="full profile: synthetic 256 px data, R18-FPN from scratch, the GPU configs' schedule"),
+    "coco": Schedule(
+        max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 10, 20, 30, 40),
+        cfg_options=(), note="coco profile: COCO 2017, R50-FPN, the paper's schedules"),
 }
 
 
@@ -167,7 +178,7 @@ def prepare_data(profile: str, data_root: str | Path | None = None, seed: int = 
 
     Splits (``tspsis.splits.write_split``): voc and nonvoc (the two directions) and the profile's Fig. 8 seen
     sets, as DATA_ROOT/annotations/<train stem>_<spec>.json + .manifest.json. Returns {"root", "train_ann",
-    "val_ann", "generated" (bool), "splits": {spec: {"ann", "manifest"}}} (paths).
+    "val_ann", "val_images", "generated" (bool), "splits": {spec: {"ann", "manifest"}}} (paths).
     """
     _check_choice("profile", profile, PROFILES)
     root = Path(data_root) if data_root is not None else default_data_root(profile)
@@ -189,7 +200,8 @@ def prepare_data(profile: str, data_root: str | Path | None = None, seed: int = 
         ann, manifest = _ensure_split(annotations, train_name, spec)
         splits[spec] = {"ann": ann, "manifest": manifest}
     return {"root": root.resolve(), "train_ann": annotations / train_name, "val_ann": annotations / val_name,
-            "generated": generated, "splits": splits}
+            "val_images": root / ("val2017" if profile == "coco" else "val"), "generated": generated,
+            "splits": splits}
 
 
 @dataclass(frozen=True)
@@ -252,11 +264,13 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         raise FileNotFoundError(f"{config}: no config for method {method!r} ({direction}, profile {profile})")
     if seen is not None and not _SEEN_SPEC.fullmatch(seen):
         raise ValueError(f"seen must be 'voc', 'nonvoc' or 'first-K', got {seen!r}")
+    if seen == SEEN_OF[direction]:
+        seen = None  # the direction's own split: the same run as without `seen`
     schedule = SCHEDULES[profile]
     iters = schedule.max_iters if max_iters == "profile" else max_iters
     data_root = Path(data_root).resolve()
     options = [*schedule.cfg_options, *cfg_options]
-    if seen is not None and seen != SEEN_OF[direction]:
+    if seen is not None:
         cfg = load_config(str(config), _PLACEHOLDER_WORK_DIR, options, str(data_root))
         options += _seen_options(cfg, direction, seen, _source_names(profile)[0])
     cfg = load_config(str(config), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters)
@@ -281,12 +295,12 @@ def run(method: str, direction: str, *, profile: str, data_root: str | Path, wor
     """
     exp = resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus,
                   seen=seen, max_iters=max_iters, cfg_options=cfg_options)
-    if seen is not None:
+    if exp.seen is not None:
         _ensure_split(exp.data_root / "annotations", _source_names(profile)[0], seen)
     exp.work_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(exp.work_dir / "experiment.json", {
         "method": method, "direction": direction, "profile": profile, "config": str(exp.config),
-        "data_root": str(exp.data_root), "max_iters": exp.max_iters, "seen": seen, "gpus": gpus,
+        "data_root": str(exp.data_root), "max_iters": exp.max_iters, "seen": exp.seen, "gpus": gpus,
         "cfg_options": list(exp.cfg_options), "key": exp.key}, indent=1)
     return train(exp.config, exp.work_dir, gpus=gpus, cfg_options=exp.cfg_options, data_root=exp.data_root,
                  max_iters=exp.max_iters, force=force)
@@ -299,3 +313,83 @@ def training_seconds(run: Run) -> float | None:
     if meta.get("iter_time_median") is None:
         return None
     return float(meta["iter_time_median"]) * int(meta["iters"])
+
+
+@dataclass
+class Context:
+    """A notebook's parameters, resolved, with ``run`` / ``measure`` bound to them (see ``create``)."""
+
+    notebook: str
+    profile: str
+    data_root: Path
+    work_dir: Path
+    output_dir: Path
+    gpus: int
+    seed: int
+    data: dict
+    runs: dict = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, notebook: str, profile: str, data_root: str | Path | None = None,
+               work_dir: str | Path | None = None, output_dir: str | Path | None = None, gpus: int = 0,
+               seed: int = 0) -> Context:
+        """Resolve a notebook's ``parameters`` cell (None = default: data/synth/<profile> or data/coco,
+        work_dirs/<profile>, papermill_runs/interactive-<profile>/<notebook>) and prepare the data."""
+        _check_choice("profile", profile, PROFILES)
+        data = prepare_data(profile, data_root, seed)
+        return cls(notebook, profile, data["root"],
+                   Path(work_dir or REPO_ROOT / "work_dirs" / profile).resolve(),
+                   Path(output_dir or REPO_ROOT / "papermill_runs" / f"interactive-{profile}" / notebook).resolve(),
+                   gpus, seed, data)
+
+    @property
+    def schedule(self) -> Schedule:
+        return SCHEDULES[self.profile]
+
+    def trains(self, method: str) -> bool:
+        """True if this profile trains ``method`` (``Schedule.methods``)."""
+        return self.schedule.methods is None or method in self.schedule.methods
+
+    def available(self, method: str, direction: str) -> bool:
+        """True if ``method`` has a config for ``direction`` and this profile trains it."""
+        return self.trains(method) and available(method, direction, self.profile)
+
+    def why_not(self, method: str, direction: str) -> str:
+        """Why ``available`` is False, for a table's note column."""
+        if not self.trains(method):
+            return f"not trained in the {self.profile} profile (time budget)"
+        return f"not run: no {config_path(method, direction, self.profile).name}"
+
+    def run(self, method: str, direction: str, seen: str | None = None) -> Run:
+        """``run`` with this notebook's profile, data, work dir and GPUs; remembered for ``summary``."""
+        result = run(method, direction, profile=self.profile, data_root=self.data_root, work_dir=self.work_dir,
+                     gpus=self.gpus, seen=seen)
+        self.runs[" | ".join(filter(None, (method, direction, seen and f"seen {seen}")))] = result
+        return result
+
+    def measure(self, methods: Iterable[str], directions: Iterable[str], record: str = "unseen",
+                iou_type: str = "segm") -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
+        """Train/test every available (method, direction) and pick ``metrics[iou_type][record]``.
+
+        Returns ({direction: {method: record}}, {method: note}) where the note says why a method was not run
+        (no config in this repository, or not trained in this profile)."""
+        measured: dict[str, dict[str, dict]] = {}
+        notes: dict[str, str] = {}
+        for direction in directions:
+            measured[direction] = {}
+            for method in methods:
+                if self.available(method, direction):
+                    measured[direction][method] = self.run(method, direction).metrics[iou_type][record]
+                else:
+                    notes[method] = self.why_not(method, direction)
+        return measured, notes
+
+    def summary(self) -> dict:
+        """Every run this notebook used: folder, iterations and measured training time (for metrics.json)."""
+        out = {}
+        for name, result in self.runs.items():
+            meta = result.metrics.get("run", {})
+            out[name] = {"work_dir": str(result.work_dir), "iters": meta.get("iters"),
+                         "iter_time_median_s": meta.get("iter_time_median"),
+                         "train_seconds": training_seconds(result)}
+        return out

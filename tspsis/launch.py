@@ -74,7 +74,7 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, desc: str) -> None:
     log_path = work_dir / "launcher.log"
     tail: deque[str] = deque(maxlen=40)
     bar = tqdm(desc=desc, unit="it", dynamic_ncols=True)
-    with open(log_path, "a") as log, subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+    with open(log_path, "a", buffering=1) as log, subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                                       stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
         log.write(f"$ {' '.join(cmd)}\n")
         for line in proc.stdout:

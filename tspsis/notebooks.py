@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import time
 from pathlib import Path
 
@@ -18,11 +19,20 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 RUNS = REPO_ROOT / "papermill_runs"
 
 
-def notebook_parameters(profile: str, output_dir: Path, gpus: int = 0, seed: int = 0) -> dict:
-    """The parameters every notebook's ``parameters`` cell declares."""
-    return dict(profile=profile, data_root=str(REPO_ROOT / "data" / "synth" / profile) if profile != "coco"
-                else str(REPO_ROOT / "data" / "coco"), work_dir=str(REPO_ROOT / "work_dirs" / profile),
-                gpus=gpus, seed=seed, output_dir=str(output_dir))
+PARAMETERS: tuple[str, ...] = ("profile", "data_root", "work_dir", "gpus", "seed", "output_dir")
+_RELATIVE_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^/)][^)]*\))")  # ![caption](file.png), not a URL or path
+
+
+def notebook_parameters(profile: str, output_dir: Path, gpus: int = 0, seed: int = 0,
+                        data_root: Path | None = None, work_dir: Path | None = None) -> dict:
+    """The parameters every notebook's ``parameters`` cell declares (``PARAMETERS``); data_root / work_dir
+    default to data/synth/<profile> (data/coco) and work_dirs/<profile>."""
+    from .experiments import default_data_root
+
+    data_root = Path(data_root) if data_root else default_data_root(profile)
+    work_dir = Path(work_dir) if work_dir else REPO_ROOT / "work_dirs" / profile
+    return dict(profile=profile, data_root=str(data_root.resolve()), work_dir=str(work_dir.resolve()), gpus=gpus,
+                seed=seed, output_dir=str(Path(output_dir).resolve()))
 
 
 def discover(only: list[str] | None = None) -> list[Path]:
@@ -43,10 +53,12 @@ def _complete(output_dir: Path) -> bool:
 
 
 def gather_results(run_dir: Path) -> Path:
-    """Concatenate the ``tables.md`` of every executed notebook into ``run_dir/results.md``."""
+    """Concatenate the ``tables.md`` of every executed notebook into ``run_dir/results.md`` (figure links are
+    made relative to ``run_dir``)."""
     parts = [f"# Results of `{run_dir.name}`\n"]
     for tables in sorted(run_dir.glob("*/tables.md")):
-        parts.append(f"\n## {tables.parent.name}\n\n{tables.read_text().strip()}\n")
+        text = _RELATIVE_IMAGE.sub(rf"\g<1>{tables.parent.name}/\g<2>", tables.read_text().strip())
+        parts.append(f"\n## {tables.parent.name}\n\n{text}\n")
     out = run_dir / "results.md"
     tmp = out.with_suffix(".md.part")
     tmp.write_text("".join(parts))
@@ -55,13 +67,17 @@ def gather_results(run_dir: Path) -> Path:
 
 
 def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | None = None, gpus: int = 0,
-                  seed: int = 0) -> int:
-    """Execute the notebooks in order; returns a process exit code (0 = all ran)."""
+                  seed: int = 0, data_root: Path | None = None, work_dir: Path | None = None) -> int:
+    """Execute the notebooks in order; returns a process exit code (0 = all ran).
+
+    out: the run folder (default papermill_runs/<date>-<profile>); data_root / work_dir: see
+    ``notebook_parameters`` (the tests point them at temporary folders)."""
     import papermill as pm
 
     run_dir = Path(out) if out else RUNS / f"{_dt.date.today().isoformat()}-{profile}"
     run_dir.mkdir(parents=True, exist_ok=True)
     notebooks = discover(only)
+    chain_start = time.time()
     for index, notebook in enumerate(notebooks, 1):
         output_dir = run_dir / notebook.stem
         executed = run_dir / notebook.name
@@ -74,12 +90,13 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
         start = time.time()
         try:
             pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,
-                                parameters=notebook_parameters(profile, output_dir, gpus, seed))
+                                parameters=notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir))
         except pm.PapermillExecutionError as err:
-            print(f"{prefix}: FAILED in cell {err.exec_count} ({err.ename}: {err.evalue}); the executed copy "
-                  f"with the partial output is {executed}", flush=True)
+            first_line = next((line for line in err.source.splitlines() if line.strip()), "")
+            print(f"{prefix}: FAILED in cell {err.exec_count} ({first_line.strip()} ...): {err.ename}: {err.evalue}\n"
+                  f"  the executed copy with the partial output and the traceback is {executed}", flush=True)
             gather_results(run_dir)
             return 1
         print(f"{prefix}: done in {time.time() - start:.0f} s", flush=True)
-    print(f"results: {gather_results(run_dir)}", flush=True)
+    print(f"results: {gather_results(run_dir)} (all notebooks: {time.time() - chain_start:.0f} s)", flush=True)
     return 0

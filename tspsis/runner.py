@@ -48,6 +48,20 @@ def scale_schedule(cfg, max_iters: int) -> None:
         scheduler.end = max_iters if scheduler.get("end", old) >= old else rescale(scheduler.end)
     cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = max_iters
     cfg.default_hooks.checkpoint.interval = max(1, max_iters // 6)
+    _rescale_warmups(cfg.model, rescale)
+
+
+def _rescale_warmups(node: Any, rescale) -> None:
+    """Warm-ups inside the model (BoxInst's pairwise-loss warm-up, the pseudo-label warm-up) follow the schedule."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("warmup_iters", "pseudo_warmup_iters") and isinstance(value, int) and value > 0:
+                node[key] = rescale(value)
+            else:
+                _rescale_warmups(value, rescale)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _rescale_warmups(value, rescale)
 
 
 def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None,
@@ -125,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.test_evaluator.outfile_prefix = str(work_dir / "test")
     if args.mode == "train":
         cfg.resume = args.resume
+        # the final model is tested below; the loop's own validation at the last iteration would score it twice
+        cfg.train_cfg.val_begin = 2**31
     else:
         cfg.load_from = args.checkpoint
         cfg.resume = False

@@ -18,9 +18,11 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 LEAD_SMOKE = "mask-rcnn_r18_fpn_smoke.py"  # the stack's smoke test, checked in test_mmdet_stack.py
-EXPERIMENTS = sorted(p.name for p in CONFIGS.glob("*.py") if p.name != LEAD_SMOKE)
-SYNTHETIC = [name for name in EXPERIMENTS if "_synth-" in name]
 ROI_HEADS = {"psis": "PartialRoIHead", "ts": "TeacherStudentRoIHead", "oracle": "StandardRoIHead"}
+# The Mask R-CNN family; the other Table 1 methods' configs are checked in their own test files.
+EXPERIMENTS = sorted(p.name for p in CONFIGS.glob("*.py")
+                     if p.name != LEAD_SMOKE and p.name.split("-mask-rcnn_")[0] in ROI_HEADS)
+SYNTHETIC = [name for name in EXPERIMENTS if "_synth-" in name]
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -1,1 +1,531 @@
-"""Placeholder: being written (issue 6)."""
+"""BoxInst for partially supervised instance segmentation, alone and with teacher-student mask heads.
+
+The "BoxInst" and "BoxInst + ours" rows of the paper's Table 1 and the r(.) comparison of Table 5. mmdet 3.3's
+BoxInst (Tian et al., CVPR 2021) is an FCOS box head plus a CondInst dynamic mask head: for every positive location
+the box tower's *controller* (a 3x3 conv) emits the weights of a small per-object conv stack (3 layers of 1x1 convs,
+16 channels) that runs on the shared mask-branch features (plus coordinates relative to the location) and gives the
+object's mask logits on the stride-4 image grid. BoxInst trains it from boxes alone: a projection term (the mask's
+x/y projections against the box's) and a pairwise term (neighbouring pixels of similar LAB colour get the same label).
+
+* :class:`PartialBoxInstDataPreprocessor`: BoxInst's data preprocessor (box masks, colour-similarity pairwise masks,
+  as mmdet's ``BoxInstDataPreprocessor``) that also keeps the annotated masks of the partial data set
+  (``gt_instances.annotated_masks``; box-only instances have all-zero masks and ``has_mask`` False) and the RGB
+  images (for r = CRF). It needs no scikit-image: the LAB conversion is :func:`rgb_to_lab`, skimage's formulas.
+* :class:`PartialBoxInstMaskHead` ("BoxInst", Table 1): BoxInst's losses unchanged on every object (boxes exist for
+  seen and unseen categories) plus ``loss_mask_seen``: the CondInst mask loss (dice) against the ground-truth mask of
+  the positives whose object ``has_mask`` (seen categories S, Eq. 5).
+* :class:`TeacherStudentBoxInstBboxHead` + :class:`TeacherStudentBoxInstMaskHead` ("BoxInst + ours").
+
+Teacher and student for BoxInst (Sec. 4.1 transferred; Sec. 4.3 "we keep their original settings unchanged and add
+the teacher-student architecture ... the only additional loss introduced by our method is the segmentation loss of
+student mask head"). In Mask R-CNN, Ft and Fs are two conv stacks on the same RoI features x with 1 and C output
+channels (Eq. 2). BoxInst has no RoI features; an object's "mask head" is its dynamic conv stack, run on the shared
+mask-branch features with weights generated for that object. So here:
+
+* Ft is BoxInst's dynamic mask head exactly as it is: class-agnostic, one output channel, weights from BoxInst's
+  controller, trained by BoxInst's projection + pairwise losses (all objects, from boxes) and by ``loss_mask_seen``
+  (seen objects, from masks, L_segT of Eq. 5/7).
+* Fs is a second dynamic head of the same depth and width on the same mask-branch features and relative
+  coordinates, with C output channels; its weights come from a second controller beside BoxInst's (a 3x3 conv on
+  the same box-tower feature, :class:`TeacherStudentController`). For an object of class l only channel l is
+  evaluated (the dynamic weights of output channel l are picked before the convolution): the loss of Eq. 6 is taken
+  on channel l, Mask R-CNN's convention, and C full-image maps per object would cost C times the memory.
+* L_segS (Eq. 6): the same dice loss as BoxInst's mask loss, per positive, against the ground-truth mask (seen) or
+  r(Mt) (unseen), where Mt is the teacher's prediction *for the same positive location*, r is threshold / interact /
+  CRF (Sec. 4.2, :func:`tspsis.pseudo.make_pseudo_masks`) and the pseudo mask is cleaned (Sec. 5.1: pixels inside
+  any seen ground-truth mask of the image and outside the object's box are background). Positives are those
+  BoxInst's own mask losses use (its top-k per object). Targets carry no gradient; Ft gets none from L_segS.
+* At test time Fs predicts (Sec. 4.3), with channel l = the detection's class; ``test_mask_head='teacher'``
+  predicts with Ft of the same checkpoint instead.
+
+Grids: mask predictions and targets live on the padded image's stride-4 grid, cell (r, c) standing for the pixel
+(4c + 2, 4r + 2) that BoxInst samples its targets at. r = CRF runs on a ``crf_roi_size`` x ``crf_roi_size`` grid
+RoI-aligned on the object's ground-truth box (the exact dense CRF of tspsis.pseudo is O(cells^2)), and its binary
+result is sampled back to the stride-4 grid (nearest cell), zero outside the box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+from torchvision.ops import roi_align
+
+from mmdet.models.data_preprocessors import BoxInstDataPreprocessor
+from mmdet.models.dense_heads import BoxInstBboxHead, BoxInstMaskHead
+from mmdet.registry import MODELS
+from mmdet.structures.mask import BitmapMasks
+from mmdet.utils import InstanceList, OptConfigType
+
+from tspsis import pseudo
+
+from .roi_heads import RGB_IMAGE_KEY, ImageKeepingDetDataPreprocessor, _has_mask
+
+__all__ = [
+    'PartialBoxInstDataPreprocessor',
+    'PartialBoxInstMaskHead',
+    'SelectedPositives',
+    'TeacherStudentBoxInstBboxHead',
+    'TeacherStudentBoxInstMaskHead',
+    'TeacherStudentController',
+    'rgb_to_lab',
+]
+
+ANNOTATED_MASKS = 'annotated_masks'  # gt_instances field set by PartialBoxInstDataPreprocessor
+TEST_MASK_HEADS = ('student', 'teacher')
+
+# skimage.color: sRGB (D65) -> CIE XYZ matrix and the D65 / 2-degree reference white.
+_XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423),
+                 (0.212671, 0.715160, 0.072169),
+                 (0.019334, 0.119193, 0.950227))
+_D65_WHITE = (0.95047, 1.0, 1.08883)
+
+
+def rgb_to_lab(rgb: Tensor) -> Tensor:
+    """CIE L*a*b* of sRGB colours, as ``skimage.color.rgb2lab`` (D65 illuminant, 2-degree observer).
+
+    rgb: (..., 3, H, W) float in [0, 1]. Returns (..., 3, H, W) float: L in [0, 100], a and b roughly in
+    [-128, 127].
+    """
+    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    matrix = rgb.new_tensor(_XYZ_FROM_RGB)
+    xyz = torch.einsum('ij,...jhw->...ihw', matrix, linear)
+    xyz = xyz / rgb.new_tensor(_D65_WHITE)[:, None, None]
+    f = torch.where(xyz > 0.008856, xyz.clamp(min=0) ** (1 / 3), 7.787 * xyz + 16 / 116)
+    fx, fy, fz = f.unbind(-3)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
+
+
+def _box_masks(boxes: Tensor, height: int, width: int) -> Tensor:
+    """(N, height, width) uint8 filled boxes, as BoxInstDataPreprocessor draws them.
+
+    mmdet fills rows int(y1) .. int(y2 + 1) - 1 and columns int(x1) .. int(x2 + 1) - 1 (int() truncates).
+    boxes: (N, 4) xyxy, inside the image.
+    """
+    start = boxes[:, :2].trunc().long()
+    stop = (boxes[:, 2:] + 1).trunc().long()
+    cols = torch.arange(width, device=boxes.device)
+    rows = torch.arange(height, device=boxes.device)
+    inside_x = (cols >= start[:, 0:1]) & (cols < stop[:, 0:1])  # (N, W)
+    inside_y = (rows >= start[:, 1:2]) & (rows < stop[:, 1:2])  # (N, H)
+    return (inside_y[:, :, None] & inside_x[:, None, :]).to(torch.uint8)
+
+
+def _loaded_masks(data_sample):
+    """The masks the pipeline loaded (BitmapMasks or PolygonMasks of N instances), before they become boxes."""
+    gt = data_sample.gt_instances
+    if 'masks' not in gt:
+        raise ValueError('PartialBoxInstDataPreprocessor: training samples need gt_instances.masks; load them with '
+                         "dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True)")
+    return gt.masks
+
+
+@MODELS.register_module()
+class PartialBoxInstDataPreprocessor(ImageKeepingDetDataPreprocessor):
+    """BoxInst's data preprocessor for partially annotated data.
+
+    In training, for every image (as mmdet's ``BoxInstDataPreprocessor``, whose colour-similarity code it reuses):
+    ``gt_instances.masks`` becomes the filled boxes (N, Hb, Wb) and ``gt_instances.pairwise_masks`` (N, K^2 - 1,
+    Hb / s, Wb / s) marks the neighbour pairs of similar LAB colour (s = ``mask_stride``, K = ``pairwise_size``,
+    Hb x Wb the padded batch shape). Beyond mmdet's:
+
+    * ``gt_instances.annotated_masks``: the masks the pipeline loaded, padded to Hb x Wb (all-zero for box-only
+      instances; ``has_mask`` says which are real). Training needs them: load with
+      ``LoadPartialAnnotations(with_mask=True)``.
+    * ``gt_instances.metainfo['rgb_image']``: the RGB image (3, Hb, Wb) in [0, 255]
+      (``ImageKeepingDetDataPreprocessor``), for r = CRF. The colour similarity is computed from it too, so it
+      is right whether or not the config sets ``bgr_to_rgb`` (mmdet's takes the de-normalised input for RGB).
+    * LAB from :func:`rgb_to_lab` instead of scikit-image (not installed here).
+
+    Args (as ``BoxInstDataPreprocessor``): mask_stride, pairwise_size, pairwise_dilation, pairwise_color_thresh
+    (similarity threshold tau), bottom_pixels_removed (rows at the image bottom left out of the pairwise term, a
+    COCO annotation artefact); the rest goes to ``DetDataPreprocessor``.
+    """
+
+    get_images_color_similarity = BoxInstDataPreprocessor.get_images_color_similarity
+
+    def __init__(self,
+                 *args,
+                 mask_stride: int = 4,
+                 pairwise_size: int = 3,
+                 pairwise_dilation: int = 2,
+                 pairwise_color_thresh: float = 0.3,
+                 bottom_pixels_removed: int = 10,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.mask_stride = mask_stride
+        self.pairwise_size = pairwise_size
+        self.pairwise_dilation = pairwise_dilation
+        self.pairwise_color_thresh = pairwise_color_thresh
+        self.bottom_pixels_removed = bottom_pixels_removed
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        annotated = None
+        if training:
+            annotated = [_loaded_masks(sample) for sample in data['data_samples']]
+        data = super().forward(data, training)
+        if training:
+            self._add_box_supervision(data['data_samples'], annotated)
+        return data
+
+    def _add_box_supervision(self, data_samples: list, annotated: list) -> None:
+        """BoxInst's box masks and pairwise masks, and the loaded masks padded to the batch shape, per image."""
+        batch_h, batch_w = data_samples[0].batch_input_shape
+        start = self.mask_stride // 2
+        for data_sample, masks in zip(data_samples, annotated):
+            gt = data_sample.gt_instances
+            rgb = gt.metainfo[RGB_IMAGE_KEY]  # (3, Hb, Wb) RGB in [0, 255]
+            img_h, img_w = data_sample.img_shape[:2]
+            valid = rgb.new_zeros((batch_h, batch_w))
+            removed = int(self.bottom_pixels_removed * float(img_h) / float(batch_h))
+            valid[:img_h - removed, :img_w] = 1
+            valid = valid[start::self.mask_stride, start::self.mask_stride]
+
+            small = F.avg_pool2d(rgb[None], kernel_size=self.mask_stride, stride=self.mask_stride)
+            lab = rgb_to_lab(small.byte().float() / 255)  # mmdet rounds down to uint8 before rgb2lab
+            similarity = self.get_images_color_similarity(lab, valid)  # (1, K^2 - 1, h, w)
+            pairwise = (similarity >= self.pairwise_color_thresh).float()
+
+            gt.masks = BitmapMasks(_box_masks(gt.bboxes, batch_h, batch_w).cpu().numpy(), batch_h, batch_w)
+            gt.pairwise_masks = pairwise.expand(len(gt), -1, -1, -1).contiguous()
+            gt.set_field(masks.pad((batch_h, batch_w)), ANNOTATED_MASKS)
+
+
+@dataclass
+class SelectedPositives:
+    """The positives of one image that BoxInst's mask losses use (mmdet's top-k per object), K of them.
+
+    index: (K,) rows of the image's mask predictions; labels: (K,) class l of each positive's object; has_mask:
+    (K,) bool, the object has a ground-truth mask (seen category); gt_masks: (K, h, w) float, the object's annotated
+    mask on the stride grid (zeros for box-only objects); gt_boxes: (K, 4) xyxy of the object; seen_union: (h, w)
+    bool, the union of the image's seen ground-truth masks on the grid.
+    """
+
+    index: Tensor
+    labels: Tensor
+    has_mask: Tensor
+    gt_masks: Tensor
+    gt_boxes: Tensor
+    seen_union: Tensor
+
+
+@MODELS.register_module()
+class PartialBoxInstMaskHead(BoxInstMaskHead):
+    """BoxInst's mask head with seen-category masks (the "BoxInst" rows of Table 1).
+
+    Losses: BoxInst's ``loss_mask_project`` and ``loss_mask_pairwise`` on all objects, unchanged, and
+    ``loss_mask_seen``: ``loss_mask_seen`` (default: the head's ``loss_mask``, the CondInst dice loss) of the
+    predictions of the selected positives whose object ``has_mask``, against its ground-truth mask sampled on the
+    stride-4 grid as CondInst samples its targets; summed over positives and divided by their number. Box-only
+    objects never enter it, so their (absent) masks cannot leak into training.
+
+    Needs :class:`PartialBoxInstDataPreprocessor`.
+    """
+
+    def __init__(self, *args, loss_mask_seen: OptConfigType = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_mask_seen = MODELS.build(loss_mask_seen) if loss_mask_seen else self.loss_mask
+
+    def loss_by_feat(self, mask_preds: List[Tensor], batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict], positive_infos: InstanceList, **kwargs) -> dict:
+        """mask_preds: per image (P_i, h, w) logits of its positives."""
+        losses = super().loss_by_feat(mask_preds, batch_gt_instances, batch_img_metas, positive_infos, **kwargs)
+        selections = self.select_positives(batch_gt_instances, positive_infos)
+        losses['loss_mask_seen'] = self.seen_mask_loss(mask_preds, selections)
+        return losses
+
+    def select_positives(self, batch_gt_instances: InstanceList,
+                         positive_infos: InstanceList) -> List[SelectedPositives]:
+        """Per image, the positives BoxInst's losses use, with their targets.
+
+        The choice is mmdet's own (``_get_targets_single``, top-k per object by score x centerness): it is run on
+        the positions 0..P-1 in place of the predictions, which it only indexes, so the chosen positions come back.
+        With ``max_masks_to_train`` set mmdet draws a random subset; this draws another one.
+        """
+        return [self._select_single(gt, info) for gt, info in zip(batch_gt_instances, positive_infos)]
+
+    def _select_single(self, gt_instances: InstanceData, positive_info: InstanceData) -> SelectedPositives:
+        if ANNOTATED_MASKS not in gt_instances:
+            raise ValueError(f'{type(self).__name__}: gt_instances has no `{ANNOTATED_MASKS}`; set the model\'s '
+                             "data_preprocessor type to 'PartialBoxInstDataPreprocessor'")
+        gt_inds = positive_info.pos_assigned_gt_inds
+        order = torch.arange(len(gt_inds), device=gt_inds.device)
+        index = self._get_targets_single(order, gt_instances, positive_info)[0]
+        gt_inds = gt_inds[index]
+
+        start = self.mask_out_stride // 2
+        device = gt_instances.bboxes.device
+        annotated = gt_instances.get(ANNOTATED_MASKS).to_tensor(dtype=torch.bool, device=device)
+        annotated = annotated[:, start::self.mask_out_stride, start::self.mask_out_stride]  # (N, h, w)
+        has_mask = _has_mask(gt_instances)
+        return SelectedPositives(
+            index=index,
+            labels=gt_instances.labels[gt_inds],
+            has_mask=has_mask[gt_inds],
+            gt_masks=annotated[gt_inds].float(),
+            gt_boxes=gt_instances.bboxes[gt_inds],
+            seen_union=annotated[has_mask].any(0))
+
+    def seen_mask_loss(self, mask_preds: List[Tensor], selections: Sequence[SelectedPositives]) -> Tensor:
+        """Eq. 5 for BoxInst: mean over the selected seen positives of ``loss_mask_seen``; without any, 0 with
+        every prediction in the graph."""
+        total = mask_preds[0].new_zeros(())
+        count = 0
+        for preds, sel in zip(mask_preds, selections):
+            seen = sel.has_mask
+            if bool(seen.any()):
+                total = total + self.loss_mask_seen(preds[sel.index[seen]], sel.gt_masks[seen],
+                                                    reduction_override='none').sum()
+                count += int(seen.sum())
+        if count == 0:
+            return sum(preds.sum() for preds in mask_preds) * 0
+        return total / count
+
+
+class TeacherStudentController(nn.Conv2d):
+    """BoxInst's controller (the teacher's dynamic weights) with the student's controller beside it.
+
+    The teacher part is BoxInst's 3x3 conv as it is (same parameter names, so BoxInst checkpoints load); the
+    student's is a second 3x3 conv on the same box-tower feature. Output: (B, P_t + P_s, H, W), the teacher's P_t
+    parameters first.
+    """
+
+    def __init__(self, in_channels: int, teacher_params: int, student_params: int) -> None:
+        super().__init__(in_channels, teacher_params, 3, padding=1)
+        self.student = nn.Conv2d(in_channels, student_params, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([super().forward(x), self.student(x)], dim=1)
+
+
+@MODELS.register_module()
+class TeacherStudentBoxInstBboxHead(BoxInstBboxHead):
+    """BoxInst's box head whose controller also predicts the student's dynamic weights.
+
+    ``param_preds`` (and so ``positive_infos`` / detections' ``param_preds``) carry ``num_params`` teacher
+    parameters followed by ``student_num_params`` student ones; everything else is BoxInst's.
+
+    Args:
+        num_params: the teacher's (BoxInst's dynamic head's) parameter count, 593 for 3 layers of 16 channels.
+        student_num_params: the student's: the teacher's hidden layers plus C output channels, see
+            :attr:`TeacherStudentBoxInstMaskHead.student_num_params` (its error message gives the number).
+    """
+
+    def __init__(self, *args, num_params: int = 169, student_num_params: int, **kwargs) -> None:
+        self.student_num_params = student_num_params
+        super().__init__(*args, num_params=num_params, **kwargs)
+        self.num_params = num_params + student_num_params
+
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        self.controller = TeacherStudentController(self.feat_channels, self.num_params, self.student_num_params)
+
+
+@MODELS.register_module()
+class TeacherStudentBoxInstMaskHead(PartialBoxInstMaskHead):
+    """Teacher Ft (BoxInst's dynamic head) and class-specific student Fs on BoxInst (see the module docstring).
+
+    Losses (Eq. 7 with BoxInst's terms): BoxInst's ``loss_mask_project`` / ``loss_mask_pairwise`` and
+    ``loss_mask_seen`` train the teacher exactly as in :class:`PartialBoxInstMaskHead`; the one addition is
+    ``loss_mask_student`` (Eq. 6): ``loss_mask_student`` (default: ``loss_mask``, dice) of Fs's channel l against the
+    ground truth (seen) or the cleaned r(Mt) (unseen), summed over BoxInst's selected positives and divided by their
+    number. Use with :class:`TeacherStudentBoxInstBboxHead` and :class:`PartialBoxInstDataPreprocessor`.
+
+    Args:
+        num_classes: C, the student's output channels.
+        pseudo_mask: r in Eq. 4/6: ``dict(type='threshold'|'interact'|'crf', thr=0.5, crf_backend='torch'|
+            'pydensecrf', crf_iterations=5, crf_params=dict(...))`` (:func:`tspsis.pseudo.make_pseudo_masks`).
+        crf_roi_size: side of the box-aligned grid the CRF runs on (r = CRF only).
+        clean_pseudo: pseudo-mask pixels inside a seen ground-truth mask or outside the object's box are
+            background (Sec. 5.1).
+        loss_mask_student: L_segS; None: the head's ``loss_mask``.
+        test_mask_head: ``'student'`` (Sec. 4.3) or ``'teacher'`` (Ft of the same checkpoint, for analysis).
+    """
+
+    def __init__(self,
+                 *args,
+                 num_classes: int,
+                 pseudo_mask: OptConfigType = None,
+                 crf_roi_size: int = 28,
+                 clean_pseudo: bool = True,
+                 loss_mask_student: OptConfigType = None,
+                 test_mask_head: str = 'student',
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.num_classes = num_classes
+        self.pseudo_mask = _pseudo_mask_options(pseudo_mask)
+        if test_mask_head not in TEST_MASK_HEADS:
+            raise ValueError(f'TeacherStudentBoxInstMaskHead: unknown `test_mask_head` {test_mask_head!r}; '
+                             f'expected one of {TEST_MASK_HEADS}')
+        self.crf_roi_size = crf_roi_size
+        self.clean_pseudo = clean_pseudo
+        self.loss_mask_student = MODELS.build(loss_mask_student) if loss_mask_student else self.loss_mask
+        self.test_mask_head = test_mask_head
+
+    @property
+    def student_num_params(self) -> int:
+        """Fs's dynamic parameters: the teacher's hidden layers and C output channels (weights and biases)."""
+        hidden = sum(self.weight_nums[:-1]) + sum(self.bias_nums[:-1])
+        return hidden + self.num_classes * (self.weight_nums[-1] + 1)
+
+    def student_params_for_labels(self, params: Tensor, labels: Tensor) -> Tensor:
+        """Fs's parameters with only output channel l, in BoxInst's layout, so mmdet's dynamic conv runs them.
+
+        params: (K, P_s) laid out as [hidden weights | hidden biases | C x last weights | C last biases];
+        labels: (K,). Returns (K, P_t): [hidden weights | channel-l weights | hidden biases | channel-l bias].
+        """
+        hidden_w, hidden_b, last_w = sum(self.weight_nums[:-1]), sum(self.bias_nums[:-1]), self.weight_nums[-1]
+        w_hidden, b_hidden, w_last, b_last = params.split(
+            [hidden_w, hidden_b, self.num_classes * last_w, self.num_classes], dim=1)
+        rows = torch.arange(len(labels), device=labels.device)
+        w_last = w_last.reshape(len(labels), self.num_classes, last_w)[rows, labels]
+        return torch.cat([w_hidden, w_last, b_hidden, b_last[rows, labels, None]], dim=1)
+
+    # ------------------------------------------------------------------------------------------------ forward
+    def forward(self, x: tuple, positive_infos: InstanceList) -> Tuple[List[Tensor], List[Tensor]]:
+        """Teacher and student mask logits of every positive / detection.
+
+        positive_infos: per image ``param_preds`` (P_i, P_t + P_s), ``points``, ``strides`` and ``labels`` (the
+        class each student prediction is for). Returns (teacher, student): per image (P_i, h, w) logits each.
+        """
+        mask_feats = self.mask_feature_head(x)
+        teacher, student = [], []
+        for mask_feat, info in zip(mask_feats, positive_infos):
+            params = info.param_preds
+            expected = self.num_params + self.student_num_params
+            if params.shape[1] != expected:
+                raise ValueError(f'TeacherStudentBoxInstMaskHead: got {params.shape[1]} dynamic parameters per '
+                                 f'object, expected {expected}; set bbox_head.student_num_params='
+                                 f'{self.student_num_params} (bbox_head.num_params={self.num_params})')
+            if 'labels' not in info:
+                raise ValueError('TeacherStudentBoxInstMaskHead: the student needs each object\'s `labels`')
+            teacher_params, student_params = params.split([self.num_params, self.student_num_params], dim=1)
+            teacher.append(self.forward_single(mask_feat, _with_params(info, teacher_params))[0])
+            student_params = self.student_params_for_labels(student_params, info.labels)
+            student.append(self.forward_single(mask_feat, _with_params(info, student_params))[0])
+        return teacher, student
+
+    # ---------------------------------------------------------------------------------------------- training
+    def loss(self, x: tuple, batch_data_samples: list, positive_infos: InstanceList = None, **kwargs) -> dict:
+        """As BoxInst's, with each positive's class l added to ``positive_infos`` for the student."""
+        for info, data_sample in zip(positive_infos, batch_data_samples):
+            info.labels = data_sample.gt_instances.labels[info.pos_assigned_gt_inds]
+        return super().loss(x, batch_data_samples, positive_infos=positive_infos, **kwargs)
+
+    def loss_by_feat(self, mask_preds: List[Tensor], student_mask_preds: List[Tensor],
+                     batch_gt_instances: InstanceList, batch_img_metas: List[dict],
+                     positive_infos: InstanceList, **kwargs) -> dict:
+        """BoxInst's and the seen-mask losses on the teacher, plus ``loss_mask_student`` (Eq. 6, 7)."""
+        losses = super().loss_by_feat(mask_preds, batch_gt_instances, batch_img_metas, positive_infos, **kwargs)
+        selections = self.select_positives(batch_gt_instances, positive_infos)
+        total = student_mask_preds[0].new_zeros(())
+        count = 0
+        for teacher, student, sel, gt in zip(mask_preds, student_mask_preds, selections, batch_gt_instances):
+            if len(sel.index) == 0:
+                continue
+            student = student[sel.index]
+            targets = self.student_targets(teacher[sel.index], student, sel, gt.metainfo.get(RGB_IMAGE_KEY))
+            total = total + self.loss_mask_student(student, targets, reduction_override='none').sum()
+            count += len(sel.index)
+        if count == 0:
+            losses['loss_mask_student'] = sum(preds.sum() for preds in student_mask_preds) * 0
+        else:
+            losses['loss_mask_student'] = total / count
+        return losses
+
+    @torch.no_grad()
+    def student_targets(self, teacher_logits: Tensor, student_logits: Tensor, selected: SelectedPositives,
+                        rgb_image: Optional[Tensor] = None) -> Tensor:
+        """Target of Fs's channel l for each selected positive of one image (Eq. 4, 6).
+
+        teacher_logits / student_logits: (K, h, w) Mt / Ms (channel l) logits of the selected positives on the
+        stride grid; rgb_image: (3, Hb, Wb) RGB in [0, 255] (r = CRF only). Seen objects get their ground truth,
+        unseen ones r(Mt), cleaned if ``clean_pseudo``. Returns (K, h, w) float in {0, 1}, without gradient.
+        """
+        targets = selected.gt_masks.clone()
+        unseen = ~selected.has_mask
+        if not bool(unseen.any()):
+            return targets
+        height, width = targets.shape[-2:]
+        boxes = selected.gt_boxes[unseen].float()
+        teacher_probs = teacher_logits[unseen].float().sigmoid()
+        method = self.pseudo_mask['type']
+        options = {k: v for k, v in self.pseudo_mask.items() if k != 'type'}
+        if method == 'crf':
+            pseudo_masks = self._crf_pseudo_masks(teacher_probs, rgb_image, boxes, options)
+        else:
+            if method == 'interact':
+                options['student_probs'] = student_logits[unseen].float().sigmoid()
+            pseudo_masks = pseudo.make_pseudo_masks(method, teacher_probs, **options)
+        if self.clean_pseudo:
+            size = (height, width)
+            seen = selected.seen_union.expand(len(boxes), height, width)
+            pseudo_masks = pseudo.clean_pseudo_masks(pseudo_masks, seen,
+                                                     pseudo.box_mask_on_rois(self._grid_roi(boxes, size), boxes, size))
+        targets[unseen] = pseudo_masks.to(targets.dtype)
+        return targets
+
+    def _grid_roi(self, boxes: Tensor, size: Tuple[int, int]) -> Tensor:
+        """(U, 4): the whole stride grid as a RoI, so that RoI cell centres are the grid's pixels (4c + 2)."""
+        height, width = size
+        roi = boxes.new_tensor([0, 0, width * self.mask_out_stride, height * self.mask_out_stride])
+        return roi.expand(len(boxes), 4)
+
+    def _crf_pseudo_masks(self, teacher_probs: Tensor, rgb_image: Optional[Tensor], boxes: Tensor,
+                          options: dict) -> Tensor:
+        """r(Mt) = CRF(Mt) >= thr on a box-aligned grid, sampled back to the stride grid; zero outside the box.
+
+        teacher_probs: (U, h, w) on the stride grid; boxes: (U, 4) xyxy in pixels. Returns (U, h, w) bool.
+        """
+        if rgb_image is None:
+            raise ValueError("TeacherStudentBoxInstMaskHead: pseudo_mask type 'crf' needs the training images; set "
+                             "the model's data_preprocessor type to 'PartialBoxInstDataPreprocessor'")
+        num, height, width = teacher_probs.shape
+        size = (self.crf_roi_size, self.crf_roi_size)
+        rows = torch.arange(num, device=boxes.device, dtype=boxes.dtype)[:, None]
+        probs_roi = roi_align(teacher_probs[:, None], torch.cat([rows, boxes], dim=1), size,
+                              spatial_scale=1.0 / self.mask_out_stride, sampling_ratio=0, aligned=True)[:, 0]
+        image_roi = roi_align(rgb_image[None].float(), torch.cat([torch.zeros_like(rows), boxes], dim=1), size,
+                              spatial_scale=1.0, sampling_ratio=0, aligned=True)
+        masks_roi = pseudo.make_pseudo_masks('crf', probs_roi.clamp(0, 1), images=image_roi, **options)
+
+        # Normalised position of each grid pixel (4c + 2, 4r + 2) in its box: -1 and 1 are the box edges.
+        stride = self.mask_out_stride
+        xs = (torch.arange(width, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
+        ys = (torch.arange(height, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
+        box_w = (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-6)[:, None]
+        box_h = (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-6)[:, None]
+        u = 2 * (xs - boxes[:, 0:1]) / box_w - 1  # (U, w)
+        v = 2 * (ys - boxes[:, 1:2]) / box_h - 1  # (U, h)
+        grid = torch.stack([u[:, None, :].expand(-1, height, -1), v[:, :, None].expand(-1, -1, width)], dim=-1)
+        pasted = F.grid_sample(masks_roi[:, None].float(), grid, mode='nearest', padding_mode='zeros',
+                               align_corners=False)[:, 0]
+        inside = (u.abs() <= 1)[:, None, :] & (v.abs() <= 1)[:, :, None]
+        return (pasted > 0.5) & inside
+
+    # --------------------------------------------------------------------------------------------- inference
+    def predict_by_feat(self, mask_preds: List[Tensor], student_mask_preds: List[Tensor],
+                        results_list: InstanceList, batch_img_metas: List[dict], rescale: bool = True,
+                        **kwargs) -> InstanceList:
+        """Masks from the student, channel l = the detection's class (Sec. 4.3), or from the teacher."""
+        chosen = student_mask_preds if self.test_mask_head == 'student' else mask_preds
+        return super().predict_by_feat(chosen, results_list, batch_img_metas, rescale=rescale, **kwargs)
+
+
+def _with_params(info: InstanceData, params: Tensor) -> InstanceData:
+    """The fields mmdet's ``CondInstMaskHead.forward_single`` reads, with other dynamic parameters."""
+    return InstanceData(param_preds=params, points=info.points, strides=info.strides)
+
+
+def _pseudo_mask_options(pseudo_mask: OptConfigType) -> dict:
+    cfg = {'type': 'threshold', **(pseudo_mask or {})}
+    if cfg['type'] not in pseudo.PSEUDO_MASK_METHODS:
+        raise ValueError(f"TeacherStudentBoxInstMaskHead: unknown `pseudo_mask.type` {cfg['type']!r}; expected one "
+                         f'of {pseudo.PSEUDO_MASK_METHODS}')
+    if isinstance(cfg.get('crf_params'), dict):
+        cfg['crf_params'] = pseudo.CRFParams(**cfg['crf_params'])
+    return cfg

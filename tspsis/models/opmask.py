@@ -18,8 +18,8 @@ Map", Table 1), after the authors' detectron2 code (github.com/dbtmpl/OPMask).
   unchanged (``loss_mask`` is named ``loss_mask_teacher``); the only addition is ``loss_mask_student``.
 
 Test time: the CAM needs F of the *detected* box, so the box head is run once more on the final boxes
-(the mask RoIs) — OPMask reuses the features of the proposal each detection came from instead; both
-give the CAM of the box the mask head sees up to the box refinement.
+(the mask RoIs), which aligns the CAM with the mask RoI as in training. (OPMask instead reuses the box
+features of the proposal each detection came from, i.e. the CAM of the box before its refinement.)
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class CAMBBoxHead(ConvFCBBoxHead):
         if self.shared_fcs or self.cls_convs or self.cls_fcs or self.reg_convs or self.reg_fcs:
             raise ValueError('CAMBBoxHead: the classifier acts on GAP(F) directly (Eq. 8); set no '
                              '`num_shared_fcs`, `num_cls_*` or `num_reg_*` layers')
-        if type(self.fc_cls) is not nn.Linear or type(self.fc_reg) is not nn.Linear:
+        if not all(type(getattr(self, layer, None)) is nn.Linear for layer in ('fc_cls', 'fc_reg')):
             raise ValueError("CAMBBoxHead: `cls_predictor_cfg` and `reg_predictor_cfg` must be "
                              "dict(type='Linear') (Eq. 8-9 need W_cls, b_cls)")
 

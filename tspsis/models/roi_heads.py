@@ -189,8 +189,10 @@ class PartialRoIHead(StandardRoIHead):
                              bbox_feats: Tensor) -> Tensor:
         """(P, D, 14, 14) mask RoI features x of the positive RoIs (as ``StandardRoIHead``)."""
         if not self.share_roi_extractor:
+            # the extractor alone: StandardRoIHead._mask_forward would also run (and waste) the mask head
             rois = bbox2roi([res.pos_priors for res in sampling_results])
-            return self._mask_forward(x, rois)['mask_feats']
+            mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs], rois)
+            return self.shared_head(mask_feats) if self.with_shared_head else mask_feats
         pos_inds = torch.cat([
             torch.cat([bbox_feats.new_ones(len(res.pos_priors), dtype=torch.bool),
                        bbox_feats.new_zeros(len(res.neg_priors), dtype=torch.bool)])

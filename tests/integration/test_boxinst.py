@@ -1,0 +1,419 @@
+"""Partially supervised BoxInst and BoxInst + teacher-student (tspsis.models.boxinst) on CPU.
+
+Checks: the LAB conversion and the data preprocessor against mmdet's BoxInstDataPreprocessor; one training step of
+every synthetic BoxInst config; unseen-category masks cannot leak into training; adding the teacher-student heads
+leaves every BoxInst loss (values and gradients) unchanged, the student's loss being the only addition (Sec. 4.3);
+the student's targets on hand-made cases; which head predicts at test time; the configs say what their names say.
+"""
+import math
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mmdet")
+import mmdet.models.data_preprocessors.data_preprocessor as mmdet_preprocessors  # noqa: E402
+from mmdet.registry import MODELS  # noqa: E402
+from mmdet.structures import DetDataSample  # noqa: E402
+from mmdet.structures.mask import BitmapMasks  # noqa: E402
+from mmdet.utils import register_all_modules  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.logging import MessageHub  # noqa: E402
+from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmengine.structures import InstanceData  # noqa: E402
+
+from tspsis.models import boxinst  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+PSIS = "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"
+TS = "ts-boxinst_r18_fpn_cpu_synth-voc2nonvoc_{}.py"
+NUM_CLASSES = 24
+SIZE = 64
+# (box xyxy, label, has_mask) per image: seen and unseen objects that overlap each other.
+OBJECTS = [
+    [([4, 4, 40, 44], 0, True), ([20, 16, 60, 60], 5, False), ([30, 2, 62, 28], 7, True)],
+    [([8, 10, 56, 50], 3, False), ([2, 30, 30, 62], 11, True)],
+]
+BOXINST_CONFIGS = sorted(p.name for p in CONFIGS.glob("*boxinst_*.py"))
+SYNTHETIC = [name for name in BOXINST_CONFIGS if "_synth-" in name]
+BOXINST_KEYS = {"loss_cls", "loss_bbox", "loss_centerness", "loss_mask_project", "loss_mask_pairwise",
+                "loss_mask_seen"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny convolutions run fastest on one thread; several threads on shared cores crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def training_iteration():
+    """BoxInst's pairwise term reads the iteration from the MessageHub (past its warm-up here)."""
+    hub = MessageHub.get_current_instance()
+    before = hub.get_info("iter", 0)
+    hub.update_info("iter", 100)
+    yield
+    hub.update_info("iter", before)
+
+
+def load(name: str) -> Config:
+    register_all_modules()
+    return Config.fromfile(str(CONFIGS / name))
+
+
+def build(name: str, **options):
+    cfg = load(name)
+    cfg.merge_from_dict(options)
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model)
+
+
+def object_masks(unseen: str) -> list:
+    """Per image (N, SIZE, SIZE) uint8 masks; box-only (unseen) objects' masks hold `unseen`:
+    'zero' (what the loader gives) or 'random' (scrambled)."""
+    rng = np.random.default_rng(123)
+    out = []
+    for objects in OBJECTS:
+        masks = np.zeros((len(objects), SIZE, SIZE), np.uint8)
+        for i, (box, _, has_mask) in enumerate(objects):
+            x0, y0, x1, y1 = box
+            if has_mask:  # an ellipse inside the box
+                yy, xx = np.mgrid[:SIZE, :SIZE]
+                cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+                masks[i] = ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1
+            elif unseen == "random":
+                masks[i] = rng.integers(0, 2, (SIZE, SIZE))
+        out.append(masks)
+    return out
+
+
+def make_batch(unseen: str = "zero", seen_masks: list | None = None, size: int = SIZE) -> dict:
+    """Two images (BGR uint8, as loaded) with coloured boxes on noise, and their objects."""
+    masks = seen_masks if seen_masks is not None else object_masks(unseen)
+    rng = np.random.default_rng(0)
+    inputs, samples = [], []
+    for objects, image_masks in zip(OBJECTS, masks):
+        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                             scale_factor=(1.0, 1.0)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor([box for box, _, _ in objects], dtype=torch.float32),
+            labels=torch.tensor([label for _, label, _ in objects]),
+            masks=BitmapMasks(image_masks[:, :size, :size], size, size),
+            has_mask=torch.tensor([has for _, _, has in objects]))
+        samples.append(sample)
+        image = rng.integers(0, 60, (3, size, size), dtype=np.uint8)
+        for k, (box, _, _) in enumerate(objects):
+            x0, y0, x1, y1 = box
+            image[:, y0:y1, x0:x1] = 80 + 60 * k
+        inputs.append(torch.from_numpy(image))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def losses_and_grads(model, batch: dict, keys=None) -> tuple[dict, dict]:
+    """One forward/backward with a fixed seed; backward through `keys` only if given."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(1)
+    data = model.data_preprocessor(batch, training=True)
+    losses = model(**data, mode="loss")
+    total = sum(v for k, v in losses.items() if keys is None or k in keys)
+    total.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return {k: v.detach() for k, v in losses.items()}, grads
+
+
+# ---------------------------------------------------------------------------------------- preprocessing
+def test_rgb_to_lab_reference_colours():
+    # CIE L*a*b* (D65) of the sRGB primaries and white, as published (e.g. Lindbloom's calculator).
+    colours = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1], [0, 0, 0]]).T.reshape(3, 5, 1)
+    expected = torch.tensor([[53.24, 80.09, 67.20], [87.73, -86.18, 83.18], [32.30, 79.19, -107.86],
+                             [100.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    lab = boxinst.rgb_to_lab(colours).reshape(3, 5).T
+    assert torch.allclose(lab, expected, atol=0.02)
+
+
+def test_preprocessor_matches_mmdet_boxinst(monkeypatch):
+    """Same box masks and pairwise masks as mmdet's BoxInstDataPreprocessor (given the same LAB conversion)."""
+    def rgb2lab(image: np.ndarray) -> np.ndarray:  # skimage's signature: (H, W, 3) uint8 -> (H, W, 3) float
+        rgb = torch.from_numpy(image).permute(2, 0, 1).float() / 255
+        return boxinst.rgb_to_lab(rgb).permute(1, 2, 0).numpy()
+
+    monkeypatch.setattr(mmdet_preprocessors, "skimage", types.SimpleNamespace(color=types.SimpleNamespace(
+        rgb2lab=rgb2lab)))
+    common = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
+                  pad_size_divisor=32, mask_stride=4, pairwise_size=3, pairwise_dilation=2,
+                  pairwise_color_thresh=0.3, bottom_pixels_removed=10)
+    ours = boxinst.PartialBoxInstDataPreprocessor(**common)
+    reference = mmdet_preprocessors.BoxInstDataPreprocessor(**common)
+    out = ours(make_batch(size=56), training=True)  # padded to 64: the pad is outside the pairwise term
+    ref = reference(make_batch(size=56), training=True)
+    assert torch.equal(out["inputs"], ref["inputs"])
+    for mine, theirs in zip(out["data_samples"], ref["data_samples"]):
+        assert np.array_equal(mine.gt_instances.masks.masks, theirs.gt_instances.masks.masks)
+        pairwise = theirs.gt_instances.pairwise_masks
+        assert pairwise.sum() > 0 and torch.equal(mine.gt_instances.pairwise_masks, pairwise)
+
+
+def test_preprocessor_keeps_annotated_masks_and_images():
+    preprocessor = boxinst.PartialBoxInstDataPreprocessor(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32)
+    batch = make_batch(size=56)
+    loaded = [s.gt_instances.masks.masks.copy() for s in batch["data_samples"]]
+    images = [image.clone() for image in batch["inputs"]]
+    out = preprocessor(batch, training=True)
+    for sample, masks, image in zip(out["data_samples"], loaded, images):
+        annotated = sample.gt_instances.annotated_masks.masks
+        assert annotated.shape == (len(masks), 64, 64)
+        assert np.array_equal(annotated[:, :56, :56], masks) and not annotated[:, 56:].any()
+        rgb = sample.gt_instances.metainfo["rgb_image"]  # loaded BGR -> kept RGB, [0, 255]
+        assert torch.allclose(rgb[:, :56, :56], image.flip(0).float(), atol=1e-3)
+
+    for sample in batch["data_samples"]:
+        del sample.gt_instances.masks
+    with pytest.raises(ValueError, match="LoadPartialAnnotations"):
+        preprocessor(batch, training=True)
+
+
+# -------------------------------------------------------------------------------------------- training
+@pytest.mark.parametrize("name", SYNTHETIC)
+def test_synthetic_config_trains_one_step(name):
+    cfg = load(name)
+    if cfg.optim_wrapper.type == "AmpOptimWrapper" and not torch.cuda.is_available():
+        cfg.optim_wrapper.type = "OptimWrapper"  # mmengine's AMP wrapper needs a GPU
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    log_vars = model.train_step(make_batch(), optim_wrapper)
+
+    expected = BOXINST_KEYS | ({"loss_mask_student"} if name.startswith("ts-") else set())
+    assert expected <= set(log_vars) and "loss_mask" not in log_vars
+    assert all(math.isfinite(log_vars[k].item()) for k in expected)
+    assert log_vars["loss_mask_seen"] > 0 and log_vars["loss_mask_pairwise"] > 0
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
+    assert any(n.startswith("mask_head.mask_feature_head.") for n in changed)
+    assert "bbox_head.controller.weight" in changed  # the teacher's dynamic weights
+    if name.startswith("ts-"):
+        assert "bbox_head.controller.student.weight" in changed  # the student's
+
+
+@pytest.mark.parametrize("name", [PSIS, TS.format("thr"), TS.format("crf")])
+def test_unseen_masks_do_not_leak(name):
+    model = build(name)
+    zero_losses, zero_grads = losses_and_grads(model, make_batch("zero"))
+    random_losses, random_grads = losses_and_grads(model, make_batch("random"))
+    assert zero_losses.keys() == random_losses.keys()
+    for key in zero_losses:
+        assert torch.equal(zero_losses[key], random_losses[key]), key
+    assert zero_grads.keys() == random_grads.keys()
+    for param in zero_grads:
+        assert torch.equal(zero_grads[param], random_grads[param]), param
+
+    # The comparison is sensitive: changing a *seen* object's mask changes the mask-supervised losses.
+    seen_changed = object_masks("zero")
+    seen_changed[0][0] = 1 - seen_changed[0][0]
+    changed_losses, _ = losses_and_grads(model, make_batch(seen_masks=seen_changed))
+    supervised = ["loss_mask_seen"] + (["loss_mask_student"] if name.startswith("ts-") else [])
+    assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in supervised)
+
+
+@pytest.mark.parametrize("r", ["thr", "interact", "crf"])
+def test_teacher_student_leaves_boxinst_losses_unchanged(r):
+    """Sec. 4.3: same weights, seed and inputs -> every BoxInst loss and its gradients are identical with the
+    teacher-student heads added; the student's loss is the only new one."""
+    teacher_student = build(TS.format(r))
+    baseline = build(PSIS)
+    missing, unexpected = baseline.load_state_dict(teacher_student.state_dict(), strict=False)
+    assert not missing and set(unexpected) == {"bbox_head.controller.student.weight",
+                                                "bbox_head.controller.student.bias"}
+
+    base_losses, base_grads = losses_and_grads(baseline, make_batch())
+    ts_losses, ts_grads = losses_and_grads(teacher_student, make_batch(), keys=BOXINST_KEYS)
+    assert set(base_losses) == BOXINST_KEYS and set(ts_losses) == BOXINST_KEYS | {"loss_mask_student"}
+    for key in BOXINST_KEYS:
+        assert torch.equal(base_losses[key], ts_losses[key]), key
+    assert base_grads.keys() <= ts_grads.keys()
+    for param, grad in base_grads.items():
+        assert torch.equal(grad, ts_grads[param]), param
+
+
+def test_student_loss_trains_the_student_not_the_teacher_head():
+    model = build(TS.format("thr"))
+    _, grads = losses_and_grads(model, make_batch(), keys={"loss_mask_student"})
+    assert torch.count_nonzero(grads["bbox_head.controller.student.weight"]) > 0
+    teacher_rows = grads.get("bbox_head.controller.weight")
+    assert teacher_rows is None or torch.count_nonzero(teacher_rows) == 0  # pseudo masks carry no gradient
+
+
+# ------------------------------------------------------------------------------------- student targets
+def selected_case() -> boxinst.SelectedPositives:
+    """A 16x16 stride-4 grid (a 64x64 image); grid cell c stands for pixel 4c + 2. Positive 0: a seen object
+    (label 2) whose mask is the top-left 8x8 cells; positive 1: an unseen object (label 5), box [16, 16, 48, 48]
+    (cells 4..11)."""
+    gt_masks = torch.zeros(2, 16, 16)
+    gt_masks[0, :8, :8] = 1
+    return boxinst.SelectedPositives(
+        index=torch.tensor([0, 1]), labels=torch.tensor([2, 5]), has_mask=torch.tensor([True, False]),
+        gt_masks=gt_masks, gt_boxes=torch.tensor([[0.0, 0, 32, 32], [16, 16, 48, 48]]),
+        seen_union=gt_masks[0].bool())
+
+
+def test_student_targets_threshold_and_cleaning():
+    head = build(TS.format("thr")).mask_head
+    sel = selected_case()
+    teacher = torch.full((2, 16, 16), 20.0)  # Mt = 1 everywhere
+    targets = head.student_targets(teacher, torch.zeros(2, 16, 16), sel)
+    assert torch.equal(targets[0], sel.gt_masks[0])  # seen: the ground truth
+    expected = torch.zeros(16, 16)
+    expected[4:12, 4:12] = 1  # inside the box...
+    expected[4:8, 4:8] = 0  # ...and outside the seen mask
+    assert torch.equal(targets[1], expected)
+
+    head.clean_pseudo = False
+    assert torch.equal(head.student_targets(teacher, torch.zeros(2, 16, 16), sel)[1], torch.ones(16, 16))
+
+
+def test_student_targets_interact():
+    head = build(TS.format("interact"), **{"model.mask_head.clean_pseudo": False}).mask_head
+    sel = selected_case()
+    teacher = torch.full((2, 16, 16), math.log(0.4 / 0.6))  # Mt = 0.4
+    student = torch.zeros(2, 16, 16)  # Ms = 0.5: (0.4 + 0.5) / 2 < 0.5
+    student[1, :, :8] = math.log(0.7 / 0.3)  # Ms = 0.7: (0.4 + 0.7) / 2 >= 0.5
+    expected = torch.zeros(16, 16)
+    expected[:, :8] = 1
+    assert torch.equal(head.student_targets(teacher, student, sel)[1], expected)
+
+
+def test_student_targets_crf_stay_in_the_box():
+    head = build(TS.format("crf")).mask_head
+    sel = selected_case()
+    teacher = torch.full((2, 16, 16), -20.0)
+    teacher[1, 4:12, 4:12] = 20.0  # the teacher is sure of the unseen object's box
+    image = torch.full((3, 64, 64), 100.0)  # a textureless image: the CRF keeps a confident unary
+    targets = head.student_targets(teacher, torch.zeros(2, 16, 16), sel, rgb_image=image)
+    expected = torch.zeros(16, 16)
+    expected[4:12, 4:12] = 1
+    expected[4:8, 4:8] = 0  # cleaned: the seen object's mask
+    assert torch.equal(targets[1], expected)
+    with pytest.raises(ValueError, match="PartialBoxInstDataPreprocessor"):
+        head.student_targets(teacher, torch.zeros(2, 16, 16), sel)
+
+
+def test_student_params_pick_channel_l_in_boxinst_layout():
+    head = build(TS.format("thr")).mask_head
+    assert head.num_params == 593 and head.student_num_params == 576 + 17 * NUM_CLASSES
+    params = torch.arange(head.student_num_params, dtype=torch.float32)[None].repeat(2, 1)
+    picked = head.student_params_for_labels(params, torch.tensor([0, 3]))
+    assert picked.shape == (2, 593)
+    # BoxInst's layout: weights of layers 1-3 (288, 256, 16), then biases (16, 16, 1).
+    hidden_w, hidden_b = 288 + 256, 16 + 16
+    last_w = hidden_w + hidden_b  # the student's C x 16 last-layer weights start here...
+    last_b = last_w + 16 * NUM_CLASSES  # ...and its C biases here
+    for row, label in enumerate([0, 3]):
+        assert torch.equal(picked[row, :hidden_w], params[row, :hidden_w])
+        channel_l = slice(last_w + 16 * label, last_w + 16 * label + 16)
+        assert torch.equal(picked[row, hidden_w:hidden_w + 16], params[row, channel_l])
+        assert torch.equal(picked[row, hidden_w + 16:592], params[row, hidden_w:hidden_w + hidden_b])
+        assert picked[row, 592] == params[row, last_b + label]
+
+
+def test_wrong_student_num_params_names_the_fix():
+    model = build(TS.format("thr"), **{"model.bbox_head.student_num_params": 100})
+    with pytest.raises(ValueError, match=f"student_num_params={576 + 17 * NUM_CLASSES}"):
+        losses_and_grads(model, make_batch())
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"model.mask_head.pseudo_mask.type": "grabcut"}, "pseudo_mask.type"),
+    ({"model.mask_head.test_mask_head": "both"}, "test_mask_head"),
+])
+def test_bad_options_name_the_field(bad, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        build(TS.format("thr"), **bad)
+
+
+# ------------------------------------------------------------------------------------------- inference
+@pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
+def test_inference_uses_the_chosen_head(test_mask_head):
+    model = build(TS.format("thr"), **{"model.mask_head.test_mask_head": test_mask_head})
+    model.eval()
+    head = model.mask_head
+    data = model.data_preprocessor(make_batch(), training=False)
+    feats = model.extract_feat(data["inputs"])
+    # Dynamic weights all zero but the last biases: the teacher says "background" everywhere (-50), the student
+    # "foreground" (+50) in every class channel.
+    params = torch.zeros(2, head.num_params + head.student_num_params)
+    params[:, head.num_params - 1] = -50.0
+    params[:, -NUM_CLASSES:] = 50.0
+    results = [InstanceData(bboxes=torch.tensor([[4.0, 4, 40, 44], [20, 16, 60, 60]]), labels=torch.tensor([0, 5]),
+                            scores=torch.tensor([0.9, 0.8]), param_preds=params.clone(),
+                            points=torch.tensor([[20.0, 20], [40, 36]]), strides=torch.tensor([8.0, 8]))
+               for _ in data["data_samples"]]
+    with torch.no_grad():
+        results = head.predict(feats, data["data_samples"], rescale=True, results_list=results)
+    for res in results:
+        assert res.masks.shape == (2, SIZE, SIZE) and res.masks.dtype == torch.bool
+        assert bool(res.masks.all()) == (test_mask_head == "student")
+        assert bool(res.masks.any()) == (test_mask_head == "student")
+
+
+@pytest.mark.parametrize("name", [PSIS, TS.format("thr")])
+def test_full_predict_gives_image_sized_masks(name):
+    model = build(name)
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(make_batch(size=56), training=False)
+        outputs = model(**data, mode="predict")
+    for out in outputs:
+        pred = out.pred_instances
+        assert len(pred.bboxes) > 0  # an untrained head scores ~0.5 everywhere
+        assert pred.masks.shape == (len(pred.bboxes), 56, 56) and pred.masks.dtype == torch.bool
+        assert pred.labels.max() < NUM_CLASSES and len(pred.bboxes) <= 150
+
+
+# --------------------------------------------------------------------------------------------- configs
+def test_every_boxinst_config_is_there():
+    # psis + ts (thr, crf, interact) in two directions, on COCO and on the synthetic benchmark (CPU and GPU)
+    for setting in ("_coco-", "_cpu_synth-", "_gpu_synth-"):
+        assert len([n for n in BOXINST_CONFIGS if setting in n]) == 2 * 4, setting
+
+
+@pytest.mark.parametrize("name", BOXINST_CONFIGS)
+def test_boxinst_config_matches_its_name(name):
+    cfg = load(name)
+    model = cfg.model
+    assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
+    assert "tspsis.models" in cfg.custom_imports.imports
+    direction = "voc2nonvoc" if "voc2nonvoc" in name else "nonvoc2voc"
+    seen = direction.split("2")[0]
+    assert cfg.train_dataloader.dataset.ann_file.endswith(f"_{seen}.json")
+    assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")
+    pipeline = [step.type for step in cfg.train_dataloader.dataset.pipeline]
+    assert "LoadPartialAnnotations" in pipeline and pipeline[-1] == "PackPartialDetInputs"
+    if name.startswith("ts-"):
+        r = name[:-len(".py")].rsplit("_", 1)[1]
+        assert model.mask_head.type == "TeacherStudentBoxInstMaskHead"
+        assert model.bbox_head.type == "TeacherStudentBoxInstBboxHead"
+        assert model.mask_head.pseudo_mask.type == {"thr": "threshold"}.get(r, r)
+        assert model.bbox_head.student_num_params == 576 + 17 * model.bbox_head.num_classes
+    else:
+        assert model.mask_head.type == "PartialBoxInstMaskHead"
+    assert model.test_cfg.nms.iou_threshold == 0.5 and model.test_cfg.max_per_img == 150  # Sec. 5.1
+    if "_coco-" in name:  # BoxInst's own settings (Sec. 4.3): mmdet's boxinst_r50_fpn_ms-90k_coco
+        assert model.backbone.depth == 50 and model.bbox_head.num_classes == 80
+        assert cfg.train_cfg.max_iters == 90000 and cfg.optim_wrapper.optimizer.lr == 0.01
+        assert cfg.train_dataloader.batch_size == 2 and "RandomChoiceResize" in pipeline
+    else:
+        assert model.backbone.depth == 18 and model.bbox_head.num_classes == NUM_CLASSES
+        assert model.neck.out_channels == 64 and model.data_preprocessor.bottom_pixels_removed == 0
+        assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == 0.01
+        # the pairwise term's warm-up is 1/9 of the iterations, as BoxInst's 10k of 90k
+        assert model.mask_head.warmup_iters == cfg.train_cfg.max_iters // 9
+        gpu = "_gpu_" in name
+        assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu
+        assert cfg.train_dataloader.batch_size == (16 if gpu else 4)

@@ -1,0 +1,197 @@
+"""Mask GrabCut (tspsis.models.grabcut): GrabCut per detected box, on a Faster R-CNN, on CPU.
+
+Checks: a coloured ellipse on a plain background is recovered from its box (IoU > 0.7), also from a box
+covering the whole image, from a downscaled crop and through the detector with results rescaled to the
+original image; degenerate boxes give the filled box; training is the box detector's alone; predictions
+carry image-sized masks; the configs build and the synthetic ones train a step.
+"""
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mmdet")
+from mmdet.registry import MODELS  # noqa: E402
+from mmdet.structures import DetDataSample  # noqa: E402
+from mmdet.structures.mask import BitmapMasks  # noqa: E402
+from mmdet.utils import register_all_modules  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmengine.structures import InstanceData  # noqa: E402
+
+from tspsis.models.grabcut import grabcut_masks  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+GRABCUT = CONFIGS / "_base_/models/grabcut-faster-rcnn_r18_fpn_scratch.py"
+BACKGROUND, OBJECT = (200, 200, 200), (30, 40, 220)  # BGR: a red ellipse on grey
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def ellipse_scene(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(size, size, 3) uint8 image with a noisy red ellipse, its (size, size) mask and its (1, 4) box."""
+    yy, xx = np.mgrid[:size, :size] + 0.5
+    cx, cy, rx, ry = 0.47 * size, 0.53 * size, 0.28 * size, 0.19 * size
+    mask = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
+    image = np.empty((size, size, 3), np.int64)
+    image[...] = BACKGROUND
+    image[mask] = OBJECT
+    image += np.random.default_rng(0).integers(-12, 13, image.shape)
+    box = np.array([[cx - rx, cy - ry, cx + rx, cy + ry]])
+    return image.clip(0, 255).astype(np.uint8), mask, box
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+# ------------------------------------------------------------------------------------- grabcut_masks
+@pytest.mark.parametrize("max_side", [None, 24])
+def test_recovers_an_ellipse_from_its_box(max_side):
+    image, truth, box = ellipse_scene(64)
+    masks = grabcut_masks(image, box, iterations=5, max_side=max_side)
+    assert masks.shape == (1, 64, 64) and masks.dtype == bool
+    assert iou(masks[0], truth) > 0.7
+    x0, y0, x1, y1 = box[0]
+    outside = np.ones((64, 64), bool)
+    outside[math.floor(y0):math.ceil(y1), math.floor(x0):math.ceil(x1)] = False
+    assert not masks[0][outside].any()
+
+
+def test_a_box_covering_the_whole_image_keeps_a_background_ring():
+    image, truth, _ = ellipse_scene(64)
+    masks = grabcut_masks(image, np.array([[0.0, 0.0, 64.0, 64.0]]))
+    assert iou(masks[0], truth) > 0.7
+
+
+def test_degenerate_boxes_give_the_filled_box():
+    image, _, _ = ellipse_scene(32)
+    masks = grabcut_masks(image, np.array([[5.0, 5.0, 5.5, 20.0], [-4.0, 31.2, 10.0, 40.0]]))
+    expected = np.zeros((2, 32, 32), bool)
+    expected[0, 5:20, 5:6] = True    # under 2 pixels wide
+    expected[1, 31:32, 0:10] = True  # clipped to the image: 1 row high
+    assert np.array_equal(masks, expected)
+
+
+def test_no_boxes_no_masks():
+    image, _, _ = ellipse_scene(16)
+    assert grabcut_masks(image, np.zeros((0, 4))).shape == (0, 16, 16)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(image=np.zeros((8, 8), np.uint8)), "image"),
+    (dict(boxes=np.zeros((2, 5))), "boxes"),
+    (dict(iterations=0), "iterations"),
+])
+def test_bad_input_names_the_field(kwargs, field):
+    image, _, box = ellipse_scene(16)
+    with pytest.raises(ValueError, match=field):
+        grabcut_masks(**{"image": image, "boxes": box, **kwargs})
+
+
+# -------------------------------------------------------------------------------------- detector
+def build_model(**model):
+    register_all_modules()
+    cfg = Config.fromfile(str(GRABCUT))
+    cfg.merge_from_dict({"model.train_cfg.rcnn.sampler.num": 32, "model.train_cfg.rpn_proposal.max_per_img": 64,
+                         "model.test_cfg.rpn.max_per_img": 64})
+    cfg.model.update(model)
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model)
+
+
+def scene_batch(ori_size: int, input_size: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One ellipse image of ori_size resized to input_size (as a test pipeline would), its mask and box."""
+    image, truth, box = ellipse_scene(ori_size)
+    resized = cv2.resize(image, (input_size, input_size), interpolation=cv2.INTER_AREA)
+    scale = input_size / ori_size
+    sample = DetDataSample(metainfo=dict(img_shape=(input_size, input_size), ori_shape=(ori_size, ori_size),
+                                         scale_factor=(scale, scale)))
+    sample.gt_instances = InstanceData(bboxes=torch.tensor(box * scale, dtype=torch.float32),
+                                       labels=torch.tensor([3]),
+                                       masks=BitmapMasks(truth[None].astype(np.uint8), ori_size, ori_size))
+    return dict(inputs=[torch.from_numpy(resized).permute(2, 0, 1)], data_samples=[sample]), truth, box
+
+
+@pytest.mark.parametrize("rescale", [True, False])
+def test_detector_masks_follow_the_boxes_frame(rescale):
+    model = build_model()
+    model.eval()
+    batch, truth, box = scene_batch(ori_size=128, input_size=64)
+    data = model.data_preprocessor(batch, training=False)  # normalised, RGB: undone before GrabCut
+    sample = data["data_samples"][0]
+    scale = 1.0 if rescale else 0.5
+    sample.pred_instances = InstanceData(bboxes=torch.tensor(box * scale, dtype=torch.float32),
+                                         labels=torch.tensor([3]), scores=torch.tensor([0.9]))
+    masks = model.add_grabcut_masks(data["inputs"], [sample], rescale=rescale)[0].pred_instances.masks
+    if rescale:
+        assert masks.shape == (1, 128, 128) and masks.dtype == torch.bool
+        assert iou(masks[0].numpy(), truth) > 0.7
+    else:
+        assert masks.shape == (1, 64, 64)
+        truth_small = cv2.resize(truth.astype(np.uint8), (64, 64), interpolation=cv2.INTER_NEAREST).astype(bool)
+        assert iou(masks[0].numpy(), truth_small) > 0.7
+
+
+def test_full_predict_gives_image_sized_masks():
+    model = build_model()
+    model.eval()
+    batch, _, _ = scene_batch(ori_size=96, input_size=64)
+    with torch.no_grad():
+        outputs = model(**model.data_preprocessor(batch, training=False), mode="predict")
+    pred = outputs[0].pred_instances
+    assert len(pred.bboxes) > 0  # the untrained detector still returns its top-scoring boxes
+    assert pred.masks.shape == (len(pred.bboxes), 96, 96) and pred.masks.dtype == torch.bool
+
+
+def test_training_is_the_box_detectors_alone():
+    model = build_model()
+    model.train()
+    batch, _, _ = scene_batch(ori_size=64, input_size=64)
+    batch["data_samples"][0].set_metainfo(dict(ori_shape=(64, 64), scale_factor=(1.0, 1.0)))
+    losses = model(**model.data_preprocessor(batch, training=True), mode="loss")
+    assert {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox"} <= set(losses)
+    assert not any("mask" in key for key in losses)
+
+
+def test_bad_options_name_the_field():
+    with pytest.raises(ValueError, match="mask_head"):
+        build_model(roi_head=Config.fromfile(str(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py"))
+                    .model.roi_head)
+    with pytest.raises(ValueError, match="grabcut"):
+        build_model(grabcut=dict(iterations=5, radius=3))
+
+
+# --------------------------------------------------------------------------------------- configs
+NAMES = sorted(p.name for p in CONFIGS.glob("grabcut-faster-rcnn_*.py"))
+
+
+def test_every_setting_and_direction_has_a_config():
+    assert set(NAMES) == {f"grabcut-faster-rcnn_{setting}-{direction}.py"
+                          for setting in ("r50_fpn_1x_coco", "r18_fpn_cpu_synth", "r18_fpn_gpu_synth")
+                          for direction in ("voc2nonvoc", "nonvoc2voc")}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_builds_and_trains(name):
+    register_all_modules()
+    cfg = Config.fromfile(str(CONFIGS / name))
+    cfg.model.backbone.init_cfg = None  # no ImageNet download in tests
+    seen = "voc" if "-voc2nonvoc" in name else "nonvoc"
+    assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")  # scored on this direction's unseen
+    assert cfg.model.type == "MaskGrabCut" and cfg.model.grabcut.iterations == 5
+    assert cfg.model.roi_head.mask_head is None
+    if "_coco-" in name:
+        assert cfg.model.roi_head.bbox_head.num_classes == 80 and MODELS.build(cfg.model).roi_head.with_bbox
+        return
+    cfg.merge_from_dict({"model.train_cfg.rpn_proposal.max_per_img": 64, "model.train_cfg.rcnn.sampler.num": 32,
+                         "optim_wrapper.type": "OptimWrapper"})  # AMP needs a GPU
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    batch, _, _ = scene_batch(ori_size=64, input_size=64)
+    log_vars = model.train_step(batch, build_optim_wrapper(model, cfg.optim_wrapper))
+    assert math.isfinite(log_vars["loss"].item()) and not any("mask" in key for key in log_vars)

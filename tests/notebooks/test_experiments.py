@@ -1,0 +1,106 @@
+"""tspsis.experiments: the method registry, data preparation with every split, and the run cache key (resolved
+without training)."""
+import json
+import shutil
+
+import pytest
+
+from tspsis import experiments, paper
+from tspsis.launch import Run
+
+CORE = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle")
+VARIANTS = ("ts: no post-processing", "ts: CRF", "ts: interact", "ts: high-res teacher", "ts: deeper teacher")
+
+
+@pytest.fixture(scope="module")
+def data(tiny_synth, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-experiments")
+    shutil.copytree(tiny_synth, root, dirs_exist_ok=True)
+    return experiments.prepare_data("tiny", root)
+
+
+def test_registry_rows_are_the_papers_and_the_core_rows_exist_for_every_profile():
+    table1_rows = [m for m in experiments.METHODS if not m.startswith("ts: ")]
+    assert table1_rows == list(paper.TABLE1["R50-FPN"])  # the paper's rows, in its order
+    for profile in experiments.PROFILES:
+        for direction in experiments.DIRECTIONS:
+            for method in CORE + VARIANTS:
+                assert experiments.available(method, direction, profile), (method, direction, profile)
+    with pytest.raises(ValueError, match="unknown method"):
+        experiments.config_path("nope", "voc2nonvoc", "demo")
+    with pytest.raises(ValueError, match="direction"):
+        experiments.config_path("Oracle", "voc2voc", "demo")
+
+
+def test_prepare_data_writes_every_split(data):
+    assert set(data["splits"]) == {"voc", "nonvoc", "first-6"}
+    seen = {spec: json.loads(p["manifest"].read_text())["seen_category_ids"] for spec, p in data["splits"].items()}
+    assert len(seen["voc"]) == 6 and len(seen["nonvoc"]) == 18 and len(seen["first-6"]) == 12
+    assert set(seen["voc"]) < set(seen["first-6"])
+    first6 = json.loads(data["splits"]["first-6"]["ann"].read_text())
+    unseen = set(json.loads(data["splits"]["first-6"]["manifest"].read_text())["unseen_category_ids"])
+    assert all(("segmentation" in a) == (a["category_id"] not in unseen) for a in first6["annotations"])
+    mtime = data["splits"]["voc"]["ann"].stat().st_mtime_ns
+    experiments.prepare_data("tiny", data["root"])  # up to date: nothing rewritten
+    assert data["splits"]["voc"]["ann"].stat().st_mtime_ns == mtime
+
+
+def _resolve(data, tmp_path, method="Mask R-CNN + ours", **kwargs):
+    return experiments.resolve(method, "voc2nonvoc", profile="tiny", data_root=data["root"],
+                               work_dir=tmp_path, **kwargs)
+
+
+def test_cache_key_follows_everything_that_changes_the_run(data, tmp_path):
+    base = _resolve(data, tmp_path)
+    assert base == _resolve(data, tmp_path)  # deterministic
+    assert base.work_dir == tmp_path.resolve() / f"ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_thr-{base.key}"
+    assert base.max_iters == experiments.SCHEDULES["tiny"].max_iters
+    others = [_resolve(data, tmp_path, max_iters=3), _resolve(data, tmp_path, seen="first-6"),
+              _resolve(data, tmp_path, cfg_options=["model.roi_head.pseudo_mask.thr=0.6"]),
+              _resolve(data, tmp_path, gpus=2), _resolve(data, tmp_path, method="Mask R-CNN")]
+    assert len({base.key, *(o.key for o in others)}) == 1 + len(others)
+    assert _resolve(data, tmp_path, seen="voc").key == base.key  # the direction's own split is the same run
+
+
+def test_cache_key_changes_when_a_base_config_changes(data, tmp_path, monkeypatch):
+    configs = tmp_path / "configs"
+    shutil.copytree(experiments.CONFIGS, configs)
+    monkeypatch.setattr(experiments, "CONFIGS", configs)
+    before = _resolve(data, tmp_path)
+    schedule = configs / "_base_" / "schedules" / "schedule_synth_cpu.py"
+    schedule.write_text(schedule.read_text().replace("lr=0.01", "lr=0.005"))
+    assert _resolve(data, tmp_path).key != before.key
+
+
+def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
+    ts = _resolve(data, tmp_path, seen="first-6")
+    root = data["root"]
+    assert "train_dataloader.dataset.ann_file=annotations/train_first-6.json" in ts.cfg_options
+    assert f"test_evaluator.manifest={root}/annotations/train_first-6.manifest.json" in ts.cfg_options
+    assert ts.work_dir.name.startswith("ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_thr-seen-first-6-")
+    oracle = _resolve(data, tmp_path, method="Oracle", seen="first-6")  # trains on every mask: manifest only
+    assert not any(o.startswith("train_dataloader.dataset.ann_file") for o in oracle.cfg_options)
+    assert any(o.endswith("train_first-6.manifest.json") for o in oracle.cfg_options)
+    with pytest.raises(ValueError, match="seen must be"):
+        _resolve(data, tmp_path, seen="person,dog")
+
+
+def test_missing_config_is_named(data, tmp_path, monkeypatch):
+    monkeypatch.setitem(experiments.METHODS, "X", experiments.Method("X", "x-{setting}-{direction}"))
+    assert not experiments.available("X", "voc2nonvoc", "demo")
+    with pytest.raises(FileNotFoundError, match="x-r18_fpn_cpu_synth-voc2nonvoc.py"):
+        _resolve(data, tmp_path, method="X")
+
+
+def test_training_seconds_is_median_iteration_time_times_iterations(tmp_path):
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"run": {"iters": 60, "iter_time_median": 1.5}}))
+    assert experiments.training_seconds(Run(tmp_path, metrics, None)) == 90.0
+    metrics.write_text(json.dumps({"run": {"iters": 60}}))
+    assert experiments.training_seconds(Run(tmp_path, metrics, None)) is None
+
+
+def test_seen_specs_start_from_voc():
+    for profile in experiments.PROFILES:
+        specs = experiments.seen_specs(profile)
+        assert specs[0] == "voc" and all(s.startswith("first-") for s in specs[1:])

@@ -1,0 +1,63 @@
+"""The notebooks under notebooks/ are committed clean: no outputs, one `parameters` cell declaring what
+`tspsis run-notebooks` passes, numbered in order, and thin (logic lives in the library)."""
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tspsis.notebooks import NOTEBOOKS, PARAMETERS, notebook_parameters
+
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+MAX_LOGIC_LINES = 15  # "a cell over ~15 lines of logic belongs in the library" (issue 5)
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def test_notebooks_are_numbered_in_order():
+    numbers = [p.name[:2] for p in PATHS]
+    assert PATHS and all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in PATHS)
+    assert numbers == [f"{i:02d}" for i in range(len(PATHS))]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_notebook_has_no_outputs(path):
+    nb = _read(path)
+    nbformat.validate(nb)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {index} has outputs"
+            assert cell.execution_count is None, f"{path.name} cell {index} has an execution count"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_notebook_has_one_parameters_cell_declaring_the_required_names(path):
+    nb = _read(path)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
+    assert tagged[0].cell_type == "code"
+    assigned = {target.id for node in ast.parse(tagged[0].source).body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    assert assigned == set(PARAMETERS), f"{path.name}: parameters cell declares {sorted(assigned)}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_code_cells_are_thin(path):
+    for index, cell in enumerate(_read(path).cells):
+        if cell.cell_type != "code":
+            continue
+        ast.parse(cell.source)  # valid Python
+        logic = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
+        assert len(logic) <= MAX_LOGIC_LINES, f"{path.name} cell {index}: {len(logic)} lines of logic"
+
+
+def test_run_notebooks_passes_exactly_the_declared_parameters(tmp_path):
+    params = notebook_parameters("tiny", tmp_path / "out", data_root=tmp_path / "data", work_dir=tmp_path / "wd")
+    assert set(params) == set(PARAMETERS)
+    assert params["data_root"] == str((tmp_path / "data").resolve())
+    assert params["work_dir"] == str((tmp_path / "wd").resolve())
+    default = notebook_parameters("demo", tmp_path)
+    assert default["data_root"].endswith("data/synth/demo") and default["work_dir"].endswith("work_dirs/demo")

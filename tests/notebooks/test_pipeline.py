@@ -1,0 +1,106 @@
+"""`tspsis run-notebooks` end to end: the whole chain on the tiny profile (runs shared through the experiment
+cache), and a failing notebook that stops the chain and keeps its partial output."""
+import json
+import math
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tspsis import notebooks
+from tspsis.evaluation import AP_NAMES
+
+pytestmark = pytest.mark.slow
+ALL = notebooks.discover()
+
+
+def _numbers(node, key=None):
+    """(key, value) of every number in a JSON tree (key: the innermost dict key)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _numbers(v, k)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _numbers(v, key)
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield key, node
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chain")
+    code = notebooks.run_notebooks("tiny", out=root / "run", data_root=root / "data", work_dir=root / "work")
+    return code, root
+
+
+def test_tiny_chain_runs_every_notebook(chain):
+    code, root = chain
+    assert code == 0
+    run_dir = root / "run"
+    results = (run_dir / "results.md").read_text()
+    for notebook in ALL:
+        assert (run_dir / notebook.name).is_file()
+        metrics = json.loads((run_dir / notebook.stem / "metrics.json").read_text())
+        assert metrics["complete"] is True and metrics["profile"] == "tiny"
+        for figure in metrics["figures"]:
+            assert (run_dir / notebook.stem / figure).read_bytes()[:4] == b"\x89PNG"
+        values = list(_numbers(metrics))
+        assert values, notebook.name
+        for key, value in values:
+            assert math.isfinite(value), (notebook.name, key)
+            if key in AP_NAMES:
+                assert 0 <= value <= 100, (notebook.name, key, value)
+        assert f"## {notebook.stem}" in results
+    assert results.count("paper: AP") >= 3  # Tables 1 (two directions) and 2 show the paper's columns
+
+
+def test_tables_hold_measured_numbers_for_every_run_row(chain):
+    _, root = chain
+    table1 = json.loads((root / "run" / "03_main_results" / "metrics.json").read_text())["table1"]
+    for direction in ("voc2nonvoc", "nonvoc2voc"):
+        for method in ("Mask R-CNN", "Mask R-CNN + ours", "Oracle"):
+            assert 0 <= table1[direction][method]["AP"] <= 100
+    runs = [json.loads((root / "run" / nb.stem / "metrics.json").read_text()).get("runs", {}) for nb in ALL]
+    shared = runs[1]["Mask R-CNN | voc2nonvoc"]["work_dir"]  # 01 trained it, 03 and 04 reused it
+    assert runs[3]["Mask R-CNN | voc2nonvoc"]["work_dir"] == shared == runs[4]["Mask R-CNN | voc2nonvoc"]["work_dir"]
+    table5 = json.loads((root / "run" / "06_ablations" / "metrics.json").read_text())["table5_train_seconds"]
+    assert all(seconds > 0 for seconds in table5.values())
+
+
+def test_rerun_skips_complete_notebooks(chain, capsys):
+    _, root = chain
+    code = notebooks.run_notebooks("tiny", only=["03"], out=root / "run", data_root=root / "data",
+                                   work_dir=root / "work")
+    assert code == 0 and "already complete" in capsys.readouterr().out
+
+
+def _write(path: Path, sources: list[str]) -> None:
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_failing_notebook_stops_the_chain_and_keeps_partial_output(tmp_path, monkeypatch, capsys):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    params = "\n".join(f"{name} = None" for name in notebooks.PARAMETERS)
+    _write(nb_dir / "00_ok.ipynb", [params, "import json, pathlib\npathlib.Path(output_dir, 'metrics.json')"
+                                             ".write_text(json.dumps({'complete': True}))"])
+    _write(nb_dir / "01_fails.ipynb", [params, "print('partial output')", "raise ValueError('broken on purpose')"])
+    _write(nb_dir / "02_never.ipynb", [params, "raise AssertionError('must not run')"])
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", nb_dir)
+
+    code = notebooks.run_notebooks("tiny", out=tmp_path / "run", data_root=tmp_path / "d", work_dir=tmp_path / "w")
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "01_fails.ipynb: FAILED in cell" in printed and "raise ValueError" in printed and "broken on purpose" in printed
+    assert not (tmp_path / "run" / "02_never.ipynb").exists()
+    executed = nbformat.read(tmp_path / "run" / "01_fails.ipynb", as_version=4)
+    texts = [o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("partial output" in t for t in texts)
+
+    code = notebooks.run_notebooks("tiny", only=["00"], out=tmp_path / "run", data_root=tmp_path / "d",
+                                   work_dir=tmp_path / "w")
+    assert code == 0 and "00_ok.ipynb: already complete" in capsys.readouterr().out

@@ -1,0 +1,28 @@
+"""tspsis.runner: schedule rescaling and data-root replacement (what `tspsis train` changes in a config)."""
+from pathlib import Path
+
+from tspsis.runner import load_config, replace_data_root
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_max_iters_rescales_the_schedule_and_model_warmups(tmp_path):
+    cfg = load_config(str(CONFIGS / "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"), str(tmp_path), [], None)
+    full = cfg.train_cfg.max_iters
+    warmup = cfg.model.mask_head.warmup_iters
+    short = load_config(str(CONFIGS / "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"), str(tmp_path), [], None,
+                        max_iters=full // 10)
+    assert short.train_cfg.max_iters == short.train_cfg.val_interval == full // 10
+    milestones = next(s for s in short.param_scheduler if "milestones" in s).milestones
+    assert milestones == [round(m / 10) for m in next(s for s in cfg.param_scheduler if "milestones" in s).milestones]
+    assert short.model.mask_head.warmup_iters == max(1, round(warmup / 10))
+    assert short.default_hooks.checkpoint.interval == max(1, full // 60)
+
+
+def test_data_root_reaches_every_path_built_from_it(tmp_path):
+    cfg = load_config(str(CONFIGS / "ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_thr.py"), str(tmp_path), [],
+                      "/data/elsewhere")
+    assert cfg.train_dataloader.dataset.data_root == "/data/elsewhere/"
+    assert cfg.test_evaluator.ann_file == "/data/elsewhere/annotations/val.json"
+    assert cfg.val_evaluator.manifest == "/data/elsewhere/annotations/train_voc.manifest.json"
+    assert replace_data_root({"a": ["data/x/y", 3]}, "data/x/", "/new/") == {"a": ["/new/y", 3]}
