@@ -15,13 +15,7 @@ import torch
 
 pytest.importorskip("mmdet")
 import mmdet.models.data_preprocessors.data_preprocessor as mmdet_preprocessors  # noqa: E402
-from mmdet.registry import MODELS  # noqa: E402
-from mmdet.structures import DetDataSample  # noqa: E402
-from mmdet.structures.mask import BitmapMasks  # noqa: E402
-from mmdet.utils import register_all_modules  # noqa: E402
-from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 from tspsis.models import boxinst  # noqa: E402
@@ -31,24 +25,12 @@ PSIS = "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"
 TS = "ts-boxinst_r18_fpn_cpu_synth-voc2nonvoc_{}.py"
 NUM_CLASSES = 24
 SIZE = 64
-# (box xyxy, label, has_mask) per image: seen and unseen objects that overlap each other.
-OBJECTS = [
-    [([4, 4, 40, 44], 0, True), ([20, 16, 60, 60], 5, False), ([30, 2, 62, 28], 7, True)],
-    [([8, 10, 56, 50], 3, False), ([2, 30, 30, 62], 11, True)],
-]
 BOXINST_CONFIGS = sorted(p.name for p in CONFIGS.glob("*boxinst_*.py"))
 SYNTHETIC = [name for name in BOXINST_CONFIGS if "_synth-" in name]
 BOXINST_KEYS = {"loss_cls", "loss_bbox", "loss_centerness", "loss_mask_project", "loss_mask_pairwise",
                 "loss_mask_seen"}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny convolutions run fastest on one thread; several threads on shared cores crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(autouse=True)
@@ -61,70 +43,13 @@ def training_iteration():
     hub.update_info("iter", before)
 
 
-def load(name: str) -> Config:
-    register_all_modules()
-    return Config.fromfile(str(CONFIGS / name))
-
-
-def build(name: str, **options):
-    cfg = load(name)
-    cfg.merge_from_dict(options)
-    torch.manual_seed(0)
-    return MODELS.build(cfg.model)
-
-
-def object_masks(unseen: str) -> list:
-    """Per image (N, SIZE, SIZE) uint8 masks; box-only (unseen) objects' masks hold `unseen`:
-    'zero' (what the loader gives) or 'random' (scrambled)."""
-    rng = np.random.default_rng(123)
-    out = []
-    for objects in OBJECTS:
-        masks = np.zeros((len(objects), SIZE, SIZE), np.uint8)
-        for i, (box, _, has_mask) in enumerate(objects):
-            x0, y0, x1, y1 = box
-            if has_mask:  # an ellipse inside the box
-                yy, xx = np.mgrid[:SIZE, :SIZE]
-                cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-                masks[i] = ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1
-            elif unseen == "random":
-                masks[i] = rng.integers(0, 2, (SIZE, SIZE))
-        out.append(masks)
-    return out
-
-
-def make_batch(unseen: str = "zero", seen_masks: list | None = None, size: int = SIZE) -> dict:
-    """Two images (BGR uint8, as loaded) with coloured boxes on noise, and their objects."""
-    masks = seen_masks if seen_masks is not None else object_masks(unseen)
-    rng = np.random.default_rng(0)
-    inputs, samples = [], []
-    for objects, image_masks in zip(OBJECTS, masks):
-        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                             scale_factor=(1.0, 1.0)))
-        sample.gt_instances = InstanceData(
-            bboxes=torch.tensor([box for box, _, _ in objects], dtype=torch.float32),
-            labels=torch.tensor([label for _, label, _ in objects]),
-            masks=BitmapMasks(image_masks[:, :size, :size], size, size),
-            has_mask=torch.tensor([has for _, _, has in objects]))
-        samples.append(sample)
-        image = rng.integers(0, 60, (3, size, size), dtype=np.uint8)
-        for k, (box, _, _) in enumerate(objects):
-            x0, y0, x1, y1 = box
-            image[:, y0:y1, x0:x1] = 80 + 60 * k
-        inputs.append(torch.from_numpy(image))
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def losses_and_grads(model, batch: dict, keys=None) -> tuple[dict, dict]:
-    """One forward/backward with a fixed seed; backward through `keys` only if given."""
-    model.train()
-    model.zero_grad(set_to_none=True)
-    torch.manual_seed(1)
-    data = model.data_preprocessor(batch, training=True)
-    losses = model(**data, mode="loss")
-    total = sum(v for k, v in losses.items() if keys is None or k in keys)
-    total.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return {k: v.detach() for k, v in losses.items()}, grads
+@pytest.fixture(scope="session")
+def boxinst_batch(partial_batch):
+    """partial_batch with the objects painted on the images (BGR uint8, as loaded): the pairwise term's colour
+    edges."""
+    def batch(*args, **kwargs) -> dict:
+        return partial_batch(*args, images="boxes", **kwargs)
+    return batch
 
 
 # ---------------------------------------------------------------------------------------- preprocessing
@@ -137,7 +62,7 @@ def test_rgb_to_lab_reference_colours():
     assert torch.allclose(lab, expected, atol=0.02)
 
 
-def test_preprocessor_matches_mmdet_boxinst(monkeypatch):
+def test_preprocessor_matches_mmdet_boxinst(boxinst_batch, monkeypatch):
     """Same box masks and pairwise masks as mmdet's BoxInstDataPreprocessor (given the same LAB conversion)."""
     def rgb2lab(image: np.ndarray) -> np.ndarray:  # skimage's signature: (H, W, 3) uint8 -> (H, W, 3) float
         rgb = torch.from_numpy(image).permute(2, 0, 1).float() / 255
@@ -150,8 +75,8 @@ def test_preprocessor_matches_mmdet_boxinst(monkeypatch):
                   pairwise_color_thresh=0.3, bottom_pixels_removed=10)
     ours = boxinst.PartialBoxInstDataPreprocessor(**common)
     reference = mmdet_preprocessors.BoxInstDataPreprocessor(**common)
-    out = ours(make_batch(size=56), training=True)  # padded to 64: the pad is outside the pairwise term
-    ref = reference(make_batch(size=56), training=True)
+    out = ours(boxinst_batch(size=56), training=True)  # padded to 64: the pad is outside the pairwise term
+    ref = reference(boxinst_batch(size=56), training=True)
     assert torch.equal(out["inputs"], ref["inputs"])
     for mine, theirs in zip(out["data_samples"], ref["data_samples"]):
         assert np.array_equal(mine.gt_instances.masks.masks, theirs.gt_instances.masks.masks)
@@ -159,10 +84,10 @@ def test_preprocessor_matches_mmdet_boxinst(monkeypatch):
         assert pairwise.sum() > 0 and torch.equal(mine.gt_instances.pairwise_masks, pairwise)
 
 
-def test_preprocessor_keeps_annotated_masks_and_images():
+def test_preprocessor_keeps_annotated_masks_and_images(boxinst_batch):
     preprocessor = boxinst.PartialBoxInstDataPreprocessor(
         mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32)
-    batch = make_batch(size=56)
+    batch = boxinst_batch(size=56)
     loaded = [s.gt_instances.masks.masks.copy() for s in batch["data_samples"]]
     images = [image.clone() for image in batch["inputs"]]
     out = preprocessor(batch, training=True)
@@ -181,21 +106,14 @@ def test_preprocessor_keeps_annotated_masks_and_images():
 
 # -------------------------------------------------------------------------------------------- training
 @pytest.mark.parametrize("name", SYNTHETIC)
-def test_synthetic_config_trains_one_step(name):
-    cfg = load(name)
-    if cfg.optim_wrapper.type == "AmpOptimWrapper" and not torch.cuda.is_available():
-        cfg.optim_wrapper.type = "OptimWrapper"  # mmengine's AMP wrapper needs a GPU
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    log_vars = model.train_step(make_batch(), optim_wrapper)
+def test_synthetic_config_trains_one_step(load_config, build_model, boxinst_batch, train_one_step, name):
+    cfg = load_config(name)
+    log_vars, changed = train_one_step(build_model(cfg), boxinst_batch(), cfg.optim_wrapper)
 
     expected = BOXINST_KEYS | ({"loss_mask_student"} if name.startswith("ts-") else set())
     assert expected <= set(log_vars) and "loss_mask" not in log_vars
     assert all(math.isfinite(log_vars[k].item()) for k in expected)
     assert log_vars["loss_mask_seen"] > 0 and log_vars["loss_mask_pairwise"] > 0
-    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
     assert any(n.startswith("mask_head.mask_feature_head.") for n in changed)
     assert "bbox_head.controller.weight" in changed  # the teacher's dynamic weights
     if name.startswith("ts-"):
@@ -203,37 +121,25 @@ def test_synthetic_config_trains_one_step(name):
 
 
 @pytest.mark.parametrize("name", [PSIS, TS.format("thr"), TS.format("crf")])
-def test_unseen_masks_do_not_leak(name):
-    model = build(name)
-    zero_losses, zero_grads = losses_and_grads(model, make_batch("zero"))
-    random_losses, random_grads = losses_and_grads(model, make_batch("random"))
-    assert zero_losses.keys() == random_losses.keys()
-    for key in zero_losses:
-        assert torch.equal(zero_losses[key], random_losses[key]), key
-    assert zero_grads.keys() == random_grads.keys()
-    for param in zero_grads:
-        assert torch.equal(zero_grads[param], random_grads[param]), param
-
-    # The comparison is sensitive: changing a *seen* object's mask changes the mask-supervised losses.
-    seen_changed = object_masks("zero")
-    seen_changed[0][0] = 1 - seen_changed[0][0]
-    changed_losses, _ = losses_and_grads(model, make_batch(seen_masks=seen_changed))
+def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks_do_not_leak, name):
+    # The comparison is sensitive: inverting a *seen* object's mask changes the mask-supervised losses.
+    zero_losses, changed_losses = check_unseen_masks_do_not_leak(build_model(name), boxinst_batch)
     supervised = ["loss_mask_seen"] + (["loss_mask_student"] if name.startswith("ts-") else [])
     assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in supervised)
 
 
 @pytest.mark.parametrize("r", ["thr", "interact", "crf"])
-def test_teacher_student_leaves_boxinst_losses_unchanged(r):
+def test_teacher_student_leaves_boxinst_losses_unchanged(build_model, boxinst_batch, losses_and_grads, r):
     """Sec. 4.3: same weights, seed and inputs -> every BoxInst loss and its gradients are identical with the
     teacher-student heads added; the student's loss is the only new one."""
-    teacher_student = build(TS.format(r))
-    baseline = build(PSIS)
+    teacher_student = build_model(TS.format(r))
+    baseline = build_model(PSIS)
     missing, unexpected = baseline.load_state_dict(teacher_student.state_dict(), strict=False)
     assert not missing and set(unexpected) == {"bbox_head.controller.student.weight",
                                                 "bbox_head.controller.student.bias"}
 
-    base_losses, base_grads = losses_and_grads(baseline, make_batch())
-    ts_losses, ts_grads = losses_and_grads(teacher_student, make_batch(), keys=BOXINST_KEYS)
+    base_losses, base_grads = losses_and_grads(baseline, boxinst_batch())
+    ts_losses, ts_grads = losses_and_grads(teacher_student, boxinst_batch(), backward=BOXINST_KEYS)
     assert set(base_losses) == BOXINST_KEYS and set(ts_losses) == BOXINST_KEYS | {"loss_mask_student"}
     for key in BOXINST_KEYS:
         assert torch.equal(base_losses[key], ts_losses[key]), key
@@ -242,9 +148,9 @@ def test_teacher_student_leaves_boxinst_losses_unchanged(r):
         assert torch.equal(grad, ts_grads[param]), param
 
 
-def test_student_loss_trains_the_student_not_the_teacher_head():
-    model = build(TS.format("thr"))
-    _, grads = losses_and_grads(model, make_batch(), keys={"loss_mask_student"})
+def test_student_loss_trains_the_student_not_the_teacher_head(build_model, boxinst_batch, losses_and_grads):
+    model = build_model(TS.format("thr"))
+    _, grads = losses_and_grads(model, boxinst_batch(), backward={"loss_mask_student"})
     assert torch.count_nonzero(grads["bbox_head.controller.student.weight"]) > 0
     teacher_rows = grads.get("bbox_head.controller.weight")
     assert teacher_rows is None or torch.count_nonzero(teacher_rows) == 0  # pseudo masks carry no gradient
@@ -263,8 +169,8 @@ def selected_case() -> boxinst.SelectedPositives:
         seen_union=gt_masks[0].bool())
 
 
-def test_student_targets_threshold_and_cleaning():
-    head = build(TS.format("thr")).mask_head
+def test_student_targets_threshold_and_cleaning(build_model):
+    head = build_model(TS.format("thr")).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), 20.0)  # Mt = 1 everywhere
     targets = head.student_targets(teacher, torch.zeros(2, 16, 16), sel)
@@ -278,8 +184,8 @@ def test_student_targets_threshold_and_cleaning():
     assert torch.equal(head.student_targets(teacher, torch.zeros(2, 16, 16), sel)[1], torch.ones(16, 16))
 
 
-def test_student_targets_interact():
-    head = build(TS.format("interact"), **{"model.mask_head.clean_pseudo": False}).mask_head
+def test_student_targets_interact(build_model):
+    head = build_model(TS.format("interact"), {"model.mask_head.clean_pseudo": False}).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), math.log(0.4 / 0.6))  # Mt = 0.4
     student = torch.zeros(2, 16, 16)  # Ms = 0.5: (0.4 + 0.5) / 2 < 0.5
@@ -289,8 +195,8 @@ def test_student_targets_interact():
     assert torch.equal(head.student_targets(teacher, student, sel)[1], expected)
 
 
-def test_student_targets_crf_stay_in_the_box():
-    head = build(TS.format("crf")).mask_head
+def test_student_targets_crf_stay_in_the_box(build_model):
+    head = build_model(TS.format("crf")).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), -20.0)
     teacher[1, 4:12, 4:12] = 20.0  # the teacher is sure of the unseen object's box
@@ -304,8 +210,8 @@ def test_student_targets_crf_stay_in_the_box():
         head.student_targets(teacher, torch.zeros(2, 16, 16), sel)
 
 
-def test_student_params_pick_channel_l_in_boxinst_layout():
-    head = build(TS.format("thr")).mask_head
+def test_student_params_pick_channel_l_in_boxinst_layout(build_model):
+    head = build_model(TS.format("thr")).mask_head
     assert head.num_params == 593 and head.student_num_params == 576 + 17 * NUM_CLASSES
     params = torch.arange(head.student_num_params, dtype=torch.float32)[None].repeat(2, 1)
     picked = head.student_params_for_labels(params, torch.tensor([0, 3]))
@@ -322,28 +228,28 @@ def test_student_params_pick_channel_l_in_boxinst_layout():
         assert picked[row, 592] == params[row, last_b + label]
 
 
-def test_wrong_student_num_params_names_the_fix():
-    model = build(TS.format("thr"), **{"model.bbox_head.student_num_params": 100})
+def test_wrong_student_num_params_names_the_fix(build_model, boxinst_batch, losses_and_grads):
+    model = build_model(TS.format("thr"), {"model.bbox_head.student_num_params": 100})
     with pytest.raises(ValueError, match=f"student_num_params={576 + 17 * NUM_CLASSES}"):
-        losses_and_grads(model, make_batch())
+        losses_and_grads(model, boxinst_batch())
 
 
 @pytest.mark.parametrize("bad, field", [
     ({"model.mask_head.pseudo_mask.type": "grabcut"}, "pseudo_mask.type"),
     ({"model.mask_head.test_mask_head": "both"}, "test_mask_head"),
 ])
-def test_bad_options_name_the_field(bad, field):
+def test_bad_options_name_the_field(build_model, bad, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
-        build(TS.format("thr"), **bad)
+        build_model(TS.format("thr"), bad)
 
 
 # ------------------------------------------------------------------------------------------- inference
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
-def test_inference_uses_the_chosen_head(test_mask_head):
-    model = build(TS.format("thr"), **{"model.mask_head.test_mask_head": test_mask_head})
+def test_inference_uses_the_chosen_head(build_model, boxinst_batch, test_mask_head):
+    model = build_model(TS.format("thr"), {"model.mask_head.test_mask_head": test_mask_head})
     model.eval()
     head = model.mask_head
-    data = model.data_preprocessor(make_batch(), training=False)
+    data = model.data_preprocessor(boxinst_batch(), training=False)
     feats = model.extract_feat(data["inputs"])
     # Dynamic weights all zero but the last biases: the teacher says "background" everywhere (-50), the student
     # "foreground" (+50) in every class channel.
@@ -363,13 +269,8 @@ def test_inference_uses_the_chosen_head(test_mask_head):
 
 
 @pytest.mark.parametrize("name", [PSIS, TS.format("thr")])
-def test_full_predict_gives_image_sized_masks(name):
-    model = build(name)
-    model.eval()
-    with torch.no_grad():
-        data = model.data_preprocessor(make_batch(size=56), training=False)
-        outputs = model(**data, mode="predict")
-    for out in outputs:
+def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predict, name):
+    for out in predict(build_model(name), boxinst_batch(size=56)):
         pred = out.pred_instances
         assert len(pred.bboxes) > 0  # an untrained head scores ~0.5 everywhere
         assert pred.masks.shape == (len(pred.bboxes), 56, 56) and pred.masks.dtype == torch.bool
@@ -384,15 +285,12 @@ def test_every_boxinst_config_is_there():
 
 
 @pytest.mark.parametrize("name", BOXINST_CONFIGS)
-def test_boxinst_config_matches_its_name(name):
-    cfg = load(name)
+def test_boxinst_config_matches_its_name(load_config, assert_direction_files, name):
+    cfg = load_config(name)
     model = cfg.model
     assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
     assert "tspsis.models" in cfg.custom_imports.imports
-    direction = "voc2nonvoc" if "voc2nonvoc" in name else "nonvoc2voc"
-    seen = direction.split("2")[0]
-    assert cfg.train_dataloader.dataset.ann_file.endswith(f"_{seen}.json")
-    assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")
+    assert_direction_files(cfg, name)
     pipeline = [step.type for step in cfg.train_dataloader.dataset.pipeline]
     assert "LoadPartialAnnotations" in pipeline and pipeline[-1] == "PackPartialDetInputs"
     if name.startswith("ts-"):

@@ -9,12 +9,6 @@ import torch
 
 pytest.importorskip("mmdet")
 from mmdet.registry import MODELS  # noqa: E402
-from mmdet.structures import DetDataSample  # noqa: E402
-from mmdet.structures.mask import BitmapMasks  # noqa: E402
-from mmdet.utils import register_all_modules  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmengine.structures import InstanceData  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 LEAD_SMOKE = "mask-rcnn_r18_fpn_smoke.py"  # the stack's smoke test, checked in test_mmdet_stack.py
@@ -28,13 +22,6 @@ SYNTHETIC = [name for name in EXPERIMENTS if "_synth-" in name]
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def load(name: str) -> Config:
-    register_all_modules()
-    cfg = Config.fromfile(str(CONFIGS / name))
-    cfg.model.backbone.init_cfg = None  # no ImageNet download in tests
-    return cfg
-
-
 def test_every_experiment_is_covered():
     # two directions; COCO: baseline, 6 teacher-student variants, oracle; synthetic: the same for cpu and gpu
     assert len([n for n in EXPERIMENTS if "_coco-" in n]) == 2 * 8
@@ -42,22 +29,15 @@ def test_every_experiment_is_covered():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_config_matches_its_name_and_builds(name):
-    cfg = load(name)
+def test_config_matches_its_name_and_builds(load_config, assert_direction_files, name):
+    cfg = load_config(name)
     algorithm, _ = name.split("-mask-rcnn_")
     roi_head = cfg.model.roi_head
     assert roi_head.type == ROI_HEADS[algorithm]
     assert roi_head.mask_head.get("class_agnostic", False) == (algorithm == "psis")
     assert "tspsis.models" in cfg.custom_imports.imports
 
-    train_ann = cfg.train_dataloader.dataset.ann_file
-    direction = "voc2nonvoc" if "voc2nonvoc" in name else "nonvoc2voc"
-    seen = direction.split("2")[0]
-    assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")  # scored on this direction's unseen
-    if algorithm == "oracle":
-        assert not train_ann.endswith(f"_{seen}.json")  # all masks
-    else:
-        assert train_ann.endswith(f"_{seen}.json")  # the split file: masks of seen categories only
+    assert_direction_files(cfg, name, train_masks="all" if algorithm == "oracle" else "seen")
 
     if "_coco-" in name:  # the paper's setting, Sec. 5.1
         assert cfg.model.backbone.depth == 50 and roi_head.bbox_head.num_classes == 80
@@ -84,50 +64,34 @@ def test_config_matches_its_name_and_builds(name):
         assert (type(model.data_preprocessor).__name__ == "ImageKeepingDetDataPreprocessor") == (variant == "crf")
 
 
-def synthetic_batch(num_classes: int, size: int = 64, all_masks: bool = False) -> dict:
-    """Two images with three rectangles each; the second object of each image is box-only."""
+def random_rectangles(num_classes: int, size: int = 64, all_masks: bool = False) -> tuple[list, list]:
+    """Objects and images of two size x size images with three random rectangles each (np.random.default_rng(0)):
+    per image (box xyxy, label, has_mask) per object, the second one box-only unless all_masks, and a
+    (3, size, size) uint8 noise image."""
     rng = np.random.default_rng(0)
-    inputs, samples = [], []
+    objects, images = [], []
     for _ in range(2):
-        boxes, masks = [], np.zeros((3, size, size), np.uint8)
-        for i in range(3):
+        boxes = []
+        for _ in range(3):
             x0, y0 = rng.integers(0, size // 2, 2)
             w, h = rng.integers(12, size // 2, 2)
-            boxes.append([x0, y0, x0 + w, y0 + h])
-            masks[i, y0:y0 + h, x0:x0 + w] = 1
-        has_mask = np.array([True, all_masks, True])
-        masks[~has_mask] = 0  # what the loader gives a box-only object
-        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                             scale_factor=(1.0, 1.0)))
-        sample.gt_instances = InstanceData(
-            bboxes=torch.tensor(boxes, dtype=torch.float32),
-            labels=torch.tensor(rng.integers(0, num_classes, 3)),
-            masks=BitmapMasks(masks, size, size), has_mask=torch.from_numpy(has_mask))
-        samples.append(sample)
-        inputs.append(torch.from_numpy(rng.integers(0, 256, (3, size, size), dtype=np.uint8)))
-    return dict(inputs=inputs, data_samples=samples)
+            boxes.append((x0, y0, x0 + w, y0 + h))
+        labels = rng.integers(0, num_classes, 3)
+        objects.append(list(zip(boxes, labels, (True, all_masks, True))))
+        images.append(rng.integers(0, 256, (3, size, size), dtype=np.uint8))
+    return objects, images
 
 
 @pytest.mark.parametrize("name", SYNTHETIC)
-def test_synthetic_config_trains_one_step(name):
-    cfg = load(name)
-    # Fewer proposals and sampled RoIs than the config: the same code path, in a fraction of the time.
-    cfg.merge_from_dict({"model.train_cfg.rpn_proposal.max_per_img": 64,
-                         "model.train_cfg.rcnn.sampler.num": 32})
-    if cfg.optim_wrapper.type == "AmpOptimWrapper" and not torch.cuda.is_available():
-        cfg.optim_wrapper.type = "OptimWrapper"  # mmengine's AMP wrapper needs a GPU
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    batch = synthetic_batch(cfg.model.roi_head.bbox_head.num_classes, all_masks=name.startswith("oracle"))
-    log_vars = model.train_step(batch, optim_wrapper)
+def test_synthetic_config_trains_one_step(load_config, build_model, partial_batch, train_one_step, name):
+    cfg = load_config(name)
+    objects, images = random_rectangles(cfg.model.roi_head.bbox_head.num_classes, all_masks=name.startswith("oracle"))
+    batch = partial_batch(objects=objects, shape="box", images=images)  # seen objects' masks: their filled boxes
+    log_vars, changed = train_one_step(build_model(cfg), batch, cfg.optim_wrapper)
 
     assert math.isfinite(log_vars["loss"].item())
     expected = ({"loss_mask_teacher", "loss_mask_student"} if name.startswith("ts-") else {"loss_mask"})
     assert expected <= set(log_vars)
-    changed = [n for n, p in model.named_parameters() if not torch.equal(before[n], p)]
     assert any(n.startswith("roi_head.mask_head.") for n in changed)
     if name.startswith("ts-"):
         assert any(n.startswith("roi_head.teacher_head.") for n in changed)

@@ -17,9 +17,7 @@ pytest.importorskip("mmdet")
 from mmdet.registry import MODELS  # noqa: E402
 from mmdet.structures import DetDataSample  # noqa: E402
 from mmdet.structures.mask import BitmapMasks  # noqa: E402
-from mmdet.utils import register_all_modules  # noqa: E402
 from mmengine.config import Config  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 from tspsis.models.grabcut import grabcut_masks  # noqa: E402
@@ -93,16 +91,6 @@ def test_bad_input_names_the_field(kwargs, field):
 
 
 # -------------------------------------------------------------------------------------- detector
-def build_model(**model):
-    register_all_modules()
-    cfg = Config.fromfile(str(GRABCUT))
-    cfg.merge_from_dict({"model.train_cfg.rcnn.sampler.num": 32, "model.train_cfg.rpn_proposal.max_per_img": 64,
-                         "model.test_cfg.rpn.max_per_img": 64})
-    cfg.model.update(model)
-    torch.manual_seed(0)
-    return MODELS.build(cfg.model)
-
-
 def scene_batch(ori_size: int, input_size: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """One ellipse image of ori_size resized to input_size (as a test pipeline would), its mask and box."""
     image, truth, box = ellipse_scene(ori_size)
@@ -117,8 +105,8 @@ def scene_batch(ori_size: int, input_size: int) -> tuple[dict, np.ndarray, np.nd
 
 
 @pytest.mark.parametrize("rescale", [True, False])
-def test_detector_masks_follow_the_boxes_frame(rescale):
-    model = build_model()
+def test_detector_masks_follow_the_boxes_frame(build_model, rescale):
+    model = build_model(GRABCUT)
     model.eval()
     batch, truth, box = scene_batch(ori_size=128, input_size=64)
     data = model.data_preprocessor(batch, training=False)  # normalised, RGB: undone before GrabCut
@@ -136,19 +124,15 @@ def test_detector_masks_follow_the_boxes_frame(rescale):
         assert iou(masks[0].numpy(), truth_small) > 0.7
 
 
-def test_full_predict_gives_image_sized_masks():
-    model = build_model()
-    model.eval()
+def test_full_predict_gives_image_sized_masks(build_model, predict):
     batch, _, _ = scene_batch(ori_size=96, input_size=64)
-    with torch.no_grad():
-        outputs = model(**model.data_preprocessor(batch, training=False), mode="predict")
-    pred = outputs[0].pred_instances
+    pred = predict(build_model(GRABCUT), batch)[0].pred_instances
     assert len(pred.bboxes) > 0  # the untrained detector still returns its top-scoring boxes
     assert pred.masks.shape == (len(pred.bboxes), 96, 96) and pred.masks.dtype == torch.bool
 
 
-def test_training_is_the_box_detectors_alone():
-    model = build_model()
+def test_training_is_the_box_detectors_alone(build_model):
+    model = build_model(GRABCUT)
     model.train()
     batch, _, _ = scene_batch(ori_size=64, input_size=64)
     batch["data_samples"][0].set_metainfo(dict(ori_shape=(64, 64), scale_factor=(1.0, 1.0)))
@@ -157,41 +141,32 @@ def test_training_is_the_box_detectors_alone():
     assert not any("mask" in key for key in losses)
 
 
-def test_bad_options_name_the_field():
+def test_bad_options_name_the_field(build_model):
+    mask_rcnn_roi_head = Config.fromfile(str(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py")).model.roi_head
     with pytest.raises(ValueError, match="mask_head"):
-        build_model(roi_head=Config.fromfile(str(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py"))
-                    .model.roi_head)
+        build_model(GRABCUT, {"model.roi_head": dict(mask_rcnn_roi_head, _delete_=True)})  # replaced, not merged
     with pytest.raises(ValueError, match="grabcut"):
-        build_model(grabcut=dict(iterations=5, radius=3))
+        build_model(GRABCUT, {"model.grabcut": dict(iterations=5, radius=3, _delete_=True)})
 
 
 # --------------------------------------------------------------------------------------- configs
 NAMES = sorted(p.name for p in CONFIGS.glob("grabcut-faster-rcnn_*.py"))
 
 
-def test_every_setting_and_direction_has_a_config():
-    assert set(NAMES) == {f"grabcut-faster-rcnn_{setting}-{direction}.py"
-                          for setting in ("r50_fpn_1x_coco", "r18_fpn_cpu_synth", "r18_fpn_gpu_synth")
-                          for direction in ("voc2nonvoc", "nonvoc2voc")}
+def test_every_setting_and_direction_has_a_config(config_names):
+    assert set(NAMES) == config_names("grabcut-faster-rcnn")
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_config_builds_and_trains(name):
-    register_all_modules()
-    cfg = Config.fromfile(str(CONFIGS / name))
-    cfg.model.backbone.init_cfg = None  # no ImageNet download in tests
-    seen = "voc" if "-voc2nonvoc" in name else "nonvoc"
-    assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")  # scored on this direction's unseen
+def test_config_builds_and_trains(load_config, assert_direction_files, build_model, train_one_step, name):
+    cfg = load_config(name)
+    assert_direction_files(cfg, name, train_masks=None)  # boxes alone train it
     assert cfg.model.type == "MaskGrabCut" and cfg.model.grabcut.iterations == 5
     assert cfg.model.roi_head.mask_head is None
     if "_coco-" in name:
         assert cfg.model.roi_head.bbox_head.num_classes == 80 and MODELS.build(cfg.model).roi_head.with_bbox
         return
-    cfg.merge_from_dict({"model.train_cfg.rpn_proposal.max_per_img": 64, "model.train_cfg.rcnn.sampler.num": 32,
-                         "optim_wrapper.type": "OptimWrapper"})  # AMP needs a GPU
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.train()
+    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
     batch, _, _ = scene_batch(ori_size=64, input_size=64)
-    log_vars = model.train_step(batch, build_optim_wrapper(model, cfg.optim_wrapper))
+    log_vars, _ = train_one_step(build_model(cfg), batch, cfg.optim_wrapper)
     assert math.isfinite(log_vars["loss"].item()) and not any("mask" in key for key in log_vars)

@@ -9,79 +9,34 @@ own masks; the configs build and the synthetic ones train a step.
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("mmdet")
 from mmdet.registry import MODELS  # noqa: E402
-from mmdet.structures import DetDataSample  # noqa: E402
-from mmdet.structures.mask import BitmapMasks  # noqa: E402
-from mmdet.utils import register_all_modules  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmengine.structures import InstanceData  # noqa: E402
 
 from tspsis.models.maskx import MaskXMaskHead, WeightTransfer  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 MASKX = CONFIGS / "_base_/models/maskx-rcnn_r18_fpn_scratch.py"
+MASK_RCNN = CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py"
 NUM_CLASSES = 24
 WIDTH = 64  # mask feature width D of the CPU-sized model
 BOX_WIDTH = 256  # fc width of its box head: w_det^c has 256 + 4 x 256 values ('cls+box')
 SIZE = 64
-# (box xyxy, label, has_mask) per image; labels 5 and 3 have boxes only, the rest of 0..23 nothing at all.
-OBJECTS = [
-    [([4, 4, 40, 44], 0, True), ([20, 16, 60, 60], 5, False), ([30, 2, 62, 28], 7, True)],
-    [([8, 10, 56, 50], 3, False), ([2, 30, 30, 62], 11, True)],
-]
-SEEN = [0, 7, 11]
+SEEN = [0, 7, 11]  # the labels with masks in conftest's partial batch; 5 and 3 have boxes only, the rest nothing
 PLAIN_SGD = dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01))  # no decay: untouched rows stay
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def build_model(base: Path = MASKX, **roi_head):
-    """The CPU-sized model of `base` with RoI sampling cut down for speed."""
-    register_all_modules()
-    cfg = Config.fromfile(str(base))
-    cfg.merge_from_dict({"model.roi_head": roi_head, "model.train_cfg.rcnn.sampler.num": 32,
-                         "model.train_cfg.rpn_proposal.max_per_img": 64, "model.test_cfg.rpn.max_per_img": 64})
-    torch.manual_seed(0)
-    return MODELS.build(cfg.model)
-
-
-def make_batch(unseen: str = "zero") -> dict:
-    """Seen objects' masks are ellipses in their boxes; unseen (box-only) ones hold zeros or noise."""
-    rng, noise = np.random.default_rng(0), np.random.default_rng(1)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    inputs, samples = [], []
-    for objects in OBJECTS:
-        masks = np.zeros((len(objects), SIZE, SIZE), np.uint8)
-        for i, ((x0, y0, x1, y1), _, has_mask) in enumerate(objects):
-            if has_mask:
-                cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-                masks[i] = ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1
-            elif unseen == "random":
-                masks[i] = noise.integers(0, 2, (SIZE, SIZE))
-        sample = DetDataSample(metainfo=dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE), scale_factor=(1.0, 1.0)))
-        sample.gt_instances = InstanceData(
-            bboxes=torch.tensor([box for box, _, _ in objects], dtype=torch.float32),
-            labels=torch.tensor([label for _, label, _ in objects]), masks=BitmapMasks(masks, SIZE, SIZE),
-            has_mask=torch.tensor([has for _, _, has in objects]))
-        samples.append(sample)
-        inputs.append(torch.from_numpy(rng.integers(0, 256, (3, SIZE, SIZE), dtype=np.uint8)))
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def losses_of(model, batch: dict) -> dict:
-    """One training forward with a fixed seed (the RoI sampler is random)."""
-    model.train()
-    model.zero_grad(set_to_none=True)
-    data = model.data_preprocessor(batch, training=True)
-    torch.manual_seed(1)
-    losses = model(**data, mode="loss")
-    return {k: torch.stack(v).sum() if isinstance(v, list) else v for k, v in losses.items()}
+@pytest.fixture
+def sgd_step(partial_batch, train_one_step):
+    """One plain-SGD step on the partial batch (torch.manual_seed(1): the RoI sampler is random)."""
+    def step(model) -> None:
+        torch.manual_seed(1)
+        train_one_step(model, partial_batch(), PLAIN_SGD)
+    return step
 
 
 # ------------------------------------------------------------------------------------- modules
@@ -115,34 +70,36 @@ def test_mask_head_generated_conv_and_mlp_branch_by_hand():
 
 @pytest.mark.parametrize("det_weights, length", [("cls", BOX_WIDTH), ("box", 4 * BOX_WIDTH),
                                                  ("cls+box", 5 * BOX_WIDTH)])
-def test_weight_transfer_output_per_class(det_weights, length):
-    head = build_model(det_weights=det_weights).roi_head
+def test_weight_transfer_output_per_class(build_model, det_weights, length):
+    head = build_model(MASKX, {"model.roi_head.det_weights": det_weights}).roi_head
     assert head.detection_weights().shape == (NUM_CLASSES, length)
     assert head.segmentation_weights().shape == (NUM_CLASSES, WIDTH)  # (C, D)
     mask_preds = head.mask_head(torch.zeros(2, WIDTH, 14, 14), head.segmentation_weights())
     assert mask_preds.shape == (2, NUM_CLASSES, 28, 28)
 
 
-def test_bad_options_name_the_field():
+def test_bad_options_name_the_field(build_model):
     with pytest.raises(ValueError, match="det_weights"):
-        build_model(det_weights="glove")
+        build_model(MASKX, {"model.roi_head.det_weights": "glove"})
     with pytest.raises(ValueError, match="mask_head.type"):
-        build_model(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py", type="MaskXRoIHead")
+        build_model(MASK_RCNN, {"model.roi_head.type": "MaskXRoIHead"})
 
 
 # ------------------------------------------------------------------------------------- training
-def test_unseen_masks_do_not_leak():
-    model = build_model()
-    zero, noisy = losses_of(model, make_batch("zero")), losses_of(model, make_batch("random"))
-    assert {"loss_cls", "loss_bbox", "loss_mask"} <= set(zero) and zero.keys() == noisy.keys()
-    assert all(torch.equal(zero[k], noisy[k]) for k in zero)
+def test_unseen_masks_do_not_leak(build_model, partial_batch, losses_and_grads, assert_bitwise_equal):
+    model = build_model(MASKX)
+    zero, _ = losses_and_grads(model, partial_batch("zero"), backward=False)
+    noisy, _ = losses_and_grads(model, partial_batch("random", noise_seed=1), backward=False)
+    assert {"loss_cls", "loss_bbox", "loss_mask"} <= set(zero)
+    assert_bitwise_equal(zero, noisy)
     assert math.isfinite(zero["loss_mask"].item()) and zero["loss_mask"] > 0
 
 
 @pytest.mark.parametrize("stop_det_grad", [True, False])
-def test_mask_loss_trains_t_and_stops_at_the_detection_weights(stop_det_grad):
-    model = build_model(stop_det_grad=stop_det_grad)
-    losses_of(model, make_batch())["loss_mask"].backward()
+def test_mask_loss_trains_t_and_stops_at_the_detection_weights(build_model, partial_batch, losses_and_grads,
+                                                               stop_det_grad):
+    model = build_model(MASKX, {"model.roi_head.stop_det_grad": stop_det_grad})
+    losses_and_grads(model, partial_batch(), backward={"loss_mask"})
     head = model.roi_head
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.weight_transfer.parameters())
     det_grads = [head.bbox_head.fc_cls.weight.grad, head.bbox_head.fc_reg.weight.grad]
@@ -152,49 +109,28 @@ def test_mask_loss_trains_t_and_stops_at_the_detection_weights(stop_det_grad):
         assert all(g is not None and g.abs().sum() > 0 for g in det_grads)
 
 
-def one_step(model) -> None:
-    model.train()
-    torch.manual_seed(1)
-    model.train_step(make_batch(), build_optim_wrapper(model, PLAIN_SGD))
-
-
-def test_classes_without_masks_get_trained_mask_weights():
+def test_classes_without_masks_get_trained_mask_weights(build_model, sgd_step):
     without_masks = [c for c in range(NUM_CLASSES) if c not in SEEN]
-    model = build_model()
+    model = build_model(MASKX)
     before = model.roi_head.segmentation_weights().detach().clone()
-    one_step(model)
+    sgd_step(model)
     after = model.roi_head.segmentation_weights().detach()
     assert all(not torch.equal(before[c], after[c]) for c in without_masks)  # through T
 
     # a plain class-specific mask head only updates the channels of classes with masks
-    plain = build_model(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py", type="PartialRoIHead")
+    plain = build_model(MASK_RCNN, {"model.roi_head.type": "PartialRoIHead"})
     logits = plain.roi_head.mask_head.conv_logits
     before = logits.weight.detach().clone()
-    one_step(plain)
+    sgd_step(plain)
     assert all(torch.equal(before[c], logits.weight[c]) for c in without_masks)
     assert all(not torch.equal(before[c], logits.weight[c]) for c in SEEN)
 
 
-def predict_soft_masks(model, labels: list) -> torch.Tensor:
-    """(images, 2, SIZE, SIZE) soft masks (uint8 probability x 255) of two fixed boxes with the given labels."""
-    model.eval()
-    model.roi_head.test_cfg.mask_thr_binary = -1
-    data = model.data_preprocessor(make_batch(), training=False)
-    with torch.no_grad():
-        feats = model.extract_feat(data["inputs"])
-        results = [InstanceData(bboxes=torch.tensor([[4.0, 4, 40, 44], [20, 16, 60, 60]]),
-                                labels=torch.tensor(labels), scores=torch.tensor([0.9, 0.8]))
-                   for _ in data["data_samples"]]
-        results = model.roi_head.predict_mask(feats, [s.metainfo for s in data["data_samples"]], results,
-                                              rescale=True)
-    return torch.stack([res.masks for res in results])
-
-
-def test_unseen_detections_get_the_mask_of_their_own_class():
-    model = build_model()
-    one_step(model)
-    seen_label = predict_soft_masks(model, [0, 5])
-    unseen_label = predict_soft_masks(model, [20, 5])  # class 20 has never had a mask
+def test_unseen_detections_get_the_mask_of_their_own_class(build_model, partial_batch, sgd_step, predict_roi_masks):
+    model = build_model(MASKX)
+    sgd_step(model)
+    seen_label = predict_roi_masks(model, partial_batch(), [0, 5], thr=-1)  # soft masks
+    unseen_label = predict_roi_masks(model, partial_batch(), [20, 5], thr=-1)  # class 20 has never had a mask
     assert seen_label.shape == (2, 2, SIZE, SIZE)
     assert not torch.equal(seen_label[:, 0], unseen_label[:, 0])  # its own generated weights w_seg^20
     assert torch.equal(seen_label[:, 1], unseen_label[:, 1])
@@ -202,12 +138,8 @@ def test_unseen_detections_get_the_mask_of_their_own_class():
     assert inside.std() > 0  # a mask, not a constant
 
 
-def test_full_predict_gives_image_sized_masks():
-    model = build_model()
-    model.eval()
-    with torch.no_grad():
-        outputs = model(**model.data_preprocessor(make_batch(), training=False), mode="predict")
-    for out in outputs:
+def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predict):
+    for out in predict(build_model(MASKX), partial_batch()):
         pred = out.pred_instances
         assert pred.masks.shape == (len(pred.bboxes), SIZE, SIZE) and pred.masks.dtype == torch.bool
 
@@ -216,20 +148,15 @@ def test_full_predict_gives_image_sized_masks():
 NAMES = sorted(p.name for p in CONFIGS.glob("maskx-rcnn_*.py"))
 
 
-def test_every_setting_and_direction_has_a_config():
-    assert set(NAMES) == {f"maskx-rcnn_{setting}-{direction}.py"
-                          for setting in ("r50_fpn_1x_coco", "r18_fpn_cpu_synth", "r18_fpn_gpu_synth")
-                          for direction in ("voc2nonvoc", "nonvoc2voc")}
+def test_every_setting_and_direction_has_a_config(config_names):
+    assert set(NAMES) == config_names("maskx-rcnn")
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_config_builds_and_trains(name):
-    register_all_modules()
-    cfg = Config.fromfile(str(CONFIGS / name))
-    cfg.model.backbone.init_cfg = None  # no ImageNet download in tests
-    seen = "voc" if "-voc2nonvoc" in name else "nonvoc"
-    assert cfg.train_dataloader.dataset.ann_file.endswith(f"_{seen}.json")  # masks of seen categories only
-    assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")
+def test_config_builds_and_trains(load_config, assert_direction_files, build_model, partial_batch, train_one_step,
+                                  name):
+    cfg = load_config(name)
+    assert_direction_files(cfg, name)  # masks of seen categories only
     roi_head = cfg.model.roi_head
     assert roi_head.type == "MaskXRoIHead" and roi_head.mask_head.type == "MaskXMaskHead"
     assert roi_head.det_weights == "cls+box" and roi_head.stop_det_grad  # Hu et al.'s final model
@@ -238,13 +165,7 @@ def test_config_builds_and_trains(name):
         assert head.detection_weights().shape == (80, 1024 + 4 * 1024)
         assert head.segmentation_weights().shape == (80, 256)
         return
-    cfg.merge_from_dict({"model.train_cfg.rpn_proposal.max_per_img": 64, "model.train_cfg.rcnn.sampler.num": 32,
-                         "optim_wrapper.type": "OptimWrapper"})  # AMP needs a GPU
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.train()
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    log_vars = model.train_step(make_batch(), build_optim_wrapper(model, cfg.optim_wrapper))
+    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
+    log_vars, changed = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)
     assert math.isfinite(log_vars["loss"].item()) and "loss_mask" in log_vars
-    changed = {n.split(".")[1] for n, p in model.named_parameters() if not torch.equal(before[n], p)}
-    assert {"bbox_head", "mask_head", "weight_transfer"} <= changed
+    assert {"bbox_head", "mask_head", "weight_transfer"} <= {n.split(".")[1] for n in changed}

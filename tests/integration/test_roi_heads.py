@@ -12,11 +12,7 @@ import pytest
 import torch
 
 pytest.importorskip("mmdet")
-from mmdet.registry import MODELS  # noqa: E402
-from mmdet.structures import DetDataSample  # noqa: E402
 from mmdet.structures.mask import BitmapMasks  # noqa: E402
-from mmdet.utils import register_all_modules  # noqa: E402
-from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
@@ -25,11 +21,6 @@ import tspsis.models.roi_heads as roi_heads  # noqa: E402
 BASE_MODEL = Path(__file__).resolve().parents[2] / "configs/_base_/models/mask-rcnn_r18_fpn_scratch.py"
 NUM_CLASSES = 24
 SIZE = 64
-# (box xyxy, label, has_mask) per image: seen and unseen objects that overlap each other.
-OBJECTS = [
-    [([4, 4, 40, 44], 0, True), ([20, 16, 60, 60], 5, False), ([30, 2, 62, 28], 7, True)],
-    [([8, 10, 56, 50], 3, False), ([2, 30, 30, 62], 11, True)],
-]
 
 TS_HEAD = dict(type="TeacherStudentRoIHead")
 PSIS_HEAD = dict(type="PartialRoIHead", mask_head=dict(class_agnostic=True))
@@ -38,72 +29,16 @@ PSIS_HEAD = dict(type="PartialRoIHead", mask_head=dict(class_agnostic=True))
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def build_model(roi_head: dict, crf: bool = False):
-    """The lead's R18-FPN Mask R-CNN with RoI sampling cut down for speed."""
-    register_all_modules()
-    cfg = Config.fromfile(str(BASE_MODEL))
-    cfg.merge_from_dict({"model.roi_head": roi_head})
-    cfg.merge_from_dict({
-        "model.train_cfg.rcnn.sampler.num": 32,
-        "model.train_cfg.rpn_proposal.max_per_img": 64,
-        "model.test_cfg.rpn.max_per_img": 64,
-    })
-    if crf:
-        cfg.model.data_preprocessor.type = "ImageKeepingDetDataPreprocessor"
-    torch.manual_seed(0)
-    return MODELS.build(cfg.model)
-
-
-def object_masks(unseen: str) -> list:
-    """Per image (N, SIZE, SIZE) uint8 masks; box-only (unseen) objects' masks hold `unseen`:
-    'zero' (what the loader gives), 'random' (scrambled) or 'box' (a filled box)."""
-    rng = np.random.default_rng(123)
-    out = []
-    for objects in OBJECTS:
-        masks = np.zeros((len(objects), SIZE, SIZE), np.uint8)
-        for i, (box, _, has_mask) in enumerate(objects):
-            x0, y0, x1, y1 = box
-            if has_mask:  # an ellipse inside the box
-                yy, xx = np.mgrid[:SIZE, :SIZE]
-                cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-                masks[i] = ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1
-            elif unseen == "random":
-                masks[i] = rng.integers(0, 2, (SIZE, SIZE))
-            elif unseen == "box":
-                masks[i, y0:y1, x0:x1] = 1
-        out.append(masks)
-    return out
-
-
-def make_batch(unseen: str = "zero", seen_masks: list | None = None) -> dict:
-    masks = seen_masks if seen_masks is not None else object_masks(unseen)
-    rng = np.random.default_rng(0)
-    inputs, samples = [], []
-    for objects, image_masks in zip(OBJECTS, masks):
-        sample = DetDataSample(metainfo=dict(img_shape=(SIZE, SIZE), ori_shape=(SIZE, SIZE),
-                                             scale_factor=(1.0, 1.0)))
-        sample.gt_instances = InstanceData(
-            bboxes=torch.tensor([box for box, _, _ in objects], dtype=torch.float32),
-            labels=torch.tensor([label for _, label, _ in objects]),
-            masks=BitmapMasks(image_masks, SIZE, SIZE),
-            has_mask=torch.tensor([has for _, _, has in objects]))
-        samples.append(sample)
-        inputs.append(torch.from_numpy(rng.integers(0, 256, (3, SIZE, SIZE), dtype=np.uint8)))
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def losses_and_grads(model, batch: dict) -> tuple[dict, dict]:
-    """One forward/backward with a fixed seed (the RoI sampler is random)."""
-    model.train()
-    model.zero_grad(set_to_none=True)
-    torch.manual_seed(1)
-    data = model.data_preprocessor(batch, training=True)
-    losses = model(**data, mode="loss")
-    total, _ = model.parse_losses(losses)
-    total.backward()
-    values = {k: torch.stack(v).sum() if isinstance(v, list) else v for k, v in losses.items()}
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return values, grads
+@pytest.fixture(scope="session")
+def mask_rcnn(build_model):
+    """build(roi_head, crf=False): the lead's R18-FPN Mask R-CNN with `roi_head` merged into its RoI head; crf:
+    with the data preprocessor that keeps the images (the CRF needs them)."""
+    def build(roi_head: dict, crf: bool = False):
+        options = {"model.roi_head": roi_head}
+        if crf:
+            options["model.data_preprocessor.type"] = "ImageKeepingDetDataPreprocessor"
+        return build_model(BASE_MODEL, options)
+    return build
 
 
 # ------------------------------------------------------------------------------------- (a) leakage
@@ -112,28 +47,16 @@ def losses_and_grads(model, batch: dict) -> tuple[dict, dict]:
     (dict(TS_HEAD, pseudo_mask=dict(type="threshold")), False),
     (dict(TS_HEAD, pseudo_mask=dict(type="crf"), student_loss="all_channels"), True),
 ], ids=["baseline", "ts-threshold", "ts-crf-all-channels"])
-def test_unseen_masks_do_not_leak(roi_head, crf):
-    model = build_model(roi_head, crf=crf)
-    zero_losses, zero_grads = losses_and_grads(model, make_batch("zero"))
-    random_losses, random_grads = losses_and_grads(model, make_batch("random"))
-    assert zero_losses.keys() == random_losses.keys()
-    for key in zero_losses:
-        assert torch.equal(zero_losses[key], random_losses[key]), key
-    assert zero_grads.keys() == random_grads.keys()
-    for name in zero_grads:
-        assert torch.equal(zero_grads[name], random_grads[name]), name
-
-    # The comparison is sensitive: changing a *seen* object's mask changes the mask losses.
-    seen_changed = object_masks("zero")
-    seen_changed[0][0] = 1 - seen_changed[0][0]
-    changed_losses, _ = losses_and_grads(model, make_batch(seen_masks=seen_changed))
+def test_unseen_masks_do_not_leak(mask_rcnn, partial_batch, check_unseen_masks_do_not_leak, roi_head, crf):
+    # The comparison is sensitive: inverting a *seen* object's mask changes the mask losses.
+    zero_losses, changed_losses = check_unseen_masks_do_not_leak(mask_rcnn(roi_head, crf=crf), partial_batch)
     mask_keys = [k for k in zero_losses if k.startswith("loss_mask")]
     assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in mask_keys)
 
 
-def test_baseline_without_seen_objects_keeps_graph():
-    model = build_model(PSIS_HEAD)
-    batch = make_batch("box")
+def test_baseline_without_seen_objects_keeps_graph(mask_rcnn, partial_batch, losses_and_grads):
+    model = mask_rcnn(PSIS_HEAD)
+    batch = partial_batch("box")
     for sample in batch["data_samples"]:
         sample.gt_instances.has_mask[:] = False
     losses, grads = losses_and_grads(model, batch)
@@ -142,13 +65,9 @@ def test_baseline_without_seen_objects_keeps_graph():
     assert mask_grads and all(torch.count_nonzero(g) == 0 for g in mask_grads)
 
 
-def test_pseudo_masks_do_not_train_the_teacher():
-    model = build_model(TS_HEAD)
-    model.train()
-    data = model.data_preprocessor(make_batch(), training=True)
-    torch.manual_seed(1)
-    losses = model(**data, mode="loss")
-    losses["loss_mask_student"].backward()
+def test_pseudo_masks_do_not_train_the_teacher(mask_rcnn, partial_batch, losses_and_grads):
+    model = mask_rcnn(TS_HEAD)
+    losses_and_grads(model, partial_batch(), backward={"loss_mask_student"})
     teacher = [p.grad for p in model.roi_head.teacher_head.parameters()]
     student = [p.grad for p in model.roi_head.mask_head.parameters()]
     assert all(g is None or torch.count_nonzero(g) == 0 for g in teacher)
@@ -184,8 +103,8 @@ def expected_unseen_target() -> torch.Tensor:
     return target
 
 
-def test_student_targets_hand_made():
-    head = build_model(TS_HEAD).roi_head
+def test_student_targets_hand_made(mask_rcnn):
+    head = mask_rcnn(TS_HEAD).roi_head
     gt, positives, student_gt, teacher_logits, student_logits = hand_made_case()
     targets, weights = head.student_targets(student_gt, teacher_logits, student_logits,
                                             positives, [gt])
@@ -205,8 +124,8 @@ def test_student_targets_hand_made():
     assert torch.equal(raw[1], torch.ones(8, 8))
 
 
-def test_student_targets_high_res_teacher_is_area_averaged():
-    head = build_model(TS_HEAD).roi_head
+def test_student_targets_high_res_teacher_is_area_averaged(mask_rcnn):
+    head = mask_rcnn(TS_HEAD).roi_head
     head.clean_pseudo = False
     gt, positives, student_gt, _, student_logits = hand_made_case()
     # 16x16 teacher: in every 2x2 block 3 of 4 cells are sure foreground in the left half of the
@@ -221,8 +140,8 @@ def test_student_targets_high_res_teacher_is_area_averaged():
     assert torch.equal(targets[1], expected)
 
 
-def test_student_targets_interact_and_weights():
-    head = build_model(dict(TS_HEAD, pseudo_mask=dict(type="interact"),
+def test_student_targets_interact_and_weights(mask_rcnn):
+    head = mask_rcnn(dict(TS_HEAD, pseudo_mask=dict(type="interact"),
                             pseudo_weighting="confidence", pseudo_warmup_iters=10)).roi_head
     head.clean_pseudo = False
     gt, positives, student_gt, _, student_logits = hand_made_case()
@@ -254,19 +173,19 @@ def test_student_targets_interact_and_weights():
     (dict(TS_HEAD, teacher_head=dict(num_convs=12), pseudo_weighting="confidence"), False),
     (dict(TS_HEAD, teacher_head=dict(upsample_cfg=dict(type="deconv", scale_factor=4))), False),
 ], ids=["threshold", "interact-all-channels", "crf-pydensecrf", "deeper-teacher", "high-res-teacher"])
-def test_teacher_student_losses(roi_head, crf):
-    model = build_model(roi_head, crf=crf)
-    losses, grads = losses_and_grads(model, make_batch())
+def test_teacher_student_losses(mask_rcnn, partial_batch, losses_and_grads, roi_head, crf):
+    model = mask_rcnn(roi_head, crf=crf)
+    losses, grads = losses_and_grads(model, partial_batch())
     assert {"loss_cls", "loss_bbox", "loss_mask_teacher", "loss_mask_student"} <= set(losses)
     assert "loss_mask" not in losses
     assert all(math.isfinite(v.item()) for k, v in losses.items() if k.startswith("loss"))
     assert any(n.startswith("roi_head.teacher_head.") for n in grads)
 
 
-def test_teacher_architectures():
-    deeper = build_model(dict(TS_HEAD, teacher_head=dict(num_convs=12))).roi_head
+def test_teacher_architectures(mask_rcnn):
+    deeper = mask_rcnn(dict(TS_HEAD, teacher_head=dict(num_convs=12))).roi_head
     assert len(deeper.teacher_head.convs) == 12 and len(deeper.mask_head.convs) == 4
-    high_res = build_model(
+    high_res = mask_rcnn(
         dict(TS_HEAD, teacher_head=dict(upsample_cfg=dict(type="deconv", scale_factor=4)))).roi_head
     feats = torch.zeros(3, 64, 14, 14)
     assert high_res.teacher_head(feats).shape == (3, 1, 56, 56)
@@ -279,51 +198,25 @@ def test_teacher_architectures():
     (dict(test_mask_head="both"), "test_mask_head"),
     (dict(teacher_head=dict(class_agnostic=False)), "teacher_head.class_agnostic"),
 ])
-def test_bad_options_name_the_field(bad, field):
+def test_bad_options_name_the_field(mask_rcnn, bad, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
-        build_model(dict(TS_HEAD, **bad))
+        mask_rcnn(dict(TS_HEAD, **bad))
 
 
-def test_crf_without_images_says_what_to_configure():
-    model = build_model(dict(TS_HEAD, pseudo_mask=dict(type="crf")), crf=False)
+def test_crf_without_images_says_what_to_configure(mask_rcnn, partial_batch, losses_and_grads):
+    model = mask_rcnn(dict(TS_HEAD, pseudo_mask=dict(type="crf")), crf=False)
     with pytest.raises(ValueError, match="ImageKeepingDetDataPreprocessor"):
-        losses_and_grads(model, make_batch())
+        losses_and_grads(model, partial_batch())
 
 
 # ---------------------------------------------------------------------------------- (d) inference
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
-def test_inference_uses_the_chosen_head(test_mask_head):
-    model = build_model(dict(TS_HEAD, test_mask_head=test_mask_head))
-    head = model.roi_head
-    # The student says "foreground" everywhere, the teacher "background" everywhere.
-    for mask_head, bias in ((head.mask_head, 50.0), (head.teacher_head, -50.0)):
-        torch.nn.init.zeros_(mask_head.conv_logits.weight)
-        torch.nn.init.constant_(mask_head.conv_logits.bias, bias)
-    model.eval()
-    data = model.data_preprocessor(make_batch(), training=False)
-    feats = model.extract_feat(data["inputs"])
-    results = [InstanceData(bboxes=torch.tensor([[4.0, 4, 40, 44], [20, 16, 60, 60]]),
-                            labels=torch.tensor([0, 5]), scores=torch.tensor([0.9, 0.8]))
-               for _ in data["data_samples"]]
-    metas = [s.metainfo for s in data["data_samples"]]
-    with torch.no_grad():
-        results = head.predict_mask(feats, metas, results, rescale=True)
-    for res in results:
-        assert res.masks.shape == (2, SIZE, SIZE) and res.masks.dtype == torch.bool
-        inside = torch.zeros(SIZE, SIZE, dtype=torch.bool)
-        inside[4:44, 4:40] = True
-        if test_mask_head == "student":
-            assert res.masks[0][inside].all() and not res.masks[0][~inside].any()
-        else:
-            assert not res.masks.any()
+def test_inference_uses_the_chosen_head(mask_rcnn, assert_test_mask_head_is_used, test_mask_head):
+    # The student says "foreground" everywhere, the teacher "background" everywhere; the config's threshold.
+    assert_test_mask_head_is_used(mask_rcnn(dict(TS_HEAD, test_mask_head=test_mask_head)), test_mask_head)
 
 
-def test_full_predict_gives_image_sized_masks():
-    model = build_model(PSIS_HEAD)
-    model.eval()
-    with torch.no_grad():
-        data = model.data_preprocessor(make_batch(), training=False)
-        outputs = model(**data, mode="predict")
-    for out in outputs:
+def test_full_predict_gives_image_sized_masks(mask_rcnn, partial_batch, predict):
+    for out in predict(mask_rcnn(PSIS_HEAD), partial_batch()):
         masks = out.pred_instances.masks
         assert masks.shape[1:] == (SIZE, SIZE) and len(masks) == len(out.pred_instances.bboxes)
