@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from mmengine.dataset import pseudo_collate
 from mmdet.registry import DATASETS, MODELS
+from mmdet.utils import register_all_modules
 from tqdm import tqdm
 
 import tspsis.models  # noqa: F401  (registers the plugin)
@@ -93,6 +94,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
+    register_all_modules()  # mmdet as the default registry scope, as configs' default_scope says
     device = "cuda" if torch.cuda.is_available() else "cpu"
     data_root = _data_root(args.data_root)
     models = {name: _build(cfg, opts, data_root, device) for name, (cfg, opts) in VARIANTS.items()}

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .runner import METRICS_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-_PROGRESS = re.compile(r"(Iter|Epoch)\(train\)\s*(?:\[\s*(\d+)\])?\s*\[\s*(\d+)/(\d+)\]")
+_PROGRESS = re.compile(r"(?:Iter|Epoch)\((?:train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, desc: str) -> None:
             tail.append(line.rstrip())
             match = _PROGRESS.search(line)
             if match:
-                done, total = int(match.group(3)), int(match.group(4))
+                done, total = int(match.group(1)), int(match.group(2))
                 bar.total = total
                 bar.n = done
                 loss = re.search(r"\bloss: ([\d.e+-]+)", line)
