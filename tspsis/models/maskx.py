@@ -25,11 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
-from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
-from mmdet.utils import InstanceList, OptConfigType
+from mmdet.utils import OptConfigType
 
-from tspsis.models.roi_heads import PartialRoIHead, PositiveRoIs, mask_targets, seen_mask_loss
+from tspsis.models.roi_heads import PartialRoIHead
 
 __all__ = ['DEFAULT_WEIGHT_TRANSFER', 'DETECTION_WEIGHT_INPUTS', 'MaskXMaskHead', 'MaskXRoIHead',
            'WeightTransfer']
@@ -164,18 +163,9 @@ class MaskXRoIHead(PartialRoIHead):
         """w_seg^c = T(w_det^c) for every class: (C, D)."""
         return self.weight_transfer(self.detection_weights())
 
-    def mask_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
-                  bbox_feats: Tensor, batch_gt_instances: InstanceList) -> dict:
-        """``PartialRoIHead.mask_loss`` with the generated class weights (seen objects only)."""
-        mask_feats = self._positive_mask_feats(x, sampling_results, bbox_feats)
-        mask_preds = self.mask_head(mask_feats, self.segmentation_weights())
-        targets = mask_targets(sampling_results, batch_gt_instances, mask_preds.shape[-2:],
-                               self.train_cfg)
-        positives = PositiveRoIs.gather(sampling_results, batch_gt_instances)
-        loss = seen_mask_loss(self.mask_head, mask_preds, targets, positives.labels,
-                              positives.has_mask)
-        return dict(mask_preds=mask_preds, mask_feats=mask_feats, mask_targets=targets,
-                    loss_mask=dict(loss_mask=loss))
+    def _mask_logits(self, mask_feats: Tensor) -> Tensor:
+        """``PartialRoIHead``'s mask loss (seen objects only) runs the head with the generated class weights."""
+        return self.mask_head(mask_feats, self.segmentation_weights())
 
     def _mask_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
         """Mask logits (n, C, 28, 28) of rois (n, 5) with the generated weights (test time)."""

@@ -176,7 +176,7 @@ class PartialRoIHead(StandardRoIHead):
     def mask_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
                   bbox_feats: Tensor, batch_gt_instances: InstanceList) -> dict:
         mask_feats = self._positive_mask_feats(x, sampling_results, bbox_feats)
-        mask_preds = self.mask_head(mask_feats)
+        mask_preds = self._mask_logits(mask_feats)
         targets = mask_targets(sampling_results, batch_gt_instances, mask_preds.shape[-2:],
                                self.train_cfg)
         positives = PositiveRoIs.gather(sampling_results, batch_gt_instances)
@@ -184,6 +184,10 @@ class PartialRoIHead(StandardRoIHead):
                               positives.has_mask)
         return dict(mask_preds=mask_preds, mask_feats=mask_feats, mask_targets=targets,
                     loss_mask=dict(loss_mask=loss))
+
+    def _mask_logits(self, mask_feats: Tensor) -> Tensor:
+        """(P, C or 1, 28, 28) mask logits of the positive RoIs; heads with generated weights override it."""
+        return self.mask_head(mask_feats)
 
     def _positive_mask_feats(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
                              bbox_feats: Tensor) -> Tensor:
