@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +94,7 @@ class Schedule:
     ablation_directions: tuple[str, ...]  # directions of Tables 3 and 5 (Table 4 is voc2nonvoc only)
     seen_first_k: tuple[int, ...]         # Fig. 8: seen = voc + the first K non-voc categories (K = 0: voc)
     cfg_options: tuple[str, ...]          # profile-wide overrides (part of every run's key)
+    parallel_runs: int                    # CPU runs trained at once by Context.run_all (see Context)
     note: str                             # what the measured numbers are, printed under every table
 
 
@@ -106,21 +109,28 @@ SCHEDULES: dict[str, Schedule] = {
     # Smoke test of the whole chain: a couple of iterations, numbers are meaningless.
     "tiny": Schedule(
         max_iters=2, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 6),
-        cfg_options=_NO_VALIDATION + _NO_WORKERS + ("default_hooks.logger.interval=1",),
+        cfg_options=_NO_VALIDATION + _NO_WORKERS + ("default_hooks.logger.interval=1",), parallel_runs=2,
         note="tiny profile: 2 training iterations per model on 16 images; a smoke test, not a result"),
-    # The README's main job on 2 CPU cores within its time budget (see README "Results" for the measurement):
-    # every model gets the same short schedule, so rows are comparable with each other, not with the paper.
+    # The README's main job (`make demo`): 13 runs + 9 notebooks on 2 CPU cores in ~13 minutes, leaving the venv
+    # set-up room within 20. Measured on the 2-core machine (shared with other jobs, so upper bounds): a psis
+    # iteration on one thread 1.5 s (ts x1.26, oracle x1.0, no-post x1.3, CRF x1.4, interact x1.5, deeper teacher
+    # x1.7, high-res teacher x2.1: 16.8 psis-iterations per iteration of the 13 runs); per run ~10 s start-up,
+    # ~33 s test pass over the 200 val images, ~3 s COCO evaluation; two runs share the cores. Fixed: ~6 min of
+    # runs + ~2 min of kernels, statistics, figures and data generation; + ~14 s per iteration: 20 iterations.
+    # Every model gets the same schedule, so rows are comparable with each other, not with the paper.
     "demo": Schedule(
-        max_iters=60, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9),
-        cfg_options=_NO_VALIDATION,
-        note="demo profile: synthetic 160 px data, R18-FPN from scratch, 60 iterations of 4 images per model "
-             "(~0.16 epoch) on CPU; far from converged, so only the ordering of rows is informative"),
+        max_iters=20, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9),
+        cfg_options=_NO_VALIDATION + _NO_WORKERS, parallel_runs=2,
+        note="demo profile: synthetic 160 px data, R18-FPN from scratch, 20 iterations of 4 images per model on "
+             "2 CPU cores. A demonstration of the pipeline: the models are far from trained (AP ≈ 0), so these "
+             "numbers are not results"),
     "full": Schedule(
         max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12), cfg_options=(),
-        note="full profile: synthetic 256 px data, R18-FPN from scratch, the GPU configs' schedule"),
+        parallel_runs=1, note="full profile: synthetic `full` data (20000 train images), R18-FPN from scratch, "
+                              "the GPU configs' schedule"),
     "coco": Schedule(
         max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 10, 20, 30, 40),
-        cfg_options=(), note="coco profile: COCO 2017, R50-FPN, the paper's schedules"),
+        cfg_options=(), parallel_runs=1, note="coco profile: COCO 2017, R50-FPN, the paper's schedules"),
 }
 
 
@@ -206,17 +216,31 @@ def prepare_data(profile: str, data_root: str | Path | None = None, seed: int = 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A resolved run: what ``run`` trains and where (see the module docstring for the key)."""
+    """A resolved run: what ``train`` trains and where (see the module docstring for the key)."""
 
     method: str
     direction: str
+    profile: str
     config: Path
     work_dir: Path
     data_root: Path
     max_iters: int | None
     seen: str | None
+    gpus: int
     cfg_options: tuple[str, ...]
     key: str
+
+    def train(self, force: bool = False) -> Run:
+        """Write the seen split if needed and ``experiment.json``, then ``launch.train`` (skipped if finished)."""
+        if self.seen is not None:
+            _ensure_split(self.data_root / "annotations", _source_names(self.profile)[0], self.seen)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.work_dir / "experiment.json", {
+            "method": self.method, "direction": self.direction, "profile": self.profile, "config": str(self.config),
+            "data_root": str(self.data_root), "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus,
+            "cfg_options": list(self.cfg_options), "key": self.key}, indent=1)
+        return train(self.config, self.work_dir, gpus=self.gpus, cfg_options=self.cfg_options,
+                     data_root=self.data_root, max_iters=self.max_iters, force=force)
 
 
 def _renamed_split(path: str, old: str, new: str, source: str) -> str:
@@ -279,8 +303,8 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
                            "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
     name = config.stem + (f"-seen-{seen}" if seen else "") + f"-{key}"
-    return Experiment(method, direction, config, Path(work_dir).resolve() / name, data_root, iters, seen,
-                      tuple(options), key)
+    return Experiment(method, direction, profile, config, Path(work_dir).resolve() / name, data_root, iters, seen,
+                      gpus, tuple(options), key)
 
 
 def run(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
@@ -293,17 +317,8 @@ def run(method: str, direction: str, *, profile: str, data_root: str | Path, wor
     A ``seen`` split is written first if it does not exist. ``run.metrics`` holds the nested
     ``tspsis.evaluation`` output ("segm"/"bbox" -> "unseen"/"seen"/"all"/overlap subsets) plus "run" meta.
     """
-    exp = resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus,
-                  seen=seen, max_iters=max_iters, cfg_options=cfg_options)
-    if exp.seen is not None:
-        _ensure_split(exp.data_root / "annotations", _source_names(profile)[0], seen)
-    exp.work_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(exp.work_dir / "experiment.json", {
-        "method": method, "direction": direction, "profile": profile, "config": str(exp.config),
-        "data_root": str(exp.data_root), "max_iters": exp.max_iters, "seen": exp.seen, "gpus": gpus,
-        "cfg_options": list(exp.cfg_options), "key": exp.key}, indent=1)
-    return train(exp.config, exp.work_dir, gpus=gpus, cfg_options=exp.cfg_options, data_root=exp.data_root,
-                 max_iters=exp.max_iters, force=force)
+    return resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus, seen=seen,
+                   max_iters=max_iters, cfg_options=cfg_options).train(force)
 
 
 def training_seconds(run: Run) -> float | None:
@@ -317,7 +332,14 @@ def training_seconds(run: Run) -> float | None:
 
 @dataclass
 class Context:
-    """A notebook's parameters, resolved, with ``run`` / ``measure`` bound to them (see ``create``)."""
+    """A notebook's parameters, resolved, with ``run`` / ``run_all`` / ``measure`` bound to them (``create``).
+
+    On CPU (``gpus == 0``) ``run_all`` trains up to ``Schedule.parallel_runs`` runs at once, each process with
+    ``cpu_count // parallel_runs`` threads (``OMP_NUM_THREADS``): the small convolutions of these models scale
+    poorly over threads (on 2 loaded cores one 2-thread run measured 6.5 s per iteration, two 1-thread runs
+    3.1 s each), and one run's single-threaded parts (start-up, COCO evaluation) overlap the other's training.
+    On GPUs runs go one after another.
+    """
 
     notebook: str
     profile: str
@@ -361,11 +383,23 @@ class Context:
         return f"not run: no {config_path(method, direction, self.profile).name}"
 
     def run(self, method: str, direction: str, seen: str | None = None) -> Run:
-        """``run`` with this notebook's profile, data, work dir and GPUs; remembered for ``summary``."""
-        result = run(method, direction, profile=self.profile, data_root=self.data_root, work_dir=self.work_dir,
-                     gpus=self.gpus, seen=seen)
-        self.runs[" | ".join(filter(None, (method, direction, seen and f"seen {seen}")))] = result
-        return result
+        """``experiments.run`` with this notebook's profile, data, work dir and GPUs."""
+        return self.run_all([(method, direction, seen)])[0]
+
+    def run_all(self, requests: Iterable[tuple]) -> list[Run]:
+        """Train (or find in the cache) every (method, direction) or (method, direction, seen); returns the
+        runs in request order."""
+        requests = [(*r, None)[:3] for r in requests]
+        experiments = [resolve(m, d, profile=self.profile, data_root=self.data_root, work_dir=self.work_dir,
+                               gpus=self.gpus, seen=seen) for m, d, seen in requests]  # config parsing: one thread
+        parallel = self.schedule.parallel_runs if self.gpus == 0 else 1
+        if self.gpus == 0:  # the same thread count for a lone run: Table 5's times stay comparable
+            os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))  # launch passes it on
+        with ThreadPoolExecutor(parallel) as pool:
+            results = list(pool.map(Experiment.train, experiments))
+        for (method, direction, seen), result in zip(requests, results):
+            self.runs[" | ".join(filter(None, (method, direction, seen and f"seen {seen}")))] = result
+        return results
 
     def measure(self, methods: Iterable[str], directions: Iterable[str], record: str = "unseen",
                 iou_type: str = "segm") -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
@@ -373,15 +407,12 @@ class Context:
 
         Returns ({direction: {method: record}}, {method: note}) where the note says why a method was not run
         (no config in this repository, or not trained in this profile)."""
-        measured: dict[str, dict[str, dict]] = {}
-        notes: dict[str, str] = {}
-        for direction in directions:
-            measured[direction] = {}
-            for method in methods:
-                if self.available(method, direction):
-                    measured[direction][method] = self.run(method, direction).metrics[iou_type][record]
-                else:
-                    notes[method] = self.why_not(method, direction)
+        pairs = [(m, d) for d in directions for m in methods]
+        todo = [(m, d) for m, d in pairs if self.available(m, d)]
+        runs = dict(zip(todo, self.run_all(todo)))
+        measured = {d: {m: runs[m, d].metrics[iou_type][record] for m in methods if (m, d) in runs}
+                    for d in directions}
+        notes = {m: self.why_not(m, d) for m, d in pairs if (m, d) not in runs}
         return measured, notes
 
     def summary(self) -> dict:

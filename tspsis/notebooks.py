@@ -4,7 +4,9 @@ Each notebook runs with the parameters ``profile``, ``data_root``, ``work_dir``,
 ``output_dir`` (its own folder under the run folder, where it writes ``metrics.json``, figures and
 ``tables.md``). The chain stops at the first failing notebook; its executed copy keeps the partial output and
 the failing cell is named. Notebooks that already completed in the same run folder are not re-executed, so a
-re-run resumes. ``results.md`` gathers every notebook's ``tables.md``.
+re-run resumes. ``results.md`` gathers every notebook's ``tables.md``. Trained models live in ``work_dir``
+(the run cache of :mod:`tspsis.experiments`), so notebooks share them and a re-executed notebook does not
+retrain.
 """
 from __future__ import annotations
 

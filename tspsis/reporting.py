@@ -65,9 +65,8 @@ def comparison_table(rows: Sequence[str], columns: Sequence[str], measured: Mapp
         if row_notes:
             cells.append(row_notes.get(row, ""))
         body.append(cells)
-    caption = (f"**{title}**\n\nColumns without prefix: measured in this repository ({note}). "
-               f"Columns `paper: …`: numbers printed in the paper ({paper_setting}); not comparable in absolute "
-               "terms.\n")
+    caption = (f"**{title}**\n\nColumns without prefix: measured here ({note}). Columns `paper: …`: printed in "
+               f"the paper ({paper_setting}); other data and schedule, not comparable in absolute terms.\n")
     return caption + "\n" + markdown_table(header, body)
 
 
@@ -182,15 +181,17 @@ def plot_fp_attribution(attributions: Mapping[str, Mapping]):
     model. attributions: {model label: ``tspsis.evaluation.false_positive_attribution`` output}."""
     plt = _pyplot()
     names = ("background", "seen", "unseen")
-    fig, axes = plt.subplots(1, len(attributions), figsize=(3.4 * len(attributions), 3.4), squeeze=False)
+    colours = ["0.75", "tab:blue", "tab:orange"]
+    fig, axes = plt.subplots(1, len(attributions), figsize=(3.4 * len(attributions), 3.6), squeeze=False)
     for ax, (label, fp) in zip(axes[0], attributions.items()):
         if not fp.get("total"):
             ax.text(0.5, 0.5, "no matched detections", ha="center", va="center")
             ax.axis("off")
         else:
-            ax.pie([fp[n] for n in names], labels=["background", "seen objects", "unseen objects"],
-                   autopct="%.0f%%", colors=["0.75", "tab:blue", "tab:orange"], startangle=90)
+            ax.pie([fp[n] for n in names], autopct="%.0f%%", colors=colours, startangle=90)
         ax.set_title(f"{label}\n({fp.get('total', 0)} FP pixels)", fontsize=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours]
+    fig.legend(handles, ["background", "seen objects", "unseen objects"], loc="lower center", ncol=3)
     return fig
 
 

@@ -1,8 +1,9 @@
-"""Figs. 1, 6 and 7: masks predicted by trained models, drawn on validation images.
+"""Figs. 1, 5, 6 and 7: masks predicted by trained models and class-activation maps, drawn on validation images.
 
 Predictions come from the COCO results a finished run leaves behind (``WORK_DIR/test.segm.json``, written by
-``PartialCocoMetric`` with ``outfile_prefix = WORK_DIR/test``), so no model is rebuilt here. Objects are picked
-by their overlap O (Eq. 1) on the full validation ground truth.
+``PartialCocoMetric`` with ``outfile_prefix = WORK_DIR/test``), so no model is rebuilt for Figs. 1, 6, 7. Objects
+are picked by their overlap O (Eq. 1) on the full validation ground truth. Fig. 5 (``opmask_cams``) rebuilds a
+trained OPMask model from its run folder; only that function imports mmdet (lazily).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import numpy as np
 from .io import read_json
 from .overlap import decode_segmentation
 
-__all__ = ["detections_by_image", "draw_image_grid", "draw_object_grid", "match_detection", "object_ious",
-           "pick_objects"]
+__all__ = ["detections_by_image", "draw_cams", "draw_image_grid", "draw_object_grid", "match_detection",
+           "object_ious", "opmask_cams", "pick_objects"]
 
-_COLOURS = np.array([[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240],
-                     [240, 50, 230], [210, 245, 60], [0, 128, 128], [170, 110, 40]], dtype=np.float64) / 255
+# Hues the synthetic appearances do not use first (they use reds, blues, greens and purples), so masks stand out.
+_COLOURS = np.array([[255, 225, 25], [70, 240, 240], [255, 255, 255], [245, 130, 48], [210, 245, 60],
+                     [250, 190, 212], [0, 0, 0], [170, 110, 40], [128, 128, 0], [255, 215, 180]], dtype=np.float64) / 255
 
 
 def detections_by_image(path: str | os.PathLike, min_score: float = 0.0) -> dict[int, list[dict]]:
@@ -79,12 +81,28 @@ def object_ious(dataset: Mapping, objects: Sequence[Mapping],
             for label, by_image in models.items()}
 
 
-def _overlay(image: np.ndarray, masks: Sequence[np.ndarray], alpha: float = 0.5) -> np.ndarray:
-    """image (H, W, 3) float in [0, 1] with each (H, W) bool mask tinted in its own colour."""
+def _empty_figure(message: str):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 1))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.axis("off")
+    return fig
+
+
+def _draw(ax, image: np.ndarray, masks: Sequence[np.ndarray], title: str,
+          window: tuple[slice, slice] = (slice(None), slice(None)), alpha: float = 0.35) -> None:
+    """Show image (H, W, 3) float in [0, 1] with each (H, W) bool mask tinted and outlined in its own colour,
+    cropped to ``window`` (rows, cols)."""
     out = image.copy()
     for k, mask in enumerate(masks):
         out[mask] = (1 - alpha) * out[mask] + alpha * _COLOURS[k % len(_COLOURS)]
-    return out
+    ax.imshow(out[window], interpolation="nearest")
+    for k, mask in enumerate(masks):
+        if mask[window].any():
+            ax.contour(mask[window].astype(float), levels=[0.5], colors=[_COLOURS[k % len(_COLOURS)]], linewidths=1.2)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
 
 
 def _load_image(image_dir: Path, image: Mapping) -> np.ndarray:
@@ -108,6 +126,8 @@ def draw_object_grid(image_dir: str | os.PathLike, dataset: Mapping, objects: Se
     mask, then each model's best-matching mask (``match_detection``) with its mask IoU. Returns the figure."""
     import matplotlib.pyplot as plt
 
+    if not objects:
+        return _empty_figure("no validation object matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
     columns = ["ground truth", *models]
     fig, axes = plt.subplots(len(objects), len(columns), figsize=(2.3 * len(columns), 2.3 * len(objects)),
@@ -117,16 +137,12 @@ def draw_object_grid(image_dir: str | os.PathLike, dataset: Mapping, objects: Se
         height, width = image["height"], image["width"]
         pixels = _load_image(Path(image_dir), image)
         rows, cols = _crop(ann, height, width)
-        panels = [(_overlay(pixels, [_mask(ann["segmentation"], height, width)]),
-                   f"{category_names[ann['category_id']]}\nO = {overlaps[ann['id']]:.2f}")]
-        for label, by_image in models.items():
+        _draw(row[0], pixels, [_mask(ann["segmentation"], height, width)],
+              f"{category_names[ann['category_id']]}\nO = {overlaps[ann['id']]:.2f}", (rows, cols))
+        for ax, (label, by_image) in zip(row[1:], models.items()):
             det, iou = match_detection(by_image.get(ann["image_id"], []), ann, height, width)
             masks = [] if det is None else [_mask(det["segmentation"], height, width)]
-            panels.append((_overlay(pixels, masks), f"{label}\nmask IoU {iou:.2f}" if det else f"{label}\nno match"))
-        for ax, (panel, title) in zip(row, panels):
-            ax.imshow(panel[rows, cols], interpolation="nearest")
-            ax.set_title(title, fontsize=8)
-            ax.axis("off")
+            _draw(ax, pixels, masks, f"{label}\nmask IoU {iou:.2f}" if det else f"{label}\nno match", (rows, cols))
     fig.tight_layout()
     return fig
 
@@ -138,6 +154,8 @@ def draw_image_grid(image_dir: str | os.PathLike, dataset: Mapping, image_ids: S
     ``min_score`` (each in its own colour). The first column shows the ground truth. Returns the figure."""
     import matplotlib.pyplot as plt
 
+    if not image_ids:
+        return _empty_figure("no validation image matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
     wanted = set(category_ids)
     gt_by_image: dict[int, list[dict]] = defaultdict(list)
@@ -151,15 +169,82 @@ def draw_image_grid(image_dir: str | os.PathLike, dataset: Mapping, image_ids: S
         image = images[image_id]
         height, width = image["height"], image["width"]
         pixels = _load_image(Path(image_dir), image)
-        panels = [(_overlay(pixels, [_mask(a["segmentation"], height, width) for a in gt_by_image[image_id]]),
-                   f"image {image_id}")]
-        for label, by_image in models.items():
+        _draw(row[0], pixels, [_mask(a["segmentation"], height, width) for a in gt_by_image[image_id]],
+              f"image {image_id}")
+        for ax, (label, by_image) in zip(row[1:], models.items()):
             dets = [d for d in by_image.get(image_id, []) if d["category_id"] in wanted and d["score"] >= min_score]
-            panels.append((_overlay(pixels, [_mask(d["segmentation"], height, width) for d in dets]),
-                           f"{label}\n{len(dets)} detections ≥ {min_score}"))
-        for ax, (panel, title) in zip(row, panels):
-            ax.imshow(panel, interpolation="nearest")
-            ax.set_title(title, fontsize=8)
+            _draw(ax, pixels, [_mask(d["segmentation"], height, width) for d in dets],
+                  f"{label}\n{len(dets)} detections ≥ {min_score}")
+    fig.tight_layout()
+    return fig
+
+
+def opmask_cams(run, dataset: Mapping, image_dir: str | os.PathLike, objects: Sequence[Mapping]) -> list[np.ndarray]:
+    """Eq. 9 for each ground-truth object: the CAM of its own class on its box, from a trained OPMask run.
+
+    run: a finished ``tspsis.launch.Run`` of an OPMask config (box head ``CAMBBoxHead``). The image goes through
+    the run's test pipeline and backbone; the box is RoI-aligned like a proposal; F (1, D, 7, 7) from the box
+    head's convolutions gives cam_ij = F_ij . W_cls + b_cls for the object's class. Returns one (7, 7) map per
+    object, min-max normalised to [0, 1] (``tspsis.cam.normalize_cam``).
+    """
+    import torch
+    from mmdet.apis import init_detector
+    from mmdet.structures.bbox import bbox2roi
+    from mmdet.utils import get_test_pipeline_cfg
+    from mmengine.dataset import Compose
+
+    from .cam import normalize_cam
+    from .checkpoint import install_mmengine_loader
+
+    install_mmengine_loader()
+    config = Path(run.work_dir) / Path(run.metrics["run"]["config"]).name  # the resolved config mmengine dumped
+    model = init_detector(str(config), str(run.checkpoint), device="cpu")
+    if not hasattr(model.roi_head.bbox_head, "cam_for_labels"):
+        raise ValueError(f"{config}: the box head {type(model.roi_head.bbox_head).__name__} has no class-activation "
+                         "maps (Eq. 9 needs OPMask's CAMBBoxHead)")
+    pipeline = Compose(get_test_pipeline_cfg(model.cfg))
+    labels = {c["id"]: k for k, c in enumerate(sorted(dataset["categories"], key=lambda c: c["id"]))}
+    images = {img["id"]: img for img in dataset["images"]}
+    extractor = model.roi_head.bbox_roi_extractor
+    cams = []
+    with torch.no_grad():
+        for ann in objects:
+            image = images[ann["image_id"]]
+            data = pipeline(dict(img_path=str(Path(image_dir) / image["file_name"]), img_id=image["id"]))
+            batch = model.data_preprocessor({"inputs": [data["inputs"]], "data_samples": [data["data_samples"]]})
+            feats = model.extract_feat(batch["inputs"])
+            scale_x, scale_y = data["data_samples"].metainfo["scale_factor"]
+            x, y, w, h = ann["bbox"]
+            box = torch.tensor([[x * scale_x, y * scale_y, (x + w) * scale_x, (y + h) * scale_y]])
+            box_feats = extractor(feats[:extractor.num_inputs], bbox2roi([box]))
+            head = model.roi_head.bbox_head
+            cam = head.cam_for_labels(head.features(box_feats), torch.tensor([labels[ann["category_id"]]]))
+            cams.append(normalize_cam(cam[0, 0]).numpy())
+    return cams
+
+
+def draw_cams(image_dir: str | os.PathLike, dataset: Mapping, objects: Sequence[Mapping],
+              cams: Sequence[np.ndarray], category_names: Mapping[int, str]):
+    """Fig. 5: each object's crop and its class-activation map (``opmask_cams``) stretched over its box."""
+    import matplotlib.pyplot as plt
+
+    if not objects:
+        return _empty_figure("no validation object matches the selection")
+    images = {img["id"]: img for img in dataset["images"]}
+    fig, axes = plt.subplots(2, len(objects), figsize=(2.3 * len(objects), 4.6), squeeze=False)
+    for k, (ann, cam_map) in enumerate(zip(objects, cams)):
+        image = images[ann["image_id"]]
+        pixels = _load_image(Path(image_dir), image)
+        x, y, w, h = ann["bbox"]
+        rows, cols = _crop(ann, image["height"], image["width"])
+        axes[0, k].imshow(pixels, interpolation="nearest")
+        axes[0, k].set_title(category_names[ann["category_id"]], fontsize=8)
+        axes[1, k].imshow(pixels, interpolation="nearest")
+        axes[1, k].imshow(cam_map, cmap="jet", alpha=0.5, extent=(x, x + w, y + h, y), interpolation="bilinear")
+        axes[1, k].set_title("CAM of its class (Eq. 9)", fontsize=8)
+        for ax in axes[:, k]:
+            ax.set_xlim(cols.start, cols.stop)
+            ax.set_ylim(rows.stop, rows.start)
             ax.axis("off")
     fig.tight_layout()
     return fig

@@ -27,7 +27,7 @@ def test_comparison_table_puts_ours_then_the_papers_columns_labelled():
     assert set(rule) == {"---"}
     assert a == ["A", "12.3", "30.0", "19.2", "36.4", ""]
     assert b == ["B", "—", "—", "21.6", "37.1", "not run"]  # not measured here: the paper's numbers only
-    assert "measured in this repository (demo)" in table and "printed in the paper" in table
+    assert "measured here (demo)" in table and "printed in the paper" in table
 
 
 def test_fmt():
