@@ -111,17 +111,17 @@ SCHEDULES: dict[str, Schedule] = {
         max_iters=2, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 6),
         cfg_options=_NO_VALIDATION + _NO_WORKERS + ("default_hooks.logger.interval=1",), parallel_runs=2,
         note="tiny profile: 2 training iterations per model on 16 images; a smoke test, not a result"),
-    # The README's main job (`make demo`): 13 runs + 9 notebooks on 2 CPU cores in ~13 minutes, leaving the venv
-    # set-up room within 20. Measured on the 2-core machine (shared with other jobs, so upper bounds): a psis
-    # iteration on one thread 1.5 s (ts x1.26, oracle x1.0, no-post x1.3, CRF x1.4, interact x1.5, deeper teacher
-    # x1.7, high-res teacher x2.1: 16.8 psis-iterations per iteration of the 13 runs); per run ~10 s start-up,
-    # ~33 s test pass over the 200 val images, ~3 s COCO evaluation; two runs share the cores. Fixed: ~6 min of
-    # runs + ~2 min of kernels, statistics, figures and data generation; + ~14 s per iteration: 20 iterations.
-    # Every model gets the same schedule, so rows are comparable with each other, not with the paper.
+    # The README's main job (`make demo`): 13 runs + 9 notebooks on 2 CPU cores in ~11 minutes, leaving the venv
+    # set-up (~4 min) room within 20. Measured on the 2-core machine: a psis iteration on one thread ~1.7 s (ts
+    # x1.26, oracle x1.0, no-post x1.3, CRF x1.4, interact x1.5, deeper teacher x1.7, high-res teacher x2.1: 16.8
+    # psis-iterations per iteration of the 13 runs, two runs sharing the cores: ~14 s per iteration of the
+    # schedule); per run ~15 s start-up, ~33 s test pass over the 200 val images, ~2 s COCO evaluation; ~9 s per
+    # notebook kernel. With 20 iterations the chain took 17 min on the machine partly loaded by other jobs; 10
+    # iterations fit. Every model gets the same schedule: rows are comparable with each other, not with the paper.
     "demo": Schedule(
-        max_iters=20, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9),
+        max_iters=10, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9),
         cfg_options=_NO_VALIDATION + _NO_WORKERS, parallel_runs=2,
-        note="demo profile: synthetic 160 px data, R18-FPN from scratch, 20 iterations of 4 images per model on "
+        note="demo profile: synthetic 160 px data, R18-FPN from scratch, 10 iterations of 4 images per model on "
              "2 CPU cores. A demonstration of the pipeline: the models are far from trained (AP ≈ 0), so these "
              "numbers are not results"),
     "full": Schedule(

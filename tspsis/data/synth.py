@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import colorsys
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -515,7 +516,10 @@ def generate(profile: str, out_dir: str | os.PathLike, seed: int = 0, workers: i
         jobs = [(prof, seed, split, index, str(image_dir)) for index in range(count)]
         desc = f"synth {prof.name} {split}"
         if workers > 1:
-            with ProcessPoolExecutor(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+            # spawn, not fork: forking a process that already runs threads (torch, tqdm, a test session) can
+            # deadlock the pool's queues
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=cv2.setNumThreads, initargs=(1,)) as pool:
                 per_image = list(tqdm(pool.map(_write_image, jobs, chunksize=16), total=count, desc=desc))
         else:
             per_image = [_write_image(job) for job in tqdm(jobs, desc=desc)]
