@@ -67,7 +67,8 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     from .notebooks import run_notebooks
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
-    return run_notebooks(args.profile, only=only, out=args.out, gpus=args.gpus)
+    return run_notebooks(args.profile, only=only, out=args.out, gpus=args.gpus, seed=args.seed,
+                         data_root=args.data_root, work_dir=args.work_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--only", help="comma-separated notebook number prefixes, e.g. 00,03")
     nb.add_argument("--out", type=Path, help="output folder (default papermill_runs/<date>-<profile>)")
     nb.add_argument("--gpus", type=int, default=0)
+    nb.add_argument("--seed", type=int, default=0)
+    nb.add_argument("--data-root", type=Path, help="data folder (default data/synth/<profile> or data/coco)")
+    nb.add_argument("--work-dir", type=Path, help="experiment cache (default work_dirs/<profile>)")
     nb.set_defaults(func=_run_notebooks)
     return parser
 
