@@ -76,6 +76,9 @@ METHODS: dict[str, Method] = {m.label: m for m in (
     Method("BoxInst", "psis-boxinst_{setting}-{direction}", _BOXINST_COCO),
     Method("BoxInst + ours", "ts-boxinst_{setting}-{direction}_thr", _BOXINST_COCO),
     Method("Oracle", "oracle-mask-rcnn_{setting}-{direction}"),                 # class-specific, all masks
+    # Variants of "BoxInst + ours" for Table 5 (the paper's own setting of that table)
+    Method("BoxInst + ours: CRF", "ts-boxinst_{setting}-{direction}_crf", _BOXINST_COCO),            # r = CRF
+    Method("BoxInst + ours: interact", "ts-boxinst_{setting}-{direction}_interact", _BOXINST_COCO),  # (Mt + Ms)/2
     # Variants of "Mask R-CNN + ours" for Tables 3-5
     Method("ts: no post-processing", "ts-mask-rcnn_{setting}-{direction}_no-post"),   # Table 4: G_l = Mt
     Method("ts: CRF", "ts-mask-rcnn_{setting}-{direction}_crf"),                      # Table 5: r = CRF, >= 0.5
@@ -90,9 +93,10 @@ class Schedule:
     """How much of the paper a profile runs, and how long each training is."""
 
     max_iters: int | None                 # passed to launch.train (rescales the schedule); None: the config's
-    methods: tuple[str, ...] | None       # METHODS this profile trains (None: every one with a config)
+    methods: Mapping[str, tuple[str, ...]] | None  # METHODS this profile trains -> their directions (None: all)
     ablation_directions: tuple[str, ...]  # directions of Tables 3 and 5 (Table 4 is voc2nonvoc only)
     seen_first_k: tuple[int, ...]         # Fig. 8: seen = voc + the first K non-voc categories (K = 0: voc)
+    seen_split_methods: tuple[str, ...]   # Fig. 8's methods (the paper: Mask R-CNN and OPMask, each +- ours)
     cfg_options: tuple[str, ...]          # profile-wide overrides (part of every run's key)
     parallel_runs: int                    # CPU runs trained at once by Context.run_all (see Context)
     note: str                             # what the measured numbers are, printed under every table
@@ -102,35 +106,44 @@ class Schedule:
 # would score the same images a second time, so the profiles that count seconds drop it.
 _NO_VALIDATION = ("val_dataloader=None", "val_cfg=None", "val_evaluator=None")
 _NO_WORKERS = ("train_dataloader.num_workers=0", "test_dataloader.num_workers=0")
+# Runs of a few iterations: the last checkpoint is all the test pass needs (~100 MB each for the R18 models).
+_SHORT_RUN = _NO_VALIDATION + _NO_WORKERS + ("default_hooks.checkpoint.max_keep_ckpts=1",)
 _MASK_RCNN_FAMILY = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle", "ts: no post-processing", "ts: CRF",
                      "ts: interact", "ts: high-res teacher", "ts: deeper teacher")
+_OTHER_METHODS = ("MaskX R-CNN", "Mask GrabCut", "CPMask", "OPMask", "OPMask + ours", "BoxInst", "BoxInst + ours",
+                  "BoxInst + ours: CRF", "BoxInst + ours: interact")
+_FIG8_MASK_RCNN = ("Mask R-CNN", "Mask R-CNN + ours")
+_FIG8_PAPER = (*_FIG8_MASK_RCNN, "OPMask", "OPMask + ours")
 
 SCHEDULES: dict[str, Schedule] = {
     # Smoke test of the whole chain: a couple of iterations, numbers are meaningless.
     "tiny": Schedule(
-        max_iters=2, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 6),
-        cfg_options=_NO_VALIDATION + _NO_WORKERS + ("default_hooks.logger.interval=1",), parallel_runs=2,
+        max_iters=2, methods=dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS), ablation_directions=("voc2nonvoc",),
+        seen_first_k=(0, 6), seen_split_methods=_FIG8_MASK_RCNN,
+        cfg_options=_SHORT_RUN + ("default_hooks.logger.interval=1",), parallel_runs=2,
         note="tiny profile: 2 training iterations per model on 16 images; a smoke test, not a result"),
-    # The README's main job (`make demo`): 13 runs + 9 notebooks on 2 CPU cores in ~11 minutes, leaving the venv
-    # set-up (~4 min) room within 20. Measured on the 2-core machine: a psis iteration on one thread ~1.7 s (ts
-    # x1.26, oracle x1.0, no-post x1.3, CRF x1.4, interact x1.5, deeper teacher x1.7, high-res teacher x2.1: 16.8
-    # psis-iterations per iteration of the 13 runs, two runs sharing the cores: ~14 s per iteration of the
-    # schedule); per run ~15 s start-up, ~33 s test pass over the 200 val images, ~2 s COCO evaluation; ~9 s per
-    # notebook kernel. With 20 iterations the chain took 17 min on the machine partly loaded by other jobs; 10
-    # iterations fit. Every model gets the same schedule: rows are comparable with each other, not with the paper.
+    # The README's main job (`make demo`) on 2 CPU cores within 20 minutes including the venv set-up: 22 runs of
+    # 10 iterations, two at a time with one thread each. Table 1 in both directions for the Mask R-CNN family, the
+    # other rows voc -> non-voc only; Tables 3-5 voc -> non-voc; Fig. 8 for Mask R-CNN +- ours. A run costs
+    # ~8 s start-up, 10 iterations (1.2-3.5 s each, by method) and a test pass over the 200 val images (~20-50 s).
+    # Every model gets the same schedule: rows are comparable with each other, not with the paper.
     "demo": Schedule(
-        max_iters=10, methods=_MASK_RCNN_FAMILY, ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9),
-        cfg_options=_NO_VALIDATION + _NO_WORKERS, parallel_runs=2,
+        max_iters=10, methods={**dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS),
+                               **dict.fromkeys(_OTHER_METHODS, ("voc2nonvoc",))},
+        ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9), seen_split_methods=_FIG8_MASK_RCNN,
+        cfg_options=_SHORT_RUN, parallel_runs=2,
         note="demo profile: synthetic 160 px data, R18-FPN from scratch, 10 iterations of 4 images per model on "
              "2 CPU cores. A demonstration of the pipeline: the models are far from trained (AP ≈ 0), so these "
              "numbers are not results"),
     "full": Schedule(
-        max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12), cfg_options=(),
-        parallel_runs=1, note="full profile: synthetic `full` data (20000 train images), R18-FPN from scratch, "
-                              "the GPU configs' schedule"),
+        max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12),
+        seen_split_methods=_FIG8_PAPER, cfg_options=(), parallel_runs=1,
+        note="full profile: synthetic `full` data (20000 train images), R18-FPN from scratch, "
+             "the GPU configs' schedule"),
     "coco": Schedule(
         max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 10, 20, 30, 40),
-        cfg_options=(), parallel_runs=1, note="coco profile: COCO 2017, R50-FPN, the paper's schedules"),
+        seen_split_methods=_FIG8_PAPER, cfg_options=(), parallel_runs=1,
+        note="coco profile: COCO 2017, R50-FPN, the paper's schedules"),
 }
 
 
@@ -368,17 +381,18 @@ class Context:
     def schedule(self) -> Schedule:
         return SCHEDULES[self.profile]
 
-    def trains(self, method: str) -> bool:
-        """True if this profile trains ``method`` (``Schedule.methods``)."""
-        return self.schedule.methods is None or method in self.schedule.methods
+    def trains(self, method: str, direction: str) -> bool:
+        """True if this profile trains ``method`` in ``direction`` (``Schedule.methods``)."""
+        methods = self.schedule.methods
+        return methods is None or direction in methods.get(method, ())
 
     def available(self, method: str, direction: str) -> bool:
         """True if ``method`` has a config for ``direction`` and this profile trains it."""
-        return self.trains(method) and available(method, direction, self.profile)
+        return self.trains(method, direction) and available(method, direction, self.profile)
 
     def why_not(self, method: str, direction: str) -> str:
         """Why ``available`` is False, for a table's note column."""
-        if not self.trains(method):
+        if not self.trains(method, direction):
             return f"not trained in the {self.profile} profile (time budget)"
         return f"not run: no {config_path(method, direction, self.profile).name}"
 

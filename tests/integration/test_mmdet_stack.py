@@ -30,6 +30,25 @@ def test_mmcv_ops_run():
     assert keep.tolist() == [0, 2]
 
 
+def test_torchvision_roi_align_equals_mmcv_forward_and_backward():
+    """The synthetic configs use RoIAlign(use_torchvision=True) for speed; it must be the same operator."""
+    from mmcv.ops import RoIAlign
+
+    gen = torch.Generator().manual_seed(0)
+    corners = torch.rand(300, 2, generator=gen) * 140
+    rois = torch.cat([torch.randint(0, 2, (300, 1), generator=gen).float(), corners,
+                      (corners + 4 + torch.rand(300, 2, generator=gen) * 60).clamp(max=160)], dim=1)
+    feats = torch.randn(2, 8, 40, 40, generator=gen, requires_grad=True)
+    weights = torch.randn(300, 8, 14, 14, generator=gen)
+    results = []
+    for use_torchvision in (False, True):
+        out = RoIAlign(14, 0.25, 0, aligned=True, use_torchvision=use_torchvision)(feats, rois.clone())
+        results.append((out, *torch.autograd.grad((out * weights).sum(), feats)))
+    (out_mmcv, grad_mmcv), (out_tv, grad_tv) = results
+    assert torch.allclose(out_mmcv, out_tv, atol=1e-5) and torch.allclose(grad_mmcv, grad_tv, atol=1e-5)
+    assert out_mmcv.abs().sum() > 0 and grad_mmcv.abs().sum() > 0
+
+
 def test_config_inherits_from_mmdet_package():
     cfg = Config.fromfile(str(CONFIGS / "mask-rcnn_r18_fpn_smoke.py"))
     assert cfg.model.type == "MaskRCNN"  # from mmdet::_base_/models/mask-rcnn_r50_fpn.py

@@ -182,6 +182,22 @@ def test_teacher_student_losses(mask_rcnn, partial_batch, losses_and_grads, roi_
     assert any(n.startswith("roi_head.teacher_head.") for n in grads)
 
 
+def test_teacher_runs_without_gradient_on_unseen_rois_and_gives_one_pass_values(mask_rcnn):
+    head = mask_rcnn(TS_HEAD).roi_head
+    assert not head._teacher_has_batch_statistics
+    feats = torch.randn(5, 64, 14, 14, generator=torch.Generator().manual_seed(0))
+    has_mask = torch.tensor([False, True, False, True, True])
+    weight = head.teacher_head.convs[0].conv.weight
+    one_pass = head.teacher_head(feats)
+    one_pass_grad, = torch.autograd.grad(one_pass[has_mask].square().sum(), weight)
+    split = head._teacher_logits(feats, has_mask)
+    assert torch.allclose(split, one_pass.detach(), atol=1e-5)
+    split_grad, = torch.autograd.grad(split[has_mask].square().sum(), weight, retain_graph=True)
+    assert torch.allclose(split_grad, one_pass_grad, rtol=1e-4, atol=1e-6)
+    unseen_grad, = torch.autograd.grad(split[~has_mask].sum(), weight)
+    assert torch.count_nonzero(unseen_grad) == 0  # the unseen rows were computed without gradient
+
+
 def test_teacher_architectures(mask_rcnn):
     deeper = mask_rcnn(dict(TS_HEAD, teacher_head=dict(num_convs=12))).roi_head
     assert len(deeper.teacher_head.convs) == 12 and len(deeper.mask_head.convs) == 4

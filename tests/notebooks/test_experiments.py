@@ -20,7 +20,7 @@ def data(tiny_synth, tmp_path_factory):
 
 
 def test_registry_rows_are_the_papers_and_the_core_rows_exist_for_every_profile():
-    table1_rows = [m for m in experiments.METHODS if not m.startswith("ts: ")]
+    table1_rows = [m for m in experiments.METHODS if ": " not in m]  # variants are "<row>: <change>"
     assert table1_rows == list(paper.TABLE1["R50-FPN"])  # the paper's rows, in its order
     for profile in experiments.PROFILES:
         for direction in experiments.DIRECTIONS:
@@ -30,6 +30,25 @@ def test_registry_rows_are_the_papers_and_the_core_rows_exist_for_every_profile(
         experiments.config_path("nope", "voc2nonvoc", "demo")
     with pytest.raises(ValueError, match="direction"):
         experiments.config_path("Oracle", "voc2voc", "demo")
+
+
+@pytest.mark.parametrize("profile", experiments.PROFILES)
+def test_every_method_a_profile_trains_has_its_config(profile):
+    schedule = experiments.SCHEDULES[profile]
+    assert set(schedule.seen_split_methods) <= set(experiments.METHODS)
+    for method, directions in (schedule.methods or {}).items():
+        assert method in experiments.METHODS and set(directions) <= set(experiments.DIRECTIONS)
+        for direction in directions:
+            assert experiments.available(method, direction, profile), (method, direction, profile)
+
+
+def test_demo_trains_every_table1_row_voc2nonvoc_and_says_why_a_row_is_missing(tmp_path):
+    ctx = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {})
+    for method in paper.TABLE1["R50-FPN"]:
+        assert ctx.available(method, "voc2nonvoc"), method
+    assert ctx.available("Mask R-CNN + ours", "nonvoc2voc") and not ctx.available("OPMask", "nonvoc2voc")
+    assert "not trained in the demo profile" in ctx.why_not("OPMask", "nonvoc2voc")
+    assert experiments.Context("03", "full", tmp_path, tmp_path, tmp_path, 0, 0, {}).available("OPMask", "nonvoc2voc")
 
 
 def test_prepare_data_writes_every_split(data):

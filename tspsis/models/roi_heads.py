@@ -269,6 +269,8 @@ class TeacherStudentRoIHead(PartialRoIHead):
         teacher_cfg = ConfigDict(mask_head)
         teacher_cfg.merge({'class_agnostic': True, **(teacher_head or {})})
         self.teacher_head = MODELS.build(teacher_cfg)
+        self._teacher_has_batch_statistics = any(
+            isinstance(module, torch.nn.modules.batchnorm._BatchNorm) for module in self.teacher_head.modules())
         if not self.teacher_head.class_agnostic:
             raise ValueError('TeacherStudentRoIHead: `teacher_head.class_agnostic` must be True '
                              '(Ft has one channel, Eq. 2)')
@@ -295,8 +297,8 @@ class TeacherStudentRoIHead(PartialRoIHead):
         """Teacher (Eq. 5) and student (Eq. 6) mask losses on the positive RoIs."""
         mask_feats = self._positive_mask_feats(x, sampling_results, bbox_feats)
         student_logits = self.mask_head(mask_feats)  # Ms: (P, C, h, w)
-        teacher_logits = self.teacher_head(mask_feats)  # Mt: (P, 1, ht, wt)
         positives = PositiveRoIs.gather(sampling_results, batch_gt_instances)
+        teacher_logits = self._teacher_logits(mask_feats, positives.has_mask)  # Mt: (P, 1, ht, wt)
 
         teacher_targets = mask_targets(sampling_results, batch_gt_instances,
                                        teacher_logits.shape[-2:], self.train_cfg)
@@ -312,6 +314,22 @@ class TeacherStudentRoIHead(PartialRoIHead):
         return dict(mask_preds=student_logits, mask_feats=mask_feats, mask_targets=label_targets,
                     loss_mask=dict(loss_mask_teacher=loss_teacher,
                                    loss_mask_student=loss_student))
+
+    def _teacher_logits(self, mask_feats: Tensor, has_mask: Tensor) -> Tensor:
+        """Mt of every positive RoI, (P, 1, ht, wt).
+
+        A teacher without batch statistics runs with gradient on the seen objects, the only ones Eq. 5
+        trains on, and without on the unseen ones, whose Mt only makes pseudo masks: the values of one
+        pass over all RoIs, minus the backward over the unseen rows (~75% of the positives voc -> non-voc).
+        A teacher with BatchNorm (OPMask's head) keeps the one pass, so its statistics are unchanged.
+        """
+        if bool(has_mask.all()) or self._teacher_has_batch_statistics:
+            return self.teacher_head(mask_feats)
+        seen_logits = self.teacher_head(mask_feats[has_mask])
+        with torch.no_grad():
+            unseen_logits = self.teacher_head(mask_feats[~has_mask])
+        order = torch.cat([has_mask.nonzero()[:, 0], (~has_mask).nonzero()[:, 0]])
+        return torch.cat([seen_logits, unseen_logits])[torch.argsort(order)]
 
     @torch.no_grad()
     def student_targets(self, student_gt: Tensor, teacher_logits: Tensor, student_logits: Tensor,

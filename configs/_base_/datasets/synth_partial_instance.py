@@ -4,12 +4,14 @@
 #
 # The variables below are read when this file is parsed: a child that changes one of them must also override
 # the fields built from it, e.g. for another profile
-#   data_root = 'data/synth/full/'; img_scale = (256, 256)
-#   train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=...))  (and val/test, evaluators)
-# or pass --cfg-options.
+#   data_root = 'data/synth/full/'
+#   train_dataloader = dict(dataset=dict(data_root=data_root))  (and val/test, evaluators)
+# or pass --data-root to `tspsis train` (what the notebooks do).
 dataset_type = 'PartialCocoDataset'  # tspsis.models.dataset: box-only instances + per-instance has_mask
 data_root = 'data/synth/demo/'
-img_scale = (160, 160)  # the profile's image size (demo: 160, tiny: 128, full: 256): Resize is a no-op
+# Images are generated at their profile's size (tiny 128, demo 160, full 256 px) and trained at that size:
+# Resize with scale_factor=1 only records the scale factor that packing and rescaling read.
+no_resize = dict(type='Resize', scale_factor=1.0, keep_ratio=True)
 batch_size = 4          # images per GPU / CPU process
 num_workers = 2
 train_ann_file = 'annotations/train.json'
@@ -20,13 +22,13 @@ backend_args = None
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),  # box-only -> empty mask, has_mask
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    no_resize,
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackPartialDetInputs'),  # gt_instances.has_mask (BoolTensor (N,))
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    no_resize,
     dict(type='LoadAnnotations', with_bbox=True),  # the evaluator reads the masks from val_ann_file itself
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),

@@ -11,9 +11,10 @@ model = dict(
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=width),
     rpn_head=dict(in_channels=width, feat_channels=width),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=width),
+        # torchvision's RoIAlign: the same outputs and gradients as mmcv's (test_mmdet_stack.py), ~3x faster on CPU
+        bbox_roi_extractor=dict(out_channels=width, roi_layer=dict(use_torchvision=True)),
         bbox_head=dict(in_channels=width, fc_out_channels=256, num_classes=num_classes),
-        mask_roi_extractor=dict(out_channels=width),
+        mask_roi_extractor=dict(out_channels=width, roi_layer=dict(use_torchvision=True)),
         mask_head=dict(in_channels=width, conv_out_channels=width, num_classes=num_classes)),
     # ~6 objects per synthetic image: 128 sampled RoIs (25% positive) instead of COCO's 512 halves the cost of an
     # iteration on CPU and still samples every object several times.
