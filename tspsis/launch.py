@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .runner import METRICS_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-_PROGRESS = re.compile(r"(?:Iter|Epoch)\((?:train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
+_PROGRESS = re.compile(r"(?:Iter|Epoch)\((train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,12 @@ def _command(mode: str, config: Path, work_dir: Path, gpus: int, extra: list[str
     return [sys.executable, *args]
 
 
-def _stream(cmd: list[str], work_dir: Path, env: dict, desc: str) -> None:
-    """Run ``cmd``, tee its output to ``launcher.log`` and show training progress; raise with the log's tail."""
+def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str) -> None:
+    """Run ``cmd`` (``mode`` train or test of the config ``name``), tee its output to ``launcher.log`` and show
+    progress, one bar per phase (a training run ends with its test pass); raise with the log's tail."""
     log_path = work_dir / "launcher.log"
     tail: deque[str] = deque(maxlen=40)
-    bar = tqdm(desc=desc, unit="it", dynamic_ncols=True)
+    bar, phase = None, None
     with open(log_path, "a", buffering=1) as log, subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                                       stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
         log.write(f"$ {' '.join(cmd)}\n")
@@ -82,7 +83,12 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, desc: str) -> None:
             tail.append(line.rstrip())
             match = _PROGRESS.search(line)
             if match:
-                done, total = int(match.group(1)), int(match.group(2))
+                done, total = int(match.group(2)), int(match.group(3))
+                if match.group(1) != phase:  # a new bar: its rate and ETA must not count the previous phase
+                    if bar is not None:
+                        bar.close()
+                    phase = match.group(1)  # the log reports every few iterations: start the bar at the first
+                    bar = tqdm(desc=f"{phase} {name}", unit="it", dynamic_ncols=True, initial=done)
                 bar.total = total
                 bar.n = done
                 loss = re.search(r"\bloss: ([\d.e+-]+)", line)
@@ -90,9 +96,10 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, desc: str) -> None:
                     bar.set_postfix(loss=float(loss.group(1)), refresh=False)
                 bar.refresh()
         returncode = proc.wait()
-    bar.close()
+    if bar is not None:
+        bar.close()
     if returncode != 0:
-        raise RuntimeError(f"{desc} failed (exit {returncode}); last lines of {log_path}:\n" + "\n".join(tail))
+        raise RuntimeError(f"{mode} {name} failed (exit {returncode}); last lines of {log_path}:\n" + "\n".join(tail))
 
 
 def _environment(gpus: int) -> dict:
@@ -126,7 +133,7 @@ def train(config: str | Path, work_dir: str | Path, *, gpus: int = 1, resume: bo
         print(f"{work_dir.name}: complete, skipped (force=True retrains)")
         return done
     extra = _extra_args(data_root, cfg_options, max_iters) + (["--resume"] if resume else [])
-    _stream(_command("train", config, work_dir, gpus, extra), work_dir, _environment(gpus), f"train {config.stem}")
+    _stream(_command("train", config, work_dir, gpus, extra), work_dir, _environment(gpus), "train", config.stem)
     return _finished(work_dir)
 
 
@@ -136,8 +143,8 @@ def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gp
     config, work_dir = Path(config).resolve(), Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     extra = ["--checkpoint", str(Path(checkpoint).resolve()), *_extra_args(data_root, cfg_options)]
-    _stream(_command("test", config, work_dir, min(gpus, 1), extra), work_dir, _environment(gpus),
-            f"test {config.stem}")
+    _stream(_command("test", config, work_dir, min(gpus, 1), extra), work_dir, _environment(gpus), "test",
+            config.stem)
     return _finished(work_dir)
 
 
