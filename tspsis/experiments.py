@@ -419,14 +419,14 @@ class Context:
                 iou_type: str = "segm") -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
         """Train/test every available (method, direction) and pick ``metrics[iou_type][record]``.
 
-        Returns ({direction: {method: record}}, {method: note}) where the note says why a method was not run
-        (no config in this repository, or not trained in this profile)."""
-        pairs = [(m, d) for d in directions for m in methods]
-        todo = [(m, d) for m, d in pairs if self.available(m, d)]
+        Returns ({direction: {method: record}}, {direction: {method: note}}) where a note says why a method was
+        not run in that direction (no config in this repository, or not trained in this profile)."""
+        methods, directions = list(methods), list(directions)
+        todo = [(m, d) for d in directions for m in methods if self.available(m, d)]
         runs = dict(zip(todo, self.run_all(todo)))
         measured = {d: {m: runs[m, d].metrics[iou_type][record] for m in methods if (m, d) in runs}
                     for d in directions}
-        notes = {m: self.why_not(m, d) for m, d in pairs if (m, d) not in runs}
+        notes = {d: {m: self.why_not(m, d) for m in methods if (m, d) not in runs} for d in directions}
         return measured, notes
 
     def summary(self) -> dict:

@@ -51,6 +51,23 @@ def test_demo_trains_every_table1_row_voc2nonvoc_and_says_why_a_row_is_missing(t
     assert experiments.Context("03", "full", tmp_path, tmp_path, tmp_path, 0, 0, {}).available("OPMask", "nonvoc2voc")
 
 
+def test_measure_notes_each_direction_apart(tmp_path, monkeypatch):
+    ctx = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {})
+    trained = []
+
+    def fake_run_all(requests):
+        trained.extend(requests)
+        return [type("FakeRun", (), {"metrics": {"segm": {"unseen": {"AP": 1.0 + i}}}})() for i, _ in
+                enumerate(requests)]
+
+    monkeypatch.setattr(ctx, "run_all", fake_run_all)
+    measured, notes = ctx.measure(["Mask R-CNN", "OPMask"], experiments.DIRECTIONS)
+    assert trained == [("Mask R-CNN", "voc2nonvoc"), ("OPMask", "voc2nonvoc"), ("Mask R-CNN", "nonvoc2voc")]
+    assert measured == {"voc2nonvoc": {"Mask R-CNN": {"AP": 1.0}, "OPMask": {"AP": 2.0}},
+                        "nonvoc2voc": {"Mask R-CNN": {"AP": 3.0}}}
+    assert notes["voc2nonvoc"] == {} and list(notes["nonvoc2voc"]) == ["OPMask"]
+
+
 def test_prepare_data_writes_every_split(data):
     assert set(data["splits"]) == {"voc", "nonvoc", "first-6"}
     seen = {spec: json.loads(p["manifest"].read_text())["seen_category_ids"] for spec, p in data["splits"].items()}
