@@ -126,6 +126,7 @@ SCHEDULES: dict[str, Schedule] = {
     # 10 iterations, two at a time with one thread each. Table 1 in both directions for the Mask R-CNN family, the
     # other rows voc -> non-voc only; Tables 3-5 voc -> non-voc; Fig. 8 for Mask R-CNN +- ours. A run costs
     # ~8 s start-up, 10 iterations (1.2-3.5 s each, by method) and a test pass over the 200 val images (~20-50 s).
+    # Measured from a fresh clone (README): 730 s for the notebooks, 1072 s with the venv set-up.
     # Every model gets the same schedule: rows are comparable with each other, not with the paper.
     "demo": Schedule(
         max_iters=10, methods={**dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS),
