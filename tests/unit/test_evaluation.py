@@ -1,5 +1,6 @@
-"""tspsis.evaluation: unseen/seen/all COCO AP vs raw COCOeval, the subset rule, overlap subsets, false-positive
-pixel attribution, the faster backend, validation and files."""
+"""tspsis.evaluation: unseen/seen/all COCO AP vs raw COCOeval, the subset rule (both sides), overlap subsets,
+false-positive pixel attribution (box matching), the box-conditioned track's mean mask IoU, the faster backend,
+validation and files."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from tspsis import evaluation
-from tspsis.evaluation import AP_NAMES, coco_ap, evaluate, evaluate_files, false_positive_attribution
+from tspsis.evaluation import (AP_NAMES, coco_ap, detection_overlaps, evaluate, evaluate_files,
+                               false_positive_attribution, mask_iou_by_overlap)
 
 SEEN, UNSEEN = [1, 2], [3, 4]
 MANIFEST = {"seen_category_ids": SEEN, "unseen_category_ids": UNSEEN}
@@ -188,6 +190,81 @@ def test_overlap_bins_and_overlapped_by_hand():
     assert result["unseen"]["AP"] == pytest.approx(50.0)
 
 
+def biased_subset_case() -> tuple[dict, list[dict], dict[str, dict]]:
+    """The issue's case: the overlapped subset (O >= 0.3) holds 1 of 10 unseen objects and that one is
+    segmented almost perfectly; the 9 others are segmented poorly but scored higher.
+
+    60x200 image, all unseen objects of category 3. B: rows/cols 10-29 (400 px), half covered by the seen
+    occluder S (category 1, rows 10-29, cols 0-19): O = 200/400 = 0.5. Nine standalone 10x10 squares (O = 0)
+    at rows 10-19, cols 50 + 15k. Seen T (category 2) rows 35-54, cols 0-39, no unseen object near it.
+    Detections: B minus 10 pixels (IoU 390/400 = 0.975, score .5); each square shifted 2 columns (IoU 80/120
+    = 0.667, score .9). Extra detections (not in the base list): on T, box rows 40-49 x cols 35-44 (no
+    category-3 box near it, so Eq. 1 on its own box: T covers 50 of its 100 pixels, O = 0.5); in empty
+    background rows 40-49 x cols 100-109 (O = 0)."""
+    height, width = 60, 200
+    b = rect(height, width, 10, 10, 30, 30)
+    anns = [annotation(1, 1, 3, b), annotation(2, 1, 1, rect(height, width, 0, 10, 20, 30)),
+            annotation(3, 1, 2, rect(height, width, 0, 35, 40, 55))]
+    b_found = b.copy()
+    b_found[10:20, 29] = False  # box unchanged: column 29 keeps rows 20-29
+    dets = [detection(1, 3, b_found, 0.5)]
+    for k in range(9):
+        square = rect(height, width, 50 + 15 * k, 10, 60 + 15 * k, 20)
+        anns.append(annotation(4 + k, 1, 3, square))
+        dets.append(detection(1, 3, np.roll(square, 2, axis=1), 0.9))
+    extra = {"on_seen": detection(1, 3, rect(height, width, 35, 40, 45, 50), 0.99),
+             "background": detection(1, 3, rect(height, width, 100, 40, 110, 50), 0.99)}
+    return dataset(height, width, 1, anns), dets, extra
+
+
+def test_detection_overlaps_by_hand():
+    gt, dets, extra = biased_subset_case()
+    values = detection_overlaps(gt, dets + [extra["on_seen"], extra["background"]])
+    np.testing.assert_allclose(values, [0.5] + [0.0] * 9 + [0.5, 0.0])
+    # without bbox the mask's tight box is used (the same boxes here)
+    no_box = [{k: v for k, v in d.items() if k != "bbox"} for d in dets + [extra["on_seen"]]]
+    np.testing.assert_allclose(detection_overlaps(gt, no_box), [0.5] + [0.0] * 9 + [0.5])
+
+
+@pytest.mark.parametrize("backend", evaluation.BACKENDS)
+def test_subset_ignores_unmatched_detections_outside_it(backend):
+    """Old rule (ground-truth side only): at IoU >= .70 the 9 poorly segmented squares are unmatched FPs
+    ranked above B -> precision 1/10 -> AP 10; at .50-.65 they match ignored GT -> AP 100; mean over the
+    10 thresholds (4 x 100 + 6 x 10) / 10 = 46. New rule: the squares have O = 0, outside the subset, so
+    they are ignored when unmatched -> AP 100 at every threshold."""
+    gt, dets, extra = biased_subset_case()
+    old = coco_ap(gt, dets, "segm", [3], keep_gt_ids=[1], backend=backend)
+    assert (old["AP"], old["AP50"], old["AP75"]) == pytest.approx((46.0, 100.0, 10.0))
+    assert coco_ap(gt, dets, "segm", [3], keep_gt_ids=[1], keep_dt_indices=[0], backend=backend)["AP"] \
+        == pytest.approx(100.0)
+
+    for iou_type in ("segm", "bbox"):
+        result = evaluate(gt, dets, MANIFEST, iou_types=(iou_type,), backend=backend, fp_attribution=False)
+        overlapped = result[iou_type]["unseen_overlapped"]
+        assert overlapped["num_gt"] == 1
+        if iou_type == "segm":
+            assert (overlapped["AP"], overlapped["AP50"], overlapped["AP75"]) == pytest.approx((100.0, 100.0, 100.0))
+        else:  # the boxes of the squares are shifted too (box IoU 80/120); B's box is exact
+            assert overlapped["AP"] == pytest.approx(100.0)
+        assert result[iou_type]["unseen_overlap_bins"]["0.4-0.5"]["AP"] == pytest.approx(100.0)
+        assert result["meta"]["subset_rule"] == evaluation.SUBSET_RULE
+    # the squares' own bin still scores them: IoU .667 -> TP at .50-.65 only -> AP 40
+    assert result["bbox"]["unseen_overlap_bins"]["0.0-0.1"]["AP"] == pytest.approx(40.0)
+
+    # a detection inside the subset is still an FP there: the one on T (O = 0.5 by Eq. 1 on its box) is an
+    # unmatched FP ranked first -> precision 1/2 -> AP 50; the one in empty background (O = 0) is ignored
+    with_fp = evaluate(gt, dets + [extra["on_seen"]], MANIFEST, iou_types=("segm",), backend=backend,
+                       fp_attribution=False)["segm"]
+    assert with_fp["unseen_overlapped"]["AP"] == pytest.approx(50.0)
+    assert with_fp["unseen_overlap_bins"]["0.4-0.5"]["AP"] == pytest.approx(50.0)
+    ignored = evaluate(gt, dets + [extra["background"]], MANIFEST, iou_types=("segm",), backend=backend,
+                       fp_attribution=False)["segm"]
+    assert ignored["unseen_overlapped"]["AP"] == pytest.approx(100.0)
+    # the unseen group (no subset) is unchanged by the rule: every unmatched detection counts there
+    assert ignored["unseen"]["AP"] == pytest.approx(100 * raw_cocoeval_stats(gt, dets + [extra["background"]],
+                                                                             "segm", UNSEEN)[0])
+
+
 def test_fp_attribution_by_hand():
     """20x20 image. Unseen A (cat 3) rows/cols 0-9; seen S (cat 1) rows 0-9, cols 10-14; unseen U (cat 4)
     rows 10-14, cols 0-9; seen T (cat 2) rows 10-11, cols 0-1 (on top of U).
@@ -217,6 +294,104 @@ def test_fp_attribution_by_hand():
     # evaluate() reports the same three groups from one matching run
     reported = evaluate(gt, dets, MANIFEST, iou_types=("segm",), overlap=False)["segm"]["fp_attribution"]
     assert reported == {"unseen": unseen, "seen": seen, "all": everything}
+
+
+def test_fp_attribution_counts_a_mask_spilling_onto_its_neighbour():
+    """30x30 image. Unseen A (cat 3) is an L: rows 0-19 x cols 0-4 plus rows 15-19 x cols 0-19 (175 px), box
+    [0, 0, 20, 20]. Seen S (cat 1) rows 0-14 x cols 5-14 (150 px) and unseen U (cat 4) rows 0-4 x cols 15-19
+    (25 px) lie inside A's box. The detection has A's box and fills it (400 px): mask IoU 175/400 < 0.5, box
+    IoU 1. Its 225 FP pixels: 150 on S (seen), 25 on U (unseen), 50 background (rows 5-14 x cols 15-19)."""
+    size = 30
+    a = rect(size, size, 0, 0, 5, 20) | rect(size, size, 0, 15, 20, 20)
+    s, u = rect(size, size, 5, 0, 15, 15), rect(size, size, 15, 0, 20, 5)
+    gt = dataset(size, size, 1, [annotation(1, 1, 3, a), annotation(2, 1, 1, s), annotation(3, 1, 4, u)])
+    spill = rect(size, size, 0, 0, 20, 20)
+    dets = [detection(1, 3, spill, 0.9)]
+    assert dets[0]["bbox"] == gt["annotations"][0]["bbox"] == [0.0, 0.0, 20.0, 20.0]
+    mask_iou = mask_utils.iou([mask_utils.encode(np.asfortranarray(spill.astype(np.uint8)))],
+                              [mask_utils.encode(np.asfortranarray(a.astype(np.uint8)))], [0])[0, 0]
+    assert mask_iou == pytest.approx(175 / 400) and mask_iou < 0.5  # a mask-IoU match would drop it
+
+    unseen = false_positive_attribution(gt, dets, MANIFEST, categories="unseen")
+    assert (unseen["background"], unseen["seen"], unseen["unseen"]) == (50, 150, 25)
+    assert unseen["total"] == 225 and unseen["num_matched_detections"] == 1
+    assert "box IoU" in unseen["rule"]
+    # a box that misses (IoU 100/400 with A's box) is not attributed
+    off = [detection(1, 3, rect(size, size, 0, 0, 10, 10), 0.9)]
+    assert false_positive_attribution(gt, off, MANIFEST)["num_matched_detections"] == 0
+    # segm results without bbox fall back to the mask's tight box (here the same box)
+    no_box = [{k: v for k, v in dets[0].items() if k != "bbox"}]
+    assert false_positive_attribution(gt, no_box, MANIFEST)["total"] == 225
+
+
+def mask_iou_case() -> tuple[dict, list[dict]]:
+    """Box-conditioned track, two 20x20 images.
+
+    Image 1: unseen A (cat 3) = rows/cols 0-9 minus the seen S (cat 1, rows 2-9 x cols 5-19, 120 px) -> 60
+    px, box [0, 0, 10, 10], O_A = 40/100 = 0.4 (S's pixels in A's box); O_S = 0. Unseen U (cat 4) rows 12-19
+    x cols 0-9 (80 px), O_U = 0. Image 2: unseen W (cat 3) rows/cols 0-9, seen V (cat 2) rows/cols 12-17,
+    both O = 0.
+    Detections: on A's box, filling it (100 px, spilling onto S): IoU 60/100 = 0.6. On S's box, S minus its
+    last column (112 px): IoU 112/120. Two on U's box: U itself (IoU 1) and an empty-ish one (a single
+    pixel of U, IoU 1/80); same box IoU, so the tie goes to the higher mask IoU and the other is unpaired.
+    On U's box with category 3 (wrong label): pairs with nothing. On W: box shifted one column, box IoU
+    90/110 = 0.82 < 0.9 -> W missing. V: no detection -> missing."""
+    size = 20
+    s = rect(size, size, 5, 2, 20, 10)
+    a = rect(size, size, 0, 0, 10, 10) & ~s
+    u = rect(size, size, 0, 12, 10, 20)
+    w, v = rect(size, size, 0, 0, 10, 10), rect(size, size, 12, 12, 18, 18)
+    gt = dataset(size, size, 2, [annotation(1, 1, 3, a), annotation(2, 1, 1, s), annotation(3, 1, 4, u),
+                                 annotation(4, 2, 3, w), annotation(5, 2, 2, v)])
+    s_found = s.copy()
+    s_found[:, 19] = False
+    one_pixel = np.zeros_like(u)
+    one_pixel[12, 0] = True
+    s_box, u_box = gt["annotations"][1]["bbox"], gt["annotations"][2]["bbox"]  # the track's boxes are the GT's
+    dets = [detection(1, 3, rect(size, size, 0, 0, 10, 10), 0.1), detection(1, 1, s_found, 0.2) | {"bbox": s_box},
+            detection(1, 4, one_pixel, 0.9) | {"bbox": u_box}, detection(1, 4, u, 0.3),
+            detection(1, 3, u, 0.4), detection(2, 3, np.roll(w, 1, axis=1), 0.5)]
+    return gt, dets
+
+
+def test_mask_iou_by_overlap_by_hand():
+    gt, dets = mask_iou_case()
+    assert gt["annotations"][0]["bbox"] == [0.0, 0.0, 10.0, 10.0] and gt["annotations"][0]["area"] == 60
+    result = mask_iou_by_overlap(gt, dets, MANIFEST)
+    iou_a, iou_s, iou_u = 0.6, 112 / 120, 1.0
+    unseen, seen, everything = result["unseen"], result["seen"], result["all"]
+    assert (unseen["num_gt"], unseen["missing"]) == (3, 1)
+    assert unseen["mIoU"] == pytest.approx(100 * (iou_a + iou_u + 0) / 3)
+    assert (seen["num_gt"], seen["missing"]) == (2, 1) and seen["mIoU"] == pytest.approx(100 * iou_s / 2)
+    assert (everything["num_gt"], everything["missing"]) == (5, 2)
+    assert everything["mIoU"] == pytest.approx(100 * (iou_a + iou_s + iou_u) / 5)
+
+    bins = unseen["overlap_bins"]
+    assert list(bins) == [f"{k / 10:.1f}-{(k + 1) / 10:.1f}" for k in range(10)]
+    assert bins["0.0-0.1"] == {"mIoU": pytest.approx(100 * iou_u / 2), "num_gt": 2, "missing": 1}  # U, W
+    assert bins["0.3-0.4"] == {"mIoU": pytest.approx(100 * iou_a), "num_gt": 1, "missing": 0}  # A
+    assert bins["0.5-0.6"] == {"mIoU": None, "num_gt": 0, "missing": 0}
+    assert unseen["overlapped"] == {"threshold": 0.3, "mIoU": pytest.approx(100 * iou_a), "num_gt": 1,
+                                    "missing": 0}
+    assert seen["overlap_bins"]["0.0-0.1"]["num_gt"] == 2 and seen["overlapped"]["num_gt"] == 0
+    assert result["rule"] == evaluation.MASK_IOU_RULE and result["min_box_iou"] == 0.9
+
+    # custom bins; a looser box threshold pairs W with its shifted detection (mask IoU 90/110)
+    coarse = mask_iou_by_overlap(gt, dets, MANIFEST, bins=(0.0, 0.5, 1.0), min_box_iou=0.8)
+    assert list(coarse["unseen"]["overlap_bins"]) == ["0.0-0.5", "0.5-1.0"]
+    assert coarse["unseen"]["overlap_bins"]["0.0-0.5"]["num_gt"] == 3
+    assert coarse["unseen"]["missing"] == 0
+    assert coarse["unseen"]["mIoU"] == pytest.approx(100 * (iou_a + iou_u + 90 / 110) / 3)
+    with pytest.raises(ValueError, match="bins must be"):
+        mask_iou_by_overlap(gt, dets, MANIFEST, bins=(0.5, 0.2))
+
+    # evaluate() reports the same under segm.mask_iou, and nothing without the option
+    reported = evaluate(gt, dets, MANIFEST, iou_types=("segm",), overlap=False, fp_attribution=False,
+                        mask_iou=True)["segm"]
+    assert reported["mask_iou"] == result
+    assert "mask_iou" not in evaluate(gt, dets, MANIFEST, iou_types=("segm",), overlap=False,
+                                      fp_attribution=False)["segm"]
+    json.dumps(result, allow_nan=False)
 
 
 def test_faster_backend_matches_pycocotools(case, metrics):
