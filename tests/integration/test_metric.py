@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 
 from mmdet.registry import METRICS
 from mmengine.registry import DefaultScope
-from tspsis.evaluation import AP_NAMES, evaluate, load
+from tspsis.evaluation import AP_NAMES, evaluate, load, mask_iou_by_overlap
 from tspsis.models.metric import PartialCocoMetric
 
 SIZE = 32
@@ -101,7 +101,8 @@ def test_metric_equals_evaluation_on_the_same_results(tmp_path):
     prefix.parent.mkdir()
     with DefaultScope.overwrite_default_scope("mmdet"):  # as configs do (default_scope = 'mmdet')
         metric = METRICS.build(dict(type="PartialCocoMetric", ann_file=gt_path, manifest=manifest_path,
-                                    metric=["bbox", "segm"], outfile_prefix=str(prefix)))
+                                    metric=["bbox", "segm"], outfile_prefix=str(prefix), overlap_bins=True,
+                                    fp_attribution=True))
     assert isinstance(metric, PartialCocoMetric)
     flat = run_metric(metric)
 
@@ -120,8 +121,72 @@ def test_metric_equals_evaluation_on_the_same_results(tmp_path):
     written = load(f"{prefix}.metrics.json")
     for iou_type in ("bbox", "segm"):
         assert written[iou_type] == json.loads(json.dumps(expected[iou_type]))
+    assert "fp_attribution" in written["segm"] and "unseen_overlap_bins" in written["bbox"]
     assert written["meta"]["ground_truth"] == gt_path
     assert written["meta"]["detections"] == [f"{prefix}.bbox.json", f"{prefix}.segm.json"]
+
+
+def test_metric_extras_are_off_by_default(tmp_path):
+    """overlap_bins, fp_attribution and mask_iou decode masks: off unless a config switches them on."""
+    gt_path, manifest_path = write_inputs(tmp_path)
+    prefix = tmp_path / "results"
+    flat = run_metric(PartialCocoMetric(ann_file=gt_path, manifest=manifest_path, outfile_prefix=str(prefix)))
+    assert sorted(flat) == sorted(f"coco/{t}_{g}_{n}" for t in ("bbox", "segm") for g in ("unseen", "seen", "all")
+                                  for n in AP_NAMES)
+    written = load(f"{prefix}.metrics.json")
+    for key in ("unseen_overlap_bins", "unseen_overlapped", "fp_attribution", "mask_iou"):
+        assert key not in written["segm"], key
+    expected = evaluate(gt_path, coco_results(data_samples()), manifest_path, overlap=False, fp_attribution=False)
+    assert written["segm"] == json.loads(json.dumps(expected["segm"]))
+
+    # the old name still works (deprecated)
+    with pytest.warns(DeprecationWarning, match="overlap_bins"):
+        old = PartialCocoMetric(ann_file=gt_path, manifest=manifest_path, overlap=True)
+    assert old.eval_kwargs["overlap"] is True
+    with pytest.raises(ValueError, match="field 'fp_attribution' must be True or False"):
+        PartialCocoMetric(ann_file=gt_path, manifest=manifest_path, fp_attribution="yes")
+
+
+def box_conditioned_samples() -> list[dict]:
+    """The box-conditioned track: one prediction per ground-truth instance with its box and label; every
+    mask is the ground-truth mask except image 1's kite (80 px), whose mask keeps only the top 4 of its 8
+    rows (IoU 40/80 = 0.5) inside the unchanged box."""
+    samples = []
+    for image_id, objects in GROUND_TRUTH.items():
+        masks = np.stack([mask for _, mask in objects])
+        boxes = [[m.nonzero()[1].min(), m.nonzero()[0].min(), m.nonzero()[1].max() + 1, m.nonzero()[0].max() + 1]
+                 for m in masks]
+        if image_id == 1:
+            masks[1, 8:12] = False  # the kite: rows 4-11 -> rows 4-7
+        samples.append({"img_id": image_id, "ori_shape": (SIZE, SIZE), "pred_instances": {
+            "bboxes": torch.tensor(boxes, dtype=torch.float32),
+            "scores": torch.tensor([0.9] * len(objects), dtype=torch.float32),
+            "labels": torch.tensor([category - 1 for category, _ in objects]),
+            "masks": torch.from_numpy(masks)}})
+    return samples
+
+
+def test_metric_mask_iou_on_the_box_conditioned_track(tmp_path):
+    """Hand values: unseen = kites and rackets, IoU 0.5, 1, 1, 1 -> 87.5; seen 100; all (0.5 + 5) / 6; the
+    one overlapped unseen object (O >= 0.3) is image 1's kite (its box is 32/80 = 0.4 covered by the person)
+    -> 50."""
+    gt_path, manifest_path = write_inputs(tmp_path)
+    prefix = tmp_path / "results"
+    metric = PartialCocoMetric(ann_file=gt_path, manifest=manifest_path, metric="segm", mask_iou=True,
+                               outfile_prefix=str(prefix))
+    metric.dataset_meta = {"classes": CLASSES}
+    samples = box_conditioned_samples()
+    metric.process({}, samples)
+    flat = metric.evaluate(size=len(samples))
+    hand = {"unseen": 87.5, "seen": 100.0, "all": 100 * 5.5 / 6, "unseen_overlapped": 50.0}
+    for name, value in hand.items():
+        assert flat[f"coco/segm_{name}_mIoU"] == pytest.approx(value)
+    assert len(flat) == 3 * len(AP_NAMES) + 4
+
+    written = load(f"{prefix}.metrics.json")["segm"]["mask_iou"]
+    assert written == json.loads(json.dumps(mask_iou_by_overlap(gt_path, coco_results(samples), manifest_path)))
+    assert written["unseen"]["missing"] == 0 and written["unseen"]["num_gt"] == 4
+    assert written["unseen"]["overlap_bins"]["0.3-0.4"] == {"mIoU": pytest.approx(50.0), "num_gt": 1, "missing": 0}
 
 
 def test_metric_with_mask_scores_scores_boxes_and_masks_separately(tmp_path):
@@ -150,5 +215,7 @@ def test_metric_rejects_bad_config(tmp_path):
     gt_path, manifest_path = write_inputs(tmp_path)
     with pytest.raises(ValueError, match="field 'metric'"):
         PartialCocoMetric(ann_file=gt_path, manifest=manifest_path, metric=["proposal"])
+    with pytest.raises(ValueError, match="field 'mask_iou' needs 'segm'"):
+        PartialCocoMetric(ann_file=gt_path, manifest=manifest_path, metric="bbox", mask_iou=True)
     with pytest.raises(FileNotFoundError, match="nowhere.manifest.json"):
         PartialCocoMetric(ann_file=gt_path, manifest=str(tmp_path / "nowhere.manifest.json"))

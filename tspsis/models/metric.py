@@ -1,11 +1,13 @@
 """mmdet evaluator for partially supervised instance segmentation: COCO AP on unseen / seen / all categories
-(Table 1), on overlapped unseen objects (Table 2) and per overlap bin (Fig. 2), computed by
+(Table 1) and, when switched on, on overlapped unseen objects (Table 2) and per overlap bin (Fig. 2),
+false-positive pixel attribution (Fig. 3) and the box-conditioned track's mean mask IoU, computed by
 ``tspsis.evaluation``.
 
-Config::
+Config (the extras decode every mask, so they are off by default; switch them on for the final test)::
 
     val_evaluator = dict(type='PartialCocoMetric', ann_file='data/coco/annotations/instances_val2017.json',
                          manifest='data/coco/annotations/train_voc.manifest.json', metric=['bbox', 'segm'])
+    test_evaluator = dict(val_evaluator, overlap_bins=True, fp_attribution=True)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import math
 import os.path as osp
 import tempfile
+import warnings
 from typing import Any, Sequence
 
 from mmengine.fileio import load as load_json
@@ -26,6 +29,8 @@ from tspsis.io import write_json_atomic
 __all__ = ["PartialCocoMetric"]
 
 FLAT_RECORDS: tuple[str, ...] = GROUPS + ("unseen_overlapped",)
+FLAT_MASK_IOU: tuple[tuple[str, tuple[str, ...]], ...] = (
+    tuple((group, (group,)) for group in GROUPS) + (("unseen_overlapped", ("unseen", "overlapped")),))
 
 
 @METRICS.register_module()
@@ -35,26 +40,35 @@ class PartialCocoMetric(CocoMetric):
     Predictions are converted to COCO results with CocoMetric's ``process`` and ``results2json`` and scored
     with ``tspsis.evaluation.evaluate`` on the full ground truth ``ann_file`` (which must hold masks of every
     category). Returned keys (prefixed ``coco/`` by mmengine), AP in percent, NaN where undefined:
-    ``{iou}_{group}_{AP|AP50|AP75|APs|APm|APl}`` for iou in ``metric`` and group in unseen, seen, all,
-    unseen_overlapped. The full nested result (overlap bins, false-positive attribution, meta) is written
-    to ``<outfile_prefix>.metrics.json`` when ``outfile_prefix`` is given.
+    ``{iou}_{group}_{AP|AP50|AP75|APs|APm|APl}`` for iou in ``metric`` and group in unseen, seen, all, and
+    unseen_overlapped when ``overlap_bins``; with ``mask_iou`` also ``segm_{unseen|seen|all|unseen_overlapped}
+    _mIoU`` (percent). The full nested result (overlap bins under ``{iou}.unseen_overlap_bins``, false-positive
+    attribution under ``segm.fp_attribution``, mean mask IoU under ``segm.mask_iou``, meta) is written to
+    ``<outfile_prefix>.metrics.json`` when ``outfile_prefix`` is given.
 
     Args:
         ann_file: full COCO-format ground truth (every instance with a mask).
         manifest: split manifest (``tspsis split``) with seen/unseen_category_ids.
         metric: "bbox", "segm" or both.
         backend: "pycocotools" or "faster_coco_eval".
-        overlap: also score the unseen overlap subsets (Fig. 2, Table 2).
-        fp_attribution: also attribute false-positive mask pixels (Fig. 3; segm only).
+        overlap_bins: also score the unseen overlap subsets, Fig. 2's bins and Table 2's O >= 0.3 (decodes
+            every ground-truth mask; ``tspsis.evaluation.SUBSET_RULE``). Default False.
+        fp_attribution: also attribute false-positive mask pixels (Fig. 3; segm only; decodes the masks of
+            every matched detection; ``FP_RULE``). Default False.
+        mask_iou: also the score-independent mean mask IoU per group and overlap bin (segm only; for the
+            box-conditioned track, whose detections are the ground-truth boxes; ``MASK_IOU_RULE``).
+            Default False.
+        overlap: deprecated name of ``overlap_bins``.
         outfile_prefix, format_only, backend_args, collect_device, prefix: as in CocoMetric.
     """
 
     default_prefix: str | None = "coco"
 
     def __init__(self, ann_file: str, manifest: str, metric: str | Sequence[str] = ("bbox", "segm"), *,
-                 backend: str = "pycocotools", overlap: bool = True, fp_attribution: bool = True,
-                 outfile_prefix: str | None = None, format_only: bool = False, backend_args: dict | None = None,
-                 collect_device: str = "cpu", prefix: str | None = None) -> None:
+                 backend: str = "pycocotools", overlap_bins: bool = False, fp_attribution: bool = False,
+                 mask_iou: bool = False, overlap: bool | None = None, outfile_prefix: str | None = None,
+                 format_only: bool = False, backend_args: dict | None = None, collect_device: str = "cpu",
+                 prefix: str | None = None) -> None:
         metrics = [metric] if isinstance(metric, str) else list(metric)
         unsupported = [m for m in metrics if m not in IOU_TYPES]
         if unsupported or not metrics:
@@ -62,12 +76,25 @@ class PartialCocoMetric(CocoMetric):
                              f"got {metrics}")
         if ann_file is None:
             raise ValueError("PartialCocoMetric: field 'ann_file' is required (the full ground truth)")
+        if overlap is not None:
+            warnings.warn("PartialCocoMetric: field 'overlap' is deprecated, use 'overlap_bins'", DeprecationWarning,
+                          stacklevel=2)
+            if overlap_bins and not overlap:
+                raise ValueError("PartialCocoMetric: fields 'overlap' and 'overlap_bins' disagree")
+            overlap_bins = bool(overlap)
+        for name, value in (("overlap_bins", overlap_bins), ("fp_attribution", fp_attribution),
+                            ("mask_iou", mask_iou)):
+            if not isinstance(value, bool):
+                raise ValueError(f"PartialCocoMetric: field '{name}' must be True or False, got {value!r}")
+        if mask_iou and "segm" not in metrics:
+            raise ValueError("PartialCocoMetric: field 'mask_iou' needs 'segm' in field 'metric'")
         super().__init__(ann_file=ann_file, metric=metrics, outfile_prefix=outfile_prefix,
                          format_only=format_only, backend_args=backend_args, collect_device=collect_device,
                          prefix=prefix)
         self.ann_file = ann_file
         self.manifest = load_manifest(manifest)
-        self.eval_kwargs: dict[str, Any] = dict(backend=backend, overlap=overlap, fp_attribution=fp_attribution)
+        self.eval_kwargs: dict[str, Any] = dict(backend=backend, overlap=overlap_bins, fp_attribution=fp_attribution,
+                                                mask_iou=mask_iou)
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         """Score the processed (gt, prediction) pairs; returns the flat metrics (see class docstring)."""
@@ -110,9 +137,18 @@ class PartialCocoMetric(CocoMetric):
         for iou_type in self.metrics:
             for record in FLAT_RECORDS:
                 values = nested[iou_type].get(record)
-                if values is None:  # overlap=False
+                if values is None:  # overlap_bins=False
                     continue
                 numbers = [math.nan if values[name] is None else values[name] for name in AP_NAMES]
                 flat.update({f"{iou_type}_{record}_{name}": n for name, n in zip(AP_NAMES, numbers)})
                 logger.info(f"{iou_type}_{record}_AP_copypaste: " + " ".join(f"{n:.1f}" for n in numbers))
+        mask_iou = nested.get("segm", {}).get("mask_iou")
+        if mask_iou is not None:
+            for name, path in FLAT_MASK_IOU:
+                record = mask_iou
+                for key in path:
+                    record = record[key]
+                flat[f"segm_{name}_mIoU"] = math.nan if record["mIoU"] is None else record["mIoU"]
+            logger.info("segm_mIoU unseen / seen / all / unseen_overlapped: "
+                        + " ".join(f"{flat[f'segm_{name}_mIoU']:.1f}" for name, _ in FLAT_MASK_IOU))
         return flat
