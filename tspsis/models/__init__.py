@@ -3,6 +3,6 @@
 Configs load it with ``custom_imports = dict(imports=['tspsis.models'], allow_failed_imports=False)``.
 """
 from ..checkpoint import install_mmengine_loader
-from . import boxinst, cpmask, dataset, grabcut, loading, maskx, metric, opmask, roi_heads  # noqa: F401
+from . import box_conditioned, boxinst, cpmask, dataset, grabcut, loading, maskx, metric, opmask, roi_heads  # noqa: F401
 
 install_mmengine_loader()

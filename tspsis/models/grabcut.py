@@ -32,6 +32,8 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
+from .box_conditioned import given_box_results, uses_given_boxes
+
 __all__ = ['MaskGrabCut', 'grabcut_masks']
 
 
@@ -132,8 +134,16 @@ class MaskGrabCut(TwoStageDetector):
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
-        """Boxes from the detector, then ``pred_instances.masks`` (N, H, W) bool from GrabCut."""
-        batch_data_samples = super().predict(batch_inputs, batch_data_samples, rescale=rescale)
+        """Boxes from the detector (or the given boxes of the box-conditioned track), then
+        ``pred_instances.masks`` (N, H, W) bool from GrabCut."""
+        if uses_given_boxes(self.test_cfg.get('rcnn')):
+            results = given_box_results(self.rpn_head.predict(None, batch_data_samples))
+            for res, sample in zip(results, batch_data_samples):
+                if rescale:
+                    res.bboxes = res.bboxes / res.bboxes.new_tensor(sample.metainfo['scale_factor']).repeat(1, 2)
+                sample.pred_instances = res
+        else:
+            batch_data_samples = super().predict(batch_inputs, batch_data_samples, rescale=rescale)
         return self.add_grabcut_masks(batch_inputs, batch_data_samples, rescale=rescale)
 
     def add_grabcut_masks(self, batch_inputs: Tensor, batch_data_samples: SampleList,

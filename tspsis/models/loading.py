@@ -22,11 +22,14 @@ if the lengths disagree, so an unsafe transform fails loudly instead of mislabel
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
+from mmcv.transforms import BaseTransform, Compose
 from mmdet.datasets.transforms import LoadAnnotations, PackDetInputs
 from mmdet.registry import TRANSFORMS
 
-__all__ = ["LoadPartialAnnotations", "PackPartialDetInputs"]
+__all__ = ["CachedTransforms", "LoadPartialAnnotations", "PackPartialDetInputs"]
 
 
 def _empty_polygon() -> list[np.ndarray]:
@@ -83,3 +86,28 @@ class PackPartialDetInputs(PackDetInputs):
                 f"{num_boxes}; a transform that drops instances (e.g. FilterAnnotations, RandomCrop) does not "
                 f"know gt_has_mask -- see tspsis.models.loading for the safe transforms")
         return super().transform(results)
+
+
+@TRANSFORMS.register_module()
+class CachedTransforms(BaseTransform):
+    """Runs deterministic ``transforms`` (decoding, a fixed resize) once per image and replays their output.
+
+    Decoding a PNG and its RLE masks costs as much as a training step of the box-conditioned track's small
+    network; its result never changes between epochs. The cache lives in the process that runs the pipeline
+    (one per dataloader worker; ``num_workers=0`` keeps a single one across epochs) and holds each image's
+    results, about 0.25 MB per 160 px synthetic image. Random transforms (``RandomFlip``) belong after it.
+    Keyed by ``img_path``; every call returns a deep copy, so later transforms cannot alter the cache.
+    """
+
+    def __init__(self, transforms: list) -> None:
+        self.transforms = Compose(transforms)
+        self._cache: dict = {}
+
+    def transform(self, results: dict) -> dict:
+        key = results["img_path"]
+        if key not in self._cache:
+            self._cache[key] = self.transforms(results)
+        return copy.deepcopy(self._cache[key])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(transforms={self.transforms!r})"

@@ -38,6 +38,8 @@ from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
 from tspsis import pseudo
 
+from .box_conditioned import predict_given_boxes, uses_given_boxes
+
 __all__ = [
     'ImageKeepingDetDataPreprocessor',
     'PartialRoIHead',
@@ -184,6 +186,14 @@ class PartialRoIHead(StandardRoIHead):
                               positives.has_mask)
         return dict(mask_preds=mask_preds, mask_feats=mask_feats, mask_targets=targets,
                     loss_mask=dict(loss_mask=loss))
+
+    def predict(self, x: Tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples,
+                rescale: bool = False) -> InstanceList:
+        """mmdet's prediction, or, with ``test_cfg.given_boxes`` (box-conditioned track), masks of the given
+        boxes scored by their mean foreground probability (:mod:`tspsis.models.box_conditioned`)."""
+        if uses_given_boxes(self.test_cfg):
+            return predict_given_boxes(self, x, rpn_results_list, batch_data_samples, rescale=rescale)
+        return super().predict(x, rpn_results_list, batch_data_samples, rescale=rescale)
 
     def _mask_logits(self, mask_feats: Tensor) -> Tensor:
         """(P, C or 1, 28, 28) mask logits of the positive RoIs; heads with generated weights override it."""

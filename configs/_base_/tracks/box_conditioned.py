@@ -1,0 +1,10 @@
+# Box-conditioned track (tspsis.models.box_conditioned; Deep-MAC's protocol): a mixin over any two-stage model of
+# this repository. The RoIs of every head are the ground-truth boxes, in training and at test; nothing else of the
+# method changes (heads, losses, has_mask rule, teacher/student targets, cleaning).
+model = dict(
+    rpn_head=dict(_delete_=True, type='GroundTruthProposals',
+                  jitter=0.0),  # training RoIs = the exact GT boxes (> 0: corners moved like proposals)
+    # every given box is a positive RoI, used once per iteration (no sampling, no negatives)
+    train_cfg=dict(rcnn=dict(sampler=dict(_delete_=True, type='PseudoSampler'))),
+    # test: detections = the GT boxes and labels; score = the mask's mean foreground probability
+    test_cfg=dict(rcnn=dict(given_boxes=True)))
