@@ -26,6 +26,7 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import InstanceList, OptConfigType
@@ -96,38 +97,45 @@ def given_box_results(rpn_results_list: InstanceList) -> InstanceList:
     return [InstanceData(bboxes=res.bboxes, labels=res.labels, scores=res.scores) for res in rpn_results_list]
 
 
-def mask_scores(soft_masks: Tensor, thr: float = 0.5) -> tuple[Tensor, Tensor]:
-    """Binary masks and their scores from pasted soft masks.
+def mask_scores(logits: Tensor, labels: Tensor, thr: float = 0.5) -> Tensor:
+    """Score of each given box: the mean foreground probability of its mask, on the mask head's RoI grid.
 
-    soft_masks: (N, H, W) uint8 in [0, 255] (mmdet's pasted masks with ``mask_thr_binary < 0``) or float in
-    [0, 1]. Returns masks (N, H, W) bool = p >= thr and scores (N,) float = the mean probability p over each
-    mask's foreground pixels (0 for an empty mask).
+    logits: (N, K, h, w) mask logits (K = 1 class-agnostic, or C: channel ``labels`` is the object's);
+    labels: (N,). Returns (N,) float: the mean of p = sigmoid(logit) over the pixels with p >= thr (0 where
+    there is none). On the RoI grid, not the pasted image-sized mask, whose interpolated border would lower the
+    scores of small objects more than of large ones.
     """
-    probs = soft_masks.float() / 255 if soft_masks.dtype == torch.uint8 else soft_masks.float()
-    masks = probs >= thr
-    area = masks.flatten(1).sum(1)
-    scores = (probs * masks).flatten(1).sum(1) / area.clamp(min=1)
-    return masks, scores
+    channel = labels if logits.shape[1] > 1 else torch.zeros_like(labels)
+    probs = logits[torch.arange(len(labels), device=logits.device), channel].float().sigmoid()
+    foreground = probs >= thr
+    return (probs * foreground).flatten(1).sum(1) / foreground.flatten(1).sum(1).clamp(min=1)
 
 
 def predict_given_boxes(roi_head, x, rpn_results_list: InstanceList, batch_data_samples: SampleList,
-                        rescale: bool = False, mask_thr: Optional[float] = None) -> InstanceList:
-    """``roi_head.predict`` of the box-conditioned track: masks (and scores) of the given boxes.
+                        rescale: bool = False) -> InstanceList:
+    """``roi_head.predict`` of the box-conditioned track: masks and scores of the given boxes.
 
-    The RoI head's own ``predict_mask`` runs (so each method's test-time mask head, CAM prior or generated
-    weights are used) with soft pasting; then :func:`mask_scores` binarises at ``test_cfg.mask_thr_binary``.
+    The RoI head's own ``predict_mask`` runs, so each method's test-time mask head, CAM prior or generated
+    weights decide the masks; a forward hook on its mask heads keeps the logits that :func:`mask_scores` turns
+    into each box's score.
     """
     batch_img_metas = [sample.metainfo for sample in batch_data_samples]
     results_list = given_box_results(rpn_results_list)
-    test_cfg = roi_head.test_cfg
-    thr = test_cfg.get('mask_thr_binary', 0.5) if mask_thr is None else mask_thr
-    soft_cfg = test_cfg.copy()
-    soft_cfg.mask_thr_binary = -1  # mmdet pastes uint8 probabilities instead of thresholding
-    roi_head.test_cfg = soft_cfg
+    logits: list = []
+    heads = [m for m in roi_head.modules() if isinstance(m, FCNMaskHead)]
+    hooks = [head.register_forward_hook(lambda module, args, out: logits.append(out)) for head in heads]
     try:
         results_list = roi_head.predict_mask(x, batch_img_metas, results_list, rescale=rescale)
     finally:
-        roi_head.test_cfg = test_cfg
-    for res in results_list:
-        res.masks, res.scores = mask_scores(res.masks, thr)
+        for hook in hooks:
+            hook.remove()
+    if sum(len(res) for res in results_list) == 0:
+        return results_list
+    if len(logits) != 1:
+        raise RuntimeError(f'{type(roi_head).__name__}: expected one mask-head forward at test, saw {len(logits)}')
+    labels = torch.cat([res.labels for res in results_list])
+    thr = roi_head.test_cfg.get('mask_thr_binary', 0.5)
+    scores = mask_scores(logits[0], labels, thr).split([len(res) for res in results_list])
+    for res, image_scores in zip(results_list, scores):
+        res.scores = image_scores
     return results_list
