@@ -122,6 +122,34 @@ def partial_batch(unseen: str = "zero", *, objects: Sequence = PARTIAL_OBJECTS, 
     return dict(inputs=inputs, data_samples=samples)
 
 
+def with_crowd(batch: dict, crowd: str, size: int = 64) -> dict:
+    """`batch` (partial_batch's, changed in place and returned) with an ignored (crowd) instance in image 0 over the
+    right half of its unseen object 1 (box [20, 16, 60, 60]), packed as mmdet packs crowds, into
+    data_sample.ignored_instances: of a seen category with its mask ('seen'), or box-only with the loader's zero
+    mask ('unseen-zero') or noise ('unseen-random'; np.random.default_rng(7))."""
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+
+    mask = np.zeros((1, size, size), np.uint8)
+    if crowd == "seen":
+        mask[0, 16:60, 40:60] = 1
+    elif crowd == "unseen-random":
+        mask[0] = np.random.default_rng(7).integers(0, 2, (size, size))
+    elif crowd != "unseen-zero":
+        raise ValueError(f"with_crowd: crowd must be 'seen', 'unseen-zero' or 'unseen-random', got {crowd!r}")
+    batch["data_samples"][0].ignored_instances = InstanceData(
+        bboxes=torch.tensor([[40.0, 16, 60, 60]]), labels=torch.tensor([0 if crowd == "seen" else 3]),
+        masks=BitmapMasks(mask, size, size), has_mask=torch.tensor([crowd == "seen"]))
+    return batch
+
+
+def without_has_mask(batch: dict) -> dict:
+    """`batch` (changed in place and returned) as mmdet's stock PackDetInputs packs it: no gt_instances.has_mask."""
+    for sample in batch["data_samples"]:
+        del sample.gt_instances.has_mask
+    return batch
+
+
 # -------------------------------------------------------------------------------------------------- models
 def load_config(config: str | Path):
     """The mmengine Config of `config` (a path, or a name under configs/), mmdet's modules registered and the
@@ -132,6 +160,36 @@ def load_config(config: str | Path):
     register_all_modules()
     cfg = Config.fromfile(str(CONFIGS / config))
     cfg.model.backbone.init_cfg = None
+    return cfg
+
+
+# The teacher-student options of the heads before tspsis.models.pseudo_labeler, and their keys in pseudo_labeler.
+OLD_PSEUDO_OPTIONS = {"pseudo_mask": "post_process", "clean_pseudo": "clean", "pseudo_warmup_iters": "warmup_iters",
+                      "pseudo_weighting": "weighting"}
+
+
+def with_pseudo_labeler(cfg):
+    """`cfg` (a Config, changed in place and returned) with the old teacher-student options of any head of its
+    model (pseudo_mask, clean_pseudo, pseudo_warmup_iters, pseudo_weighting) moved into
+    pseudo_labeler=dict(type='PseudoLabeler', post_process=..., clean=..., warmup_iters=..., weighting=...). A
+    config written against the PseudoLabeler is returned unchanged: the config-file tests pass before and after
+    configs/ is rewritten."""
+    def move(node) -> None:
+        if isinstance(node, dict):
+            old = {key: node.pop(key) for key in list(node) if key in OLD_PSEUDO_OPTIONS}
+            if old:
+                if "pseudo_labeler" not in node:
+                    node["pseudo_labeler"] = {"type": "PseudoLabeler"}
+                labeler = node["pseudo_labeler"]  # read back: a ConfigDict stores a converted copy
+                for key, value in old.items():
+                    labeler[OLD_PSEUDO_OPTIONS[key]] = value
+            for value in node.values():
+                move(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                move(value)
+
+    move(cfg.model)
     return cfg
 
 
@@ -293,7 +351,8 @@ def _as_fixture(function: Callable) -> Callable:
 
 
 # Each helper as a session fixture of its own name (pytest finds fixtures among a conftest's attributes).
-for _helper in (object_masks, partial_batch, load_config, config_names, assert_direction_files, build_model,
-                losses_and_grads, train_one_step, predict, predict_roi_masks, assert_bitwise_equal,
-                check_unseen_masks_do_not_leak, assert_test_mask_head_is_used):
+for _helper in (object_masks, partial_batch, with_crowd, without_has_mask, load_config, with_pseudo_labeler,
+                config_names, assert_direction_files, build_model, losses_and_grads, train_one_step, predict,
+                predict_roi_masks, assert_bitwise_equal, check_unseen_masks_do_not_leak,
+                assert_test_mask_head_is_used):
     globals()[f"{_helper.__name__}_fixture"] = _as_fixture(_helper)

@@ -1,9 +1,12 @@
 """Partially supervised BoxInst and BoxInst + teacher-student (tspsis.models.boxinst) on CPU.
 
 Checks: the LAB conversion and the data preprocessor against mmdet's BoxInstDataPreprocessor; one training step of
-every synthetic BoxInst config; unseen-category masks cannot leak into training; adding the teacher-student heads
-leaves every BoxInst loss (values and gradients) unchanged, the student's loss being the only addition (Sec. 4.3);
-the student's targets on hand-made cases; which head predicts at test time; the configs say what their names say.
+every synthetic BoxInst config; unseen-category masks (crowd ones included) cannot leak into training and seen crowd
+masks clean the pseudo masks; a batch without has_mask raises; adding the teacher-student heads leaves every BoxInst
+loss (values and gradients) unchanged, the student's loss being the only addition (Sec. 4.3); the pseudo-labeller's
+warm-up and weighting reach BoxInst + ours; the head's grid geometry for the student's targets; old options fail
+loudly; which head predicts at test time; the configs say what their names say. The teacher-student models are
+built here from the PSIS config (``ts()``), so they do not depend on configs/ts-boxinst_*.
 """
 import math
 import types
@@ -22,7 +25,6 @@ from tspsis.models import boxinst  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PSIS = "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"
-TS = "ts-boxinst_r18_fpn_cpu_synth-voc2nonvoc_{}.py"
 NUM_CLASSES = 24
 SIZE = 64
 BOXINST_CONFIGS = sorted(p.name for p in CONFIGS.glob("*boxinst_*.py"))
@@ -31,6 +33,20 @@ BOXINST_KEYS = {"loss_cls", "loss_bbox", "loss_centerness", "loss_mask_project",
                 "loss_mask_seen"}
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def ts(post_process: str = "threshold", **options) -> dict:
+    """build_model options that make the PSIS model "BoxInst + ours" (as configs/_base_/models/ts-boxinst_*), with
+    r = `post_process` and the other `options` of the PseudoLabeler (keys with a dot go to the model as they are)."""
+    model = {key: options.pop(key) for key in list(options) if "." in key}
+    return {
+        # Fs's dynamic weights per object: Ft's hidden layers (576) + C output channels x (16 weights + 1 bias)
+        "model.bbox_head": dict(type="TeacherStudentBoxInstBboxHead", student_num_params=576 + 17 * NUM_CLASSES),
+        "model.mask_head": dict(
+            type="TeacherStudentBoxInstMaskHead", num_classes=NUM_CLASSES, crf_roi_size=28,
+            pseudo_labeler=dict(type="PseudoLabeler", post_process=dict(type=post_process), **options),
+            loss_mask_student=dict(type="DiceLoss", use_sigmoid=True, activate=True, eps=5e-6, loss_weight=1.0)),
+        **model}
 
 
 @pytest.fixture(autouse=True)
@@ -106,8 +122,9 @@ def test_preprocessor_keeps_annotated_masks_and_images(boxinst_batch):
 
 # -------------------------------------------------------------------------------------------- training
 @pytest.mark.parametrize("name", SYNTHETIC)
-def test_synthetic_config_trains_one_step(load_config, build_model, boxinst_batch, train_one_step, name):
-    cfg = load_config(name)
+def test_synthetic_config_trains_one_step(load_config, with_pseudo_labeler, build_model, boxinst_batch, train_one_step,
+                                          name):
+    cfg = with_pseudo_labeler(load_config(name))
     log_vars, changed = train_one_step(build_model(cfg), boxinst_batch(), cfg.optim_wrapper)
 
     expected = BOXINST_KEYS | ({"loss_mask_student"} if name.startswith("ts-") else set())
@@ -120,19 +137,72 @@ def test_synthetic_config_trains_one_step(load_config, build_model, boxinst_batc
         assert "bbox_head.controller.student.weight" in changed  # the student's
 
 
-@pytest.mark.parametrize("name", [PSIS, TS.format("thr"), TS.format("crf")])
-def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks_do_not_leak, name):
+@pytest.mark.parametrize("options", [None, ts("threshold"), ts("crf"), ts("interact", weighting="confidence")],
+                         ids=["psis", "ts-threshold", "ts-crf", "ts-interact-confidence"])
+def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks_do_not_leak, options):
     # The comparison is sensitive: inverting a *seen* object's mask changes the mask-supervised losses.
-    zero_losses, changed_losses = check_unseen_masks_do_not_leak(build_model(name), boxinst_batch)
-    supervised = ["loss_mask_seen"] + (["loss_mask_student"] if name.startswith("ts-") else [])
+    zero_losses, changed_losses = check_unseen_masks_do_not_leak(build_model(PSIS, options), boxinst_batch)
+    supervised = ["loss_mask_seen"] + (["loss_mask_student"] if options else [])
     assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in supervised)
 
 
-@pytest.mark.parametrize("r", ["thr", "interact", "crf"])
+def test_seen_crowd_masks_clean_pseudo_masks_and_unseen_crowds_do_not_leak(build_model, boxinst_batch, losses_and_grads,
+                                                                           assert_bitwise_equal, with_crowd):
+    model = build_model(PSIS, ts())
+    plain, _ = losses_and_grads(model, boxinst_batch(), backward=False)
+    zero, zero_grads = losses_and_grads(model, with_crowd(boxinst_batch(), "unseen-zero"))
+    noisy, noisy_grads = losses_and_grads(model, with_crowd(boxinst_batch(), "unseen-random"))
+    assert_bitwise_equal(zero, noisy)
+    assert_bitwise_equal(zero_grads, noisy_grads)
+    seen, _ = losses_and_grads(model, with_crowd(boxinst_batch(), "seen"), backward=False)
+    assert not torch.equal(seen["loss_mask_student"], plain["loss_mask_student"])
+    assert torch.equal(seen["loss_mask_seen"], plain["loss_mask_seen"])
+
+
+@pytest.mark.parametrize("options", [None, ts()], ids=["psis", "ts"])
+def test_missing_has_mask_raises(build_model, boxinst_batch, losses_and_grads, without_has_mask, options):
+    batch = without_has_mask(boxinst_batch())
+    with pytest.raises(ValueError, match=r"gt_instances\.has_mask.*PackPartialDetInputs"):
+        losses_and_grads(build_model(PSIS, options), batch, backward=False)
+    model = build_model(PSIS, {**(options or {}), "model.mask_head.fully_supervised": True})
+    losses, _ = losses_and_grads(model, batch, backward=False)  # every instance counts as mask-annotated
+    assert losses["loss_mask_seen"] > 0
+
+
+@pytest.mark.parametrize("warmup_iters", [0, 1000])
+def test_warmup_keeps_the_teacher_out_of_the_student_loss(build_model, boxinst_batch, losses_and_grads,
+                                                         warmup_iters):
+    """BoxInst + ours takes the pseudo-labeller's warm-up: at iteration 100 < 1000 another teacher (its dynamic
+    weights from BoxInst's controller) leaves L_segS unchanged, after the warm-up it does not."""
+    model = build_model(PSIS, ts(warmup_iters=warmup_iters))
+    before, _ = losses_and_grads(model, boxinst_batch(), backward=False)
+    with torch.no_grad():
+        model.bbox_head.controller.bias.add_(0.5)  # the teacher's rows only; the student's are controller.student
+    after, _ = losses_and_grads(model, boxinst_batch(), backward=False)
+    assert not torch.equal(before["loss_mask_seen"], after["loss_mask_seen"])
+    assert torch.equal(before["loss_mask_student"], after["loss_mask_student"]) == (warmup_iters > 0)
+
+
+def test_confidence_weighting_changes_the_student_loss_only(build_model, boxinst_batch, losses_and_grads):
+    plain, _ = losses_and_grads(build_model(PSIS, ts()), boxinst_batch(), backward=False)
+    weighted, _ = losses_and_grads(build_model(PSIS, ts(weighting="confidence")), boxinst_batch(), backward=False)
+    assert set(plain) == set(weighted)
+    for key in plain:
+        assert torch.equal(plain[key], weighted[key]) == (key != "loss_mask_student"), key
+
+
+@pytest.mark.parametrize("old, new", [("pseudo_mask", "post_process"), ("clean_pseudo", "clean"),
+                                      ("pseudo_warmup_iters", "warmup_iters"), ("pseudo_weighting", "weighting")])
+def test_old_options_fail_loudly_naming_the_new_key(build_model, old, new):
+    with pytest.raises(TypeError, match=rf"`{old}` -> `pseudo_labeler\.{new}`"):
+        build_model(PSIS, ts(**{f"model.mask_head.{old}": dict(type="threshold") if old == "pseudo_mask" else 1}))
+
+
+@pytest.mark.parametrize("r", ["threshold", "interact", "crf"])
 def test_teacher_student_leaves_boxinst_losses_unchanged(build_model, boxinst_batch, losses_and_grads, r):
     """Sec. 4.3: same weights, seed and inputs -> every BoxInst loss and its gradients are identical with the
     teacher-student heads added; the student's loss is the only new one."""
-    teacher_student = build_model(TS.format(r))
+    teacher_student = build_model(PSIS, ts(r))
     baseline = build_model(PSIS)
     missing, unexpected = baseline.load_state_dict(teacher_student.state_dict(), strict=False)
     assert not missing and set(unexpected) == {"bbox_head.controller.student.weight",
@@ -149,7 +219,7 @@ def test_teacher_student_leaves_boxinst_losses_unchanged(build_model, boxinst_ba
 
 
 def test_student_loss_trains_the_student_not_the_teacher_head(build_model, boxinst_batch, losses_and_grads):
-    model = build_model(TS.format("thr"))
+    model = build_model(PSIS, ts())
     _, grads = losses_and_grads(model, boxinst_batch(), backward={"loss_mask_student"})
     assert torch.count_nonzero(grads["bbox_head.controller.student.weight"]) > 0
     teacher_rows = grads.get("bbox_head.controller.weight")
@@ -170,48 +240,40 @@ def selected_case() -> boxinst.SelectedPositives:
 
 
 def test_student_targets_threshold_and_cleaning(build_model):
-    head = build_model(TS.format("thr")).mask_head
+    """The head hands the pseudo-labeller the stride grid in cells: the box [16, 16, 48, 48] is cells 4..11."""
+    head = build_model(PSIS, ts()).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), 20.0)  # Mt = 1 everywhere
-    targets = head.student_targets(teacher, torch.zeros(2, 16, 16), sel)
-    assert torch.equal(targets[0], sel.gt_masks[0])  # seen: the ground truth
+    targets, weights = head.student_targets(teacher, torch.zeros(2, 16, 16), sel, InstanceData())
+    assert torch.equal(targets[0], sel.gt_masks[0]) and weights.tolist() == [1.0, 1.0]  # seen: the ground truth
     expected = torch.zeros(16, 16)
     expected[4:12, 4:12] = 1  # inside the box...
     expected[4:8, 4:8] = 0  # ...and outside the seen mask
     assert torch.equal(targets[1], expected)
 
-    head.clean_pseudo = False
-    assert torch.equal(head.student_targets(teacher, torch.zeros(2, 16, 16), sel)[1], torch.ones(16, 16))
-
-
-def test_student_targets_interact(build_model):
-    head = build_model(TS.format("interact"), {"model.mask_head.clean_pseudo": False}).mask_head
-    sel = selected_case()
-    teacher = torch.full((2, 16, 16), math.log(0.4 / 0.6))  # Mt = 0.4
-    student = torch.zeros(2, 16, 16)  # Ms = 0.5: (0.4 + 0.5) / 2 < 0.5
-    student[1, :, :8] = math.log(0.7 / 0.3)  # Ms = 0.7: (0.4 + 0.7) / 2 >= 0.5
-    expected = torch.zeros(16, 16)
-    expected[:, :8] = 1
-    assert torch.equal(head.student_targets(teacher, student, sel)[1], expected)
+    head.pseudo_labeler.clean = False
+    assert torch.equal(head.student_targets(teacher, torch.zeros(2, 16, 16), sel, InstanceData())[0][1],
+                       torch.ones(16, 16))
 
 
 def test_student_targets_crf_stay_in_the_box(build_model):
-    head = build_model(TS.format("crf")).mask_head
+    head = build_model(PSIS, ts("crf")).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), -20.0)
     teacher[1, 4:12, 4:12] = 20.0  # the teacher is sure of the unseen object's box
     image = torch.full((3, 64, 64), 100.0)  # a textureless image: the CRF keeps a confident unary
-    targets = head.student_targets(teacher, torch.zeros(2, 16, 16), sel, rgb_image=image)
+    gt = InstanceData(metainfo=dict(rgb_image=image))
+    targets, _ = head.student_targets(teacher, torch.zeros(2, 16, 16), sel, gt)
     expected = torch.zeros(16, 16)
     expected[4:12, 4:12] = 1
     expected[4:8, 4:8] = 0  # cleaned: the seen object's mask
     assert torch.equal(targets[1], expected)
     with pytest.raises(ValueError, match="PartialBoxInstDataPreprocessor"):
-        head.student_targets(teacher, torch.zeros(2, 16, 16), sel)
+        head.student_targets(teacher, torch.zeros(2, 16, 16), sel, InstanceData())
 
 
 def test_student_params_pick_channel_l_in_boxinst_layout(build_model):
-    head = build_model(TS.format("thr")).mask_head
+    head = build_model(PSIS, ts()).mask_head
     assert head.num_params == 593 and head.student_num_params == 576 + 17 * NUM_CLASSES
     params = torch.arange(head.student_num_params, dtype=torch.float32)[None].repeat(2, 1)
     picked = head.student_params_for_labels(params, torch.tensor([0, 3]))
@@ -229,24 +291,24 @@ def test_student_params_pick_channel_l_in_boxinst_layout(build_model):
 
 
 def test_wrong_student_num_params_names_the_fix(build_model, boxinst_batch, losses_and_grads):
-    model = build_model(TS.format("thr"), {"model.bbox_head.student_num_params": 100})
+    model = build_model(PSIS, ts(**{"model.bbox_head.student_num_params": 100}))
     with pytest.raises(ValueError, match=f"student_num_params={576 + 17 * NUM_CLASSES}"):
         losses_and_grads(model, boxinst_batch())
 
 
 @pytest.mark.parametrize("bad, field", [
-    ({"model.mask_head.pseudo_mask.type": "grabcut"}, "pseudo_mask.type"),
+    ({"model.mask_head.pseudo_labeler.post_process.type": "grabcut"}, "post_process.type"),
     ({"model.mask_head.test_mask_head": "both"}, "test_mask_head"),
 ])
 def test_bad_options_name_the_field(build_model, bad, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
-        build_model(TS.format("thr"), bad)
+        build_model(PSIS, ts(**bad))
 
 
 # ------------------------------------------------------------------------------------------- inference
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
 def test_inference_uses_the_chosen_head(build_model, boxinst_batch, test_mask_head):
-    model = build_model(TS.format("thr"), {"model.mask_head.test_mask_head": test_mask_head})
+    model = build_model(PSIS, ts(**{"model.mask_head.test_mask_head": test_mask_head}))
     model.eval()
     head = model.mask_head
     data = model.data_preprocessor(boxinst_batch(), training=False)
@@ -268,9 +330,9 @@ def test_inference_uses_the_chosen_head(build_model, boxinst_batch, test_mask_he
         assert bool(res.masks.any()) == (test_mask_head == "student")
 
 
-@pytest.mark.parametrize("name", [PSIS, TS.format("thr")])
-def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predict, name):
-    for out in predict(build_model(name), boxinst_batch(size=56)):
+@pytest.mark.parametrize("options", [None, ts()], ids=["psis", "ts"])
+def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predict, options):
+    for out in predict(build_model(PSIS, options), boxinst_batch(size=56)):
         pred = out.pred_instances
         assert len(pred.bboxes) > 0  # an untrained head scores ~0.5 everywhere
         assert pred.masks.shape == (len(pred.bboxes), 56, 56) and pred.masks.dtype == torch.bool
@@ -285,8 +347,8 @@ def test_every_boxinst_config_is_there():
 
 
 @pytest.mark.parametrize("name", BOXINST_CONFIGS)
-def test_boxinst_config_matches_its_name(load_config, assert_direction_files, name):
-    cfg = load_config(name)
+def test_boxinst_config_matches_its_name(load_config, with_pseudo_labeler, assert_direction_files, name):
+    cfg = with_pseudo_labeler(load_config(name))
     model = cfg.model
     assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
     assert "tspsis.models" in cfg.custom_imports.imports
@@ -297,7 +359,7 @@ def test_boxinst_config_matches_its_name(load_config, assert_direction_files, na
         r = name[:-len(".py")].rsplit("_", 1)[1]
         assert model.mask_head.type == "TeacherStudentBoxInstMaskHead"
         assert model.bbox_head.type == "TeacherStudentBoxInstBboxHead"
-        assert model.mask_head.pseudo_mask.type == {"thr": "threshold"}.get(r, r)
+        assert model.mask_head.pseudo_labeler.post_process.type == {"thr": "threshold"}.get(r, r)
         assert model.bbox_head.student_num_params == 576 + 17 * model.bbox_head.num_classes
     else:
         assert model.mask_head.type == "PartialBoxInstMaskHead"

@@ -3,7 +3,8 @@
 Checks: Eq. 8 is the spatial mean of Eq. 9 in the CAM box head; the object mask prior on a hand-made map;
 the mask loss sees the CAM of the object's class only and never the masks of unseen objects; OPMask +
 teacher-student leaves every OPMask loss unchanged and adds the student loss (Sec. 4.3); inference uses
-the predicted labels and the chosen mask head; the configs build and the synthetic ones train a step.
+the predicted labels and the chosen mask head; with mask_roi_source='gt_boxes' the mask heads and the prior
+take the ground-truth boxes; the configs build and the synthetic ones train a step.
 """
 import math
 from pathlib import Path
@@ -19,7 +20,12 @@ from tspsis.models.opmask import CAMBBoxHead, object_mask_prior  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 OPMASK = CONFIGS / "_base_/models/opmask_r18_fpn_scratch.py"
-TS_OPMASK = CONFIGS / "_base_/models/ts-opmask_r18_fpn_scratch.py"
+# OPMask + teacher-student, built here from OPMask's config (as _base_/models/ts-opmask_r18_fpn_scratch.py does)
+TS_OPMASK = {"model.roi_head.type": "TeacherStudentOPMaskRoIHead",
+             "model.roi_head.mask_head.class_agnostic": False,  # the student Fs: OPMask's mask head with C channels
+             "model.roi_head.teacher_head": {},  # Ft: OPMask's class-agnostic mask head
+             "model.roi_head.pseudo_labeler": dict(type="PseudoLabeler", post_process=dict(type="threshold"))}
+GT_BOXES = {"model.roi_head.mask_roi_source": "gt_boxes"}
 NUM_CLASSES = 24
 SIZE = 64
 
@@ -72,13 +78,35 @@ def test_object_mask_prior_by_hand():
 
 
 # ------------------------------------------------------------------------------------- training
-@pytest.mark.parametrize("base", [OPMASK, TS_OPMASK], ids=["opmask", "ts-opmask"])
-def test_unseen_masks_do_not_leak(build_model, partial_batch, losses_and_grads, assert_bitwise_equal, base):
-    model = build_model(base)
-    zero, _ = losses_and_grads(model, partial_batch("zero"), backward=False)
-    noisy, _ = losses_and_grads(model, partial_batch("random", noise_seed=1), backward=False)
+@pytest.mark.parametrize("options", [{}, TS_OPMASK, GT_BOXES, {**TS_OPMASK, **GT_BOXES}],
+                         ids=["opmask", "ts-opmask", "opmask-gt-boxes", "ts-opmask-gt-boxes"])
+def test_unseen_masks_do_not_leak(build_model, partial_batch, losses_and_grads, assert_bitwise_equal, options):
+    model = build_model(OPMASK, options)
+    zero, zero_grads = losses_and_grads(model, partial_batch("zero"))
+    noisy, noisy_grads = losses_and_grads(model, partial_batch("random", noise_seed=1))
     assert_bitwise_equal(zero, noisy)
+    assert_bitwise_equal(zero_grads, noisy_grads)
     assert all(math.isfinite(v.item()) for k, v in zero.items() if k.startswith("loss"))
+
+
+def test_gt_box_rois_get_the_prior_of_their_own_box(build_model, partial_batch, partial_objects, losses_and_grads):
+    """mask_roi_source='gt_boxes': the mask features and the CAM prior are those of the ground-truth boxes."""
+    model = build_model(OPMASK, GT_BOXES)
+    head = model.roi_head
+    seen = []
+    prior = head._mask_feats_with_prior
+
+    def spy(x, rois, box_feats, labels):
+        seen.append((rois.detach().clone(), len(box_feats), labels.clone()))
+        return prior(x, rois, box_feats, labels)
+
+    head._mask_feats_with_prior = spy
+    losses_and_grads(model, partial_batch(), backward=False)
+    (rois, num_box_feats, labels), = seen
+    expected = torch.tensor([[i, *box] for i, objects in enumerate(partial_objects) for box, _, _ in objects],
+                            dtype=torch.float32)
+    assert torch.equal(rois, expected) and num_box_feats == len(expected)
+    assert labels.tolist() == [label for objects in partial_objects for _, label, _ in objects]
 
 
 def test_mask_loss_sees_the_cam_of_the_objects_class_only(build_model, partial_objects, partial_batch,
@@ -102,7 +130,7 @@ def test_mask_loss_sees_the_cam_of_the_objects_class_only(build_model, partial_o
 def test_teacher_student_adds_only_the_student_loss(build_model, partial_batch, losses_and_grads):
     """Sec. 4.3: with the same weights, seed and batch every OPMask loss is unchanged."""
     opmask = build_model(OPMASK)
-    ts = build_model(TS_OPMASK)
+    ts = build_model(OPMASK, TS_OPMASK)
     state = ts.state_dict()
     for name, value in opmask.state_dict().items():  # OPMask's mask head is the teacher
         state[name.replace("roi_head.mask_head.", "roi_head.teacher_head.")] = value
@@ -140,7 +168,7 @@ def test_inference_uses_the_predicted_labels(build_model, partial_batch, predict
 
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
 def test_teacher_student_inference_uses_the_chosen_head(build_model, assert_test_mask_head_is_used, test_mask_head):
-    model = build_model(TS_OPMASK, {"model.roi_head.test_mask_head": test_mask_head})
+    model = build_model(OPMASK, {**TS_OPMASK, "model.roi_head.test_mask_head": test_mask_head})
     assert_test_mask_head_is_used(model, test_mask_head, thr=0.5)
 
 
@@ -159,14 +187,16 @@ def test_every_setting_and_direction_has_a_config(config_names):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_config_builds_and_trains(load_config, assert_direction_files, build_model, partial_batch, train_one_step,
-                                  name):
-    cfg = load_config(name)
+def test_config_builds_and_trains(load_config, with_pseudo_labeler, assert_direction_files, build_model, partial_batch,
+                                  train_one_step, name):
+    cfg = with_pseudo_labeler(load_config(name))
     assert_direction_files(cfg, name)  # masks of seen categories only
     roi_head = cfg.model.roi_head
     assert roi_head.type == ("TeacherStudentOPMaskRoIHead" if name.startswith("ts-") else "OPMaskRoIHead")
     assert roi_head.bbox_head.type == "CAMBBoxHead" and roi_head.mask_head.num_convs == 7  # OPMask's heads
     assert roi_head.mask_head.class_agnostic == (not name.startswith("ts-"))
+    if name.startswith("ts-"):
+        assert roi_head.pseudo_labeler.post_process.type == "threshold"  # the _thr of the name
     if "_coco-" in name:
         assert roi_head.bbox_head.conv_out_channels == 256 and roi_head.bbox_head.num_classes == 80
         assert cfg.optim_wrapper.clip_grad == dict(type="value", clip_value=1.0)

@@ -1,22 +1,22 @@
 """Partially supervised RoI heads (tspsis.models.roi_heads) inside a tiny Mask R-CNN on CPU.
 
 Checks: unseen-category masks cannot leak into training (losses and gradients are bit-identical
-whatever those masks hold), the student's targets of Eq. 3/4/6 on a hand-made case, loss keys for
-every option, and which mask head predicts at test time.
+whatever those masks hold, crowd ones included), for sampled and ground-truth-box mask RoIs; seen crowd
+masks clean the pseudo masks; a batch without has_mask raises; mask_roi_source='gt_boxes' trains the mask
+heads on exactly the ground-truth boxes; the student loss of Eq. 6/7 by hand; the pseudo-labeller's
+warm-up reaches the head; loss keys for every option; old options fail loudly; which mask head predicts
+at test time. The student's targets themselves are tested on hand-made tensors in test_pseudo_labeler.py.
 """
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("mmdet")
-from mmdet.structures.mask import BitmapMasks  # noqa: E402
-from mmengine.logging import MessageHub  # noqa: E402
-from mmengine.structures import InstanceData  # noqa: E402
 
-import tspsis.models.roi_heads as roi_heads  # noqa: E402
+import tspsis.models  # noqa: E402,F401  (registers the heads)
+
 
 BASE_MODEL = Path(__file__).resolve().parents[2] / "configs/_base_/models/mask-rcnn_r18_fpn_scratch.py"
 NUM_CLASSES = 24
@@ -42,16 +42,39 @@ def mask_rcnn(build_model):
 
 
 # ------------------------------------------------------------------------------------- (a) leakage
+def labeler(**post_process) -> dict:
+    """pseudo_labeler=dict(type='PseudoLabeler', post_process=dict(**post_process))."""
+    return dict(type="PseudoLabeler", post_process=post_process)
+
+
 @pytest.mark.parametrize("roi_head, crf", [
     (PSIS_HEAD, False),
-    (dict(TS_HEAD, pseudo_mask=dict(type="threshold")), False),
-    (dict(TS_HEAD, pseudo_mask=dict(type="crf"), student_loss="all_channels"), True),
-], ids=["baseline", "ts-threshold", "ts-crf-all-channels"])
+    (dict(TS_HEAD, pseudo_labeler=labeler(type="threshold")), False),
+    (dict(TS_HEAD, pseudo_labeler=labeler(type="crf"), student_loss="all_channels"), True),
+    (dict(TS_HEAD, pseudo_labeler=dict(weighting="confidence")), False),
+    (dict(PSIS_HEAD, mask_roi_source="gt_boxes"), False),
+    (dict(TS_HEAD, pseudo_labeler=labeler(type="interact"), mask_roi_source="gt_boxes"), False),
+], ids=["baseline", "ts-threshold", "ts-crf-all-channels", "ts-confidence", "baseline-gt-boxes",
+        "ts-interact-gt-boxes"])
 def test_unseen_masks_do_not_leak(mask_rcnn, partial_batch, check_unseen_masks_do_not_leak, roi_head, crf):
     # The comparison is sensitive: inverting a *seen* object's mask changes the mask losses.
     zero_losses, changed_losses = check_unseen_masks_do_not_leak(mask_rcnn(roi_head, crf=crf), partial_batch)
     mask_keys = [k for k in zero_losses if k.startswith("loss_mask")]
     assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in mask_keys)
+
+
+def test_seen_crowd_masks_clean_pseudo_masks_and_unseen_crowds_do_not_leak(mask_rcnn, partial_batch, losses_and_grads,
+                                                                           assert_bitwise_equal, with_crowd):
+    model = mask_rcnn(TS_HEAD)
+    plain, _ = losses_and_grads(model, partial_batch(), backward=False)
+    zero, zero_grads = losses_and_grads(model, with_crowd(partial_batch(), "unseen-zero"))
+    noisy, noisy_grads = losses_and_grads(model, with_crowd(partial_batch(), "unseen-random"))
+    assert_bitwise_equal(zero, noisy)
+    assert_bitwise_equal(zero_grads, noisy_grads)
+    assert_bitwise_equal(plain, zero)
+    seen, _ = losses_and_grads(model, with_crowd(partial_batch(), "seen"), backward=False)
+    assert not torch.equal(seen["loss_mask_student"], plain["loss_mask_student"])
+    assert torch.equal(seen["loss_mask_teacher"], plain["loss_mask_teacher"])  # the crowd is no training object
 
 
 def test_baseline_without_seen_objects_keeps_graph(mask_rcnn, partial_batch, losses_and_grads):
@@ -74,105 +97,105 @@ def test_pseudo_masks_do_not_train_the_teacher(mask_rcnn, partial_batch, losses_
     assert any(g is not None and torch.count_nonzero(g) > 0 for g in student)
 
 
-# ------------------------------------------------------------------------------ (b) student targets
-def hand_made_case(teacher_size: int = 8):
-    """One 32x32 image; seen object A (label 2, mask = top half) and unseen object B (label 5,
-    box [8, 8, 24, 24]). RoI 0 is A's box, RoI 1 the whole image; the grid is 8x8, so cell k has
-    its centre at pixel 4k + 2."""
-    seen_mask = np.zeros((2, 32, 32), np.uint8)
-    seen_mask[0, :16] = 1
-    gt = InstanceData(bboxes=torch.tensor([[0.0, 0, 32, 16], [8, 8, 24, 24]]),
-                      labels=torch.tensor([2, 5]), masks=BitmapMasks(seen_mask, 32, 32),
-                      has_mask=torch.tensor([True, False]))
-    positives = roi_heads.PositiveRoIs(
-        rois=torch.tensor([[0.0, 0, 32, 16], [0, 0, 32, 32]]), img_idx=torch.tensor([0, 0]),
-        labels=torch.tensor([2, 5]), has_mask=torch.tensor([True, False]),
-        gt_boxes=gt.bboxes.clone())
-    student_gt = torch.rand(2, 8, 8).round()
-    student_gt[1] = 0  # a box-only object's target from the loader: zeros
-    teacher_logits = torch.full((2, 1, teacher_size, teacher_size), 20.0)  # Mt = 1 everywhere
-    student_logits = torch.zeros(2, NUM_CLASSES, 8, 8)
-    return gt, positives, student_gt, teacher_logits, student_logits
+# ------------------------------------------------------------------------------------ (b) has_mask
+@pytest.mark.parametrize("roi_head", [PSIS_HEAD, TS_HEAD, dict(PSIS_HEAD, mask_roi_source="gt_boxes")],
+                         ids=["baseline", "ts", "baseline-gt-boxes"])
+def test_missing_has_mask_raises(mask_rcnn, partial_batch, losses_and_grads, without_has_mask, roi_head):
+    with pytest.raises(ValueError, match=r"gt_instances\.has_mask.*PackPartialDetInputs"):
+        losses_and_grads(mask_rcnn(roi_head), without_has_mask(partial_batch()))
 
 
-def expected_unseen_target() -> torch.Tensor:
-    """Cells of RoI 1 inside B's box (centres 10..22 -> cells 2..5) and outside A's mask
-    (rows with centre >= 16 -> rows 4..7): rows 4-5, columns 2-5."""
-    target = torch.zeros(8, 8)
-    target[4:6, 2:6] = 1
-    return target
+def test_fully_supervised_trains_without_has_mask(mask_rcnn, partial_batch, losses_and_grads, without_has_mask):
+    model = mask_rcnn(dict(PSIS_HEAD, fully_supervised=True))
+    losses, _ = losses_and_grads(model, without_has_mask(partial_batch()), backward=False)
+    assert losses["loss_mask"] > 0
+    with pytest.raises(ValueError, match="fully_supervised=True, but"):  # box-only instances: not fully supervised
+        losses_and_grads(model, partial_batch(), backward=False)
 
 
-def test_student_targets_hand_made(mask_rcnn):
-    head = mask_rcnn(TS_HEAD).roi_head
-    gt, positives, student_gt, teacher_logits, student_logits = hand_made_case()
-    targets, weights = head.student_targets(student_gt, teacher_logits, student_logits,
-                                            positives, [gt])
-    assert torch.equal(targets[0], student_gt[0])  # seen: the ground truth
-    assert torch.equal(targets[1], expected_unseen_target())  # unseen: cleaned r(Mt)
-    assert torch.equal(weights, torch.ones(2))
+# --------------------------------------------------------------------------------- (c) mask RoIs
+def recorded_mask_rois(model, batch: dict, losses_and_grads) -> torch.Tensor:
+    """The RoIs (n, 5) the mask RoI extractor sees in one training forward."""
+    extractor = model.roi_head.mask_roi_extractor
+    seen = []
+    forward = extractor.forward
 
-    full = roi_heads.class_channel_targets(targets, positives.labels, NUM_CLASSES)  # Eq. 3
-    assert full.shape == (2, NUM_CLASSES, 8, 8)
-    for i, label in enumerate(positives.labels.tolist()):
-        assert torch.equal(full[i, label], targets[i])
-        others = torch.cat([full[i, :label], full[i, label + 1:]])
-        assert torch.count_nonzero(others) == 0
+    def spy(feats, rois, *args, **kwargs):
+        seen.append(rois.detach().clone())
+        return forward(feats, rois, *args, **kwargs)
 
-    head.clean_pseudo = False
-    raw, _ = head.student_targets(student_gt, teacher_logits, student_logits, positives, [gt])
-    assert torch.equal(raw[1], torch.ones(8, 8))
-
-
-def test_student_targets_high_res_teacher_is_area_averaged(mask_rcnn):
-    head = mask_rcnn(TS_HEAD).roi_head
-    head.clean_pseudo = False
-    gt, positives, student_gt, _, student_logits = hand_made_case()
-    # 16x16 teacher: in every 2x2 block 3 of 4 cells are sure foreground in the left half of the
-    # grid and 1 of 4 in the right half -> area means 0.75 and 0.25 -> r(Mt) = left half.
-    block_left = torch.tensor([[20.0, 20.0], [20.0, -20.0]])
-    block_right = torch.tensor([[20.0, -20.0], [-20.0, -20.0]])
-    tiles = torch.cat([block_left.repeat(8, 4), block_right.repeat(8, 4)], dim=1)
-    teacher_logits = tiles.expand(2, 1, 16, 16).clone()
-    targets, _ = head.student_targets(student_gt, teacher_logits, student_logits, positives, [gt])
-    expected = torch.zeros(8, 8)
-    expected[:, :4] = 1
-    assert torch.equal(targets[1], expected)
+    extractor.forward = spy
+    try:
+        losses_and_grads(model, batch, backward=False)
+    finally:
+        del extractor.forward
+    assert len(seen) == 1  # teacher and student share the mask RoI features (Eq. 2)
+    return seen[0]
 
 
-def test_student_targets_interact_and_weights(mask_rcnn):
-    head = mask_rcnn(dict(TS_HEAD, pseudo_mask=dict(type="interact"),
-                            pseudo_weighting="confidence", pseudo_warmup_iters=10)).roi_head
-    head.clean_pseudo = False
-    gt, positives, student_gt, _, student_logits = hand_made_case()
-    teacher_probs = torch.full((2, 1, 8, 8), 0.4)
-    teacher_logits = torch.log(teacher_probs / (1 - teacher_probs))
-    student_logits[1, 5, :4] = math.log(0.7 / 0.3)  # (0.4 + 0.7) / 2 >= 0.5 in the top half only
-    student_logits[1, 5, 4:] = math.log(0.5 / 0.5)  # (0.4 + 0.5) / 2 < 0.5
-    hub = MessageHub.get_current_instance()
-
-    hub.update_info("iter", 3)  # during the warm-up unseen objects do not train the student
-    targets, weights = head.student_targets(student_gt, teacher_logits, student_logits,
-                                            positives, [gt])
-    expected = torch.zeros(8, 8)
-    expected[:4] = 1
-    assert torch.equal(targets[1], expected)
-    assert weights.tolist() == [1.0, 0.0]
-
-    hub.update_info("iter", 10)  # afterwards: weight mean(|2 Mt - 1|) = 0.2
-    _, weights = head.student_targets(student_gt, teacher_logits, student_logits, positives, [gt])
-    hub.update_info("iter", 0)
-    assert weights[0].item() == 1.0 and weights[1].item() == pytest.approx(0.2, abs=1e-6)
+@pytest.mark.parametrize("roi_head", [PSIS_HEAD, TS_HEAD], ids=["baseline", "ts"])
+def test_gt_box_rois_are_exactly_the_ground_truth_boxes(mask_rcnn, partial_batch, partial_objects,
+                                                        losses_and_grads, roi_head):
+    gt_rois = torch.tensor([[i, *box] for i, objects in enumerate(partial_objects) for box, _, _ in objects],
+                           dtype=torch.float32)
+    rois = recorded_mask_rois(mask_rcnn(dict(roi_head, mask_roi_source="gt_boxes")), partial_batch(),
+                              losses_and_grads)
+    assert torch.equal(rois, gt_rois)
+    sampled = recorded_mask_rois(mask_rcnn(roi_head), partial_batch(), losses_and_grads)
+    assert sampled.shape != gt_rois.shape or not torch.equal(sampled, gt_rois)  # mmdet's sampled positives
 
 
-# ------------------------------------------------------------------------------------ (c) options
+def test_gt_box_rois_leave_the_box_head_unchanged(mask_rcnn, partial_batch, losses_and_grads):
+    sampled, _ = losses_and_grads(mask_rcnn(TS_HEAD), partial_batch(), backward=False)
+    gt_boxes, _ = losses_and_grads(mask_rcnn(dict(TS_HEAD, mask_roi_source="gt_boxes")), partial_batch(),
+                                   backward=False)
+    for key in ("loss_cls", "loss_bbox", "loss_rpn_cls", "loss_rpn_bbox"):
+        assert torch.equal(sampled[key], gt_boxes[key]), key
+    assert not torch.equal(sampled["loss_mask_student"], gt_boxes["loss_mask_student"])
+
+
+# ---------------------------------------------------------------------------- (d) student loss
+def test_all_channels_loss_weighs_channel_l_as_the_label_channel_loss(mask_rcnn):
+    """Eq. 7's equal weights: per RoI the sum over channels of the per-pixel mean, so channel l's term is the
+    label-channel loss; with weights (1, 0) the second RoI does not count."""
+    label_channel = mask_rcnn(TS_HEAD).roi_head
+    all_channels = mask_rcnn(dict(TS_HEAD, student_loss="all_channels")).roi_head
+    logits = torch.full((2, NUM_CLASSES, 2, 2), logit(0.25))  # other channels: BCE against 0 = -log 0.75
+    logits[0, 5] = 0.0  # channel l = 5: BCE(p=0.5, target) = log 2 whatever the target
+    targets = torch.tensor([[[1.0, 0.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, 1.0]]])
+    labels, weights = torch.tensor([5, 7]), torch.tensor([1.0, 0.0])
+    assert label_channel.student_mask_loss(logits, targets, labels, weights).item() == pytest.approx(math.log(2))
+    expected = math.log(2) + (NUM_CLASSES - 1) * -math.log(0.75)
+    assert all_channels.student_mask_loss(logits, targets, labels, weights).item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("warmup_iters", [0, 10])
+def test_warmup_keeps_the_teacher_out_of_the_student_loss(mask_rcnn, partial_batch, losses_and_grads,
+                                                         warmup_iters):
+    """During the warm-up (iteration 0 < 10) a different teacher changes L_segT but not L_segS."""
+    model = mask_rcnn(dict(TS_HEAD, pseudo_labeler=dict(warmup_iters=warmup_iters)))
+    before, _ = losses_and_grads(model, partial_batch(), backward=False)
+    with torch.no_grad():
+        model.roi_head.teacher_head.conv_logits.bias.fill_(3.0)
+    after, _ = losses_and_grads(model, partial_batch(), backward=False)
+    assert not torch.equal(before["loss_mask_teacher"], after["loss_mask_teacher"])
+    assert torch.equal(before["loss_mask_student"], after["loss_mask_student"]) == (warmup_iters > 0)
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+# ------------------------------------------------------------------------------------ (e) options
 @pytest.mark.parametrize("roi_head, crf", [
-    (dict(TS_HEAD, pseudo_mask=dict(type="threshold"), student_loss="label_channel"), False),
-    (dict(TS_HEAD, pseudo_mask=dict(type="interact"), student_loss="all_channels"), False),
-    (dict(TS_HEAD, pseudo_mask=dict(type="crf", crf_backend="pydensecrf")), True),
-    (dict(TS_HEAD, teacher_head=dict(num_convs=12), pseudo_weighting="confidence"), False),
+    (dict(TS_HEAD, pseudo_labeler=labeler(type="threshold"), student_loss="label_channel"), False),
+    (dict(TS_HEAD, pseudo_labeler=labeler(type="interact"), student_loss="all_channels"), False),
+    (dict(TS_HEAD, pseudo_labeler=labeler(type="crf", crf_backend="pydensecrf")), True),
+    (dict(TS_HEAD, teacher_head=dict(num_convs=12), pseudo_labeler=dict(weighting="confidence")), False),
     (dict(TS_HEAD, teacher_head=dict(upsample_cfg=dict(type="deconv", scale_factor=4))), False),
-], ids=["threshold", "interact-all-channels", "crf-pydensecrf", "deeper-teacher", "high-res-teacher"])
+    (dict(TS_HEAD, pseudo_labeler=dict(post_process=dict(type="none"), clean=False)), False),
+], ids=["threshold", "interact-all-channels", "crf-pydensecrf", "deeper-teacher", "high-res-teacher",
+        "no-post-processing"])
 def test_teacher_student_losses(mask_rcnn, partial_batch, losses_and_grads, roi_head, crf):
     model = mask_rcnn(roi_head, crf=crf)
     losses, grads = losses_and_grads(model, partial_batch())
@@ -209,23 +232,31 @@ def test_teacher_architectures(mask_rcnn):
 
 
 @pytest.mark.parametrize("bad, field", [
-    (dict(pseudo_mask=dict(type="grabcut")), "pseudo_mask.type"),
+    (dict(pseudo_labeler=labeler(type="grabcut")), "post_process.type"),
     (dict(student_loss="some_channels"), "student_loss"),
     (dict(test_mask_head="both"), "test_mask_head"),
     (dict(teacher_head=dict(class_agnostic=False)), "teacher_head.class_agnostic"),
+    (dict(mask_roi_source="proposals"), "mask_roi_source"),
 ])
 def test_bad_options_name_the_field(mask_rcnn, bad, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         mask_rcnn(dict(TS_HEAD, **bad))
 
 
+@pytest.mark.parametrize("old, new", [("pseudo_mask", "post_process"), ("clean_pseudo", "clean"),
+                                      ("pseudo_warmup_iters", "warmup_iters"), ("pseudo_weighting", "weighting")])
+def test_old_options_fail_loudly_naming_the_new_key(mask_rcnn, old, new):
+    with pytest.raises(TypeError, match=rf"`{old}` -> `pseudo_labeler\.{new}`"):
+        mask_rcnn(dict(TS_HEAD, **{old: dict(type="threshold") if old == "pseudo_mask" else 1}))
+
+
 def test_crf_without_images_says_what_to_configure(mask_rcnn, partial_batch, losses_and_grads):
-    model = mask_rcnn(dict(TS_HEAD, pseudo_mask=dict(type="crf")), crf=False)
+    model = mask_rcnn(dict(TS_HEAD, pseudo_labeler=labeler(type="crf")), crf=False)
     with pytest.raises(ValueError, match="ImageKeepingDetDataPreprocessor"):
         losses_and_grads(model, partial_batch())
 
 
-# ---------------------------------------------------------------------------------- (d) inference
+# ---------------------------------------------------------------------------------- (f) inference
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
 def test_inference_uses_the_chosen_head(mask_rcnn, assert_test_mask_head_is_used, test_mask_head):
     # The student says "foreground" everywhere, the teacher "background" everywhere; the config's threshold.

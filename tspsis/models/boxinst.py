@@ -32,9 +32,10 @@ mask-branch features with weights generated for that object. So here:
   on channel l, Mask R-CNN's convention, and C full-image maps per object would cost C times the memory.
 * L_segS (Eq. 6): the same dice loss as BoxInst's mask loss, per positive, against the ground-truth mask (seen) or
   r(Mt) (unseen), where Mt is the teacher's prediction *for the same positive location*, r is threshold / interact /
-  CRF (Sec. 4.2, :func:`tspsis.pseudo.make_pseudo_masks`) and the pseudo mask is cleaned (Sec. 5.1: pixels inside
-  any seen ground-truth mask of the image and outside the object's box are background). Positives are those
-  BoxInst's own mask losses use (its top-k per object). Targets carry no gradient; Ft gets none from L_segS.
+  CRF (Sec. 4.2) and the pseudo mask is cleaned (Sec. 5.1: pixels inside any seen ground-truth mask of the image
+  and outside the object's box are background): the targets, and a weight per positive (warm-up, weighting), come
+  from the same :class:`~tspsis.models.pseudo_labeler.PseudoLabeler` as Mask R-CNN's. Positives are those BoxInst's
+  own mask losses use (its top-k per object). Targets carry no gradient; Ft gets none from L_segS.
 * At test time Fs predicts (Sec. 4.3), with channel l = the detection's class; ``test_mask_head='teacher'``
   predicts with Ft of the same checkpoint instead.
 
@@ -47,13 +48,12 @@ result is sampled back to the stride-4 grid (nearest cell), zero outside the box
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
-from torchvision.ops import roi_align
 
 from mmdet.models.data_preprocessors import BoxInstDataPreprocessor
 from mmdet.models.dense_heads import BoxInstBboxHead, BoxInstMaskHead
@@ -61,9 +61,9 @@ from mmdet.registry import MODELS
 from mmdet.structures.mask import BitmapMasks
 from mmdet.utils import InstanceList, OptConfigType
 
-from tspsis import pseudo
-
-from .roi_heads import RGB_IMAGE_KEY, ImageKeepingDetDataPreprocessor, _has_mask
+from .pseudo_labeler import (StudentTargets, has_mask_of, prepare_partial_instances, rgb_crops, rgb_images,
+                             seen_union_masks, teacher_student_init, weighted_roi_mean)
+from .roi_heads import RGB_IMAGE_KEY, ImageKeepingDetDataPreprocessor
 
 __all__ = [
     'PartialBoxInstDataPreprocessor',
@@ -76,7 +76,6 @@ __all__ = [
 ]
 
 ANNOTATED_MASKS = 'annotated_masks'  # gt_instances field set by PartialBoxInstDataPreprocessor
-TEST_MASK_HEADS = ('student', 'teacher')
 
 # skimage.color: sRGB (D65) -> CIE XYZ matrix and the D65 / 2-degree reference white.
 _XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423),
@@ -135,7 +134,8 @@ class PartialBoxInstDataPreprocessor(ImageKeepingDetDataPreprocessor):
 
     * ``gt_instances.annotated_masks``: the masks the pipeline loaded, padded to Hb x Wb (all-zero for box-only
       instances; ``has_mask`` says which are real). Training needs them: load with
-      ``LoadPartialAnnotations(with_mask=True)``.
+      ``LoadPartialAnnotations(with_mask=True)``. ``ignored_instances`` (crowd annotations) with masks get their
+      ``annotated_masks`` too: seen crowd masks clear pseudo masks.
     * ``gt_instances.metainfo['rgb_image']``: the RGB image (3, Hb, Wb) in [0, 255]
       (``ImageKeepingDetDataPreprocessor``), for r = CRF. The colour similarity is computed from it too, so it
       is right whether or not the config sets ``bgr_to_rgb`` (mmdet's takes the de-normalised input for RGB).
@@ -193,6 +193,9 @@ class PartialBoxInstDataPreprocessor(ImageKeepingDetDataPreprocessor):
             gt.masks = BitmapMasks(_box_masks(gt.bboxes, batch_h, batch_w).cpu().numpy(), batch_h, batch_w)
             gt.pairwise_masks = pairwise.expand(len(gt), -1, -1, -1).contiguous()
             gt.set_field(masks.pad((batch_h, batch_w)), ANNOTATED_MASKS)
+            ignored = data_sample.get('ignored_instances')
+            if ignored is not None and 'masks' in ignored:
+                ignored.set_field(ignored.masks.pad((batch_h, batch_w)), ANNOTATED_MASKS)
 
 
 @dataclass
@@ -202,7 +205,7 @@ class SelectedPositives:
     index: (K,) rows of the image's mask predictions; labels: (K,) class l of each positive's object; has_mask:
     (K,) bool, the object has a ground-truth mask (seen category); gt_masks: (K, h, w) float, the object's annotated
     mask on the stride grid (zeros for box-only objects); gt_boxes: (K, 4) xyxy of the object; seen_union: (h, w)
-    bool, the union of the image's seen ground-truth masks on the grid.
+    bool, the union of the image's seen ground-truth masks (ignored/crowd ones included) on the grid.
     """
 
     index: Tensor
@@ -223,12 +226,21 @@ class PartialBoxInstMaskHead(BoxInstMaskHead):
     stride-4 grid as CondInst samples its targets; summed over positives and divided by their number. Box-only
     objects never enter it, so their (absent) masks cannot leak into training.
 
-    Needs :class:`PartialBoxInstDataPreprocessor`.
+    Needs :class:`PartialBoxInstDataPreprocessor`. Training batches must carry ``gt_instances.has_mask``
+    (``PackPartialDetInputs``) unless ``fully_supervised=True`` (then instances without it count as mask-annotated).
     """
 
-    def __init__(self, *args, loss_mask_seen: OptConfigType = None, **kwargs) -> None:
+    def __init__(self, *args, loss_mask_seen: OptConfigType = None, fully_supervised: bool = False,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.loss_mask_seen = MODELS.build(loss_mask_seen) if loss_mask_seen else self.loss_mask
+        self.fully_supervised = bool(fully_supervised)
+
+    def loss(self, x: tuple, batch_data_samples: list, positive_infos: InstanceList = None, **kwargs) -> dict:
+        """BoxInst's, after checking ``has_mask`` (:func:`~tspsis.models.pseudo_labeler.prepare_partial_instances`)."""
+        prepare_partial_instances(batch_data_samples, fully_supervised=self.fully_supervised,
+                                  owner=type(self).__name__)
+        return super().loss(x, batch_data_samples, positive_infos=positive_infos, **kwargs)
 
     def loss_by_feat(self, mask_preds: List[Tensor], batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict], positive_infos: InstanceList, **kwargs) -> dict:
@@ -257,18 +269,18 @@ class PartialBoxInstMaskHead(BoxInstMaskHead):
         index = self._get_targets_single(order, gt_instances, positive_info)[0]
         gt_inds = gt_inds[index]
 
-        start = self.mask_out_stride // 2
+        start, stride = self.mask_out_stride // 2, self.mask_out_stride
         device = gt_instances.bboxes.device
         annotated = gt_instances.get(ANNOTATED_MASKS).to_tensor(dtype=torch.bool, device=device)
-        annotated = annotated[:, start::self.mask_out_stride, start::self.mask_out_stride]  # (N, h, w)
-        has_mask = _has_mask(gt_instances)
+        annotated = annotated[:, start::stride, start::stride]  # (N, h, w)
+        seen_union = seen_union_masks([gt_instances], ANNOTATED_MASKS)[0, start::stride, start::stride]
         return SelectedPositives(
             index=index,
             labels=gt_instances.labels[gt_inds],
-            has_mask=has_mask[gt_inds],
+            has_mask=has_mask_of(gt_instances, type(self).__name__)[gt_inds],
             gt_masks=annotated[gt_inds].float(),
             gt_boxes=gt_instances.bboxes[gt_inds],
-            seen_union=annotated[has_mask].any(0))
+            seen_union=seen_union.to(device))
 
     def seen_mask_loss(self, mask_preds: List[Tensor], selections: Sequence[SelectedPositives]) -> Tensor:
         """Eq. 5 for BoxInst: mean over the selected seen positives of ``loss_mask_seen``; without any, 0 with
@@ -332,37 +344,34 @@ class TeacherStudentBoxInstMaskHead(PartialBoxInstMaskHead):
     Losses (Eq. 7 with BoxInst's terms): BoxInst's ``loss_mask_project`` / ``loss_mask_pairwise`` and
     ``loss_mask_seen`` train the teacher exactly as in :class:`PartialBoxInstMaskHead`; the one addition is
     ``loss_mask_student`` (Eq. 6): ``loss_mask_student`` (default: ``loss_mask``, dice) of Fs's channel l against the
-    ground truth (seen) or the cleaned r(Mt) (unseen), summed over BoxInst's selected positives and divided by their
-    number. Use with :class:`TeacherStudentBoxInstBboxHead` and :class:`PartialBoxInstDataPreprocessor`.
+    ground truth (seen) or the cleaned r(Mt) (unseen), weighted per positive by the pseudo-labeller (warm-up,
+    weighting), summed over BoxInst's selected positives and divided by the number of those of weight > 0. Use with
+    :class:`TeacherStudentBoxInstBboxHead` and :class:`PartialBoxInstDataPreprocessor`.
 
     Args:
         num_classes: C, the student's output channels.
-        pseudo_mask: r in Eq. 4/6: ``dict(type='threshold'|'interact'|'crf', thr=0.5, crf_backend='torch'|
-            'pydensecrf', crf_iterations=5, crf_params=dict(...))`` (:func:`tspsis.pseudo.make_pseudo_masks`).
-        crf_roi_size: side of the box-aligned grid the CRF runs on (r = CRF only).
-        clean_pseudo: pseudo-mask pixels inside a seen ground-truth mask or outside the object's box are
-            background (Sec. 5.1).
+        pseudo_labeler: the student's targets for unseen objects, r(Mt) (Eq. 4/6), cleaning, warm-up and weighting:
+            ``dict(type='PseudoLabeler', post_process=dict(type='threshold', thr=0.5), clean=True, warmup_iters=0,
+            weighting='none')``, see :class:`~tspsis.models.pseudo_labeler.PseudoLabeler`.
+        crf_roi_size: side of the box-aligned grid the CRF runs on (``post_process.type='crf'`` only).
         loss_mask_student: L_segS; None: the head's ``loss_mask``.
         test_mask_head: ``'student'`` (Sec. 4.3) or ``'teacher'`` (Ft of the same checkpoint, for analysis).
+        loss_mask_seen, fully_supervised: as :class:`PartialBoxInstMaskHead`.
     """
 
     def __init__(self,
                  *args,
                  num_classes: int,
-                 pseudo_mask: OptConfigType = None,
+                 pseudo_labeler: OptConfigType = None,
                  crf_roi_size: int = 28,
-                 clean_pseudo: bool = True,
                  loss_mask_student: OptConfigType = None,
                  test_mask_head: str = 'student',
                  **kwargs) -> None:
+        labeler = teacher_student_init(type(self).__name__, kwargs, pseudo_labeler, test_mask_head)
         super().__init__(*args, **kwargs)
         self.num_classes = num_classes
-        self.pseudo_mask = _pseudo_mask_options(pseudo_mask)
-        if test_mask_head not in TEST_MASK_HEADS:
-            raise ValueError(f'TeacherStudentBoxInstMaskHead: unknown `test_mask_head` {test_mask_head!r}; '
-                             f'expected one of {TEST_MASK_HEADS}')
+        self.pseudo_labeler = labeler
         self.crf_roi_size = crf_roi_size
-        self.clean_pseudo = clean_pseudo
         self.loss_mask_student = MODELS.build(loss_mask_student) if loss_mask_student else self.loss_mask
         self.test_mask_head = test_mask_head
 
@@ -422,90 +431,46 @@ class TeacherStudentBoxInstMaskHead(PartialBoxInstMaskHead):
         """BoxInst's and the seen-mask losses on the teacher, plus ``loss_mask_student`` (Eq. 6, 7)."""
         losses = super().loss_by_feat(mask_preds, batch_gt_instances, batch_img_metas, positive_infos, **kwargs)
         selections = self.select_positives(batch_gt_instances, positive_infos)
-        total = student_mask_preds[0].new_zeros(())
-        count = 0
+        per_positive, weights = [], []
         for teacher, student, sel, gt in zip(mask_preds, student_mask_preds, selections, batch_gt_instances):
             if len(sel.index) == 0:
                 continue
             student = student[sel.index]
-            targets = self.student_targets(teacher[sel.index], student, sel, gt.metainfo.get(RGB_IMAGE_KEY))
-            total = total + self.loss_mask_student(student, targets, reduction_override='none').sum()
-            count += len(sel.index)
-        if count == 0:
+            targets, weight = self.student_targets(teacher[sel.index], student, sel, gt)
+            per_positive.append(self.loss_mask_student(student, targets, reduction_override='none'))
+            weights.append(weight)
+        if not per_positive:
             losses['loss_mask_student'] = sum(preds.sum() for preds in student_mask_preds) * 0
         else:
-            losses['loss_mask_student'] = total / count
+            losses['loss_mask_student'] = weighted_roi_mean(torch.cat(per_positive), torch.cat(weights))
         return losses
 
-    @torch.no_grad()
     def student_targets(self, teacher_logits: Tensor, student_logits: Tensor, selected: SelectedPositives,
-                        rgb_image: Optional[Tensor] = None) -> Tensor:
-        """Target of Fs's channel l for each selected positive of one image (Eq. 4, 6).
+                        gt_instances: InstanceData) -> StudentTargets:
+        """Target of Fs's channel l and loss weight of each selected positive of one image (Eq. 4, 6).
 
         teacher_logits / student_logits: (K, h, w) Mt / Ms (channel l) logits of the selected positives on the
-        stride grid; rgb_image: (3, Hb, Wb) RGB in [0, 255] (r = CRF only). Seen objects get their ground truth,
-        unseen ones r(Mt), cleaned if ``clean_pseudo``. Returns (K, h, w) float in {0, 1}, without gradient.
+        stride grid; gt_instances: the image's, whose metainfo holds the RGB image (r = CRF only). The
+        :class:`~tspsis.models.pseudo_labeler.PseudoLabeler` works in grid cells here: every positive's grid is the
+        whole stride grid (cell c stands for pixel stride * c + stride / 2), boxes are divided by the stride, and
+        r = CRF runs on a ``crf_roi_size`` x ``crf_roi_size`` grid on the object's box (the exact dense CRF is
+        O(cells^2)) and is pasted back, zero outside the box. Returns targets (K, h, w) float and weights (K,).
         """
-        targets = selected.gt_masks.clone()
-        unseen = ~selected.has_mask
-        if not bool(unseen.any()):
-            return targets
-        height, width = targets.shape[-2:]
-        boxes = selected.gt_boxes[unseen].float()
-        teacher_probs = teacher_logits[unseen].float().sigmoid()
-        method = self.pseudo_mask['type']
-        options = {k: v for k, v in self.pseudo_mask.items() if k != 'type'}
-        if method == 'crf':
-            pseudo_masks = self._crf_pseudo_masks(teacher_probs, rgb_image, boxes, options)
-        else:
-            if method == 'interact':
-                options['student_probs'] = student_logits[unseen].float().sigmoid()
-            pseudo_masks = pseudo.make_pseudo_masks(method, teacher_probs, **options)
-        if self.clean_pseudo:
-            size = (height, width)
-            seen = selected.seen_union.expand(len(boxes), height, width)
-            pseudo_masks = pseudo.clean_pseudo_masks(pseudo_masks, seen,
-                                                     pseudo.box_mask_on_rois(self._grid_roi(boxes, size), boxes, size))
-        targets[unseen] = pseudo_masks.to(targets.dtype)
-        return targets
-
-    def _grid_roi(self, boxes: Tensor, size: Tuple[int, int]) -> Tensor:
-        """(U, 4): the whole stride grid as a RoI, so that RoI cell centres are the grid's pixels (4c + 2)."""
-        height, width = size
-        roi = boxes.new_tensor([0, 0, width * self.mask_out_stride, height * self.mask_out_stride])
-        return roi.expand(len(boxes), 4)
-
-    def _crf_pseudo_masks(self, teacher_probs: Tensor, rgb_image: Optional[Tensor], boxes: Tensor,
-                          options: dict) -> Tensor:
-        """r(Mt) = CRF(Mt) >= thr on a box-aligned grid, sampled back to the stride grid; zero outside the box.
-
-        teacher_probs: (U, h, w) on the stride grid; boxes: (U, 4) xyxy in pixels. Returns (U, h, w) bool.
-        """
-        if rgb_image is None:
-            raise ValueError("TeacherStudentBoxInstMaskHead: pseudo_mask type 'crf' needs the training images; set "
-                             "the model's data_preprocessor type to 'PartialBoxInstDataPreprocessor'")
-        num, height, width = teacher_probs.shape
-        size = (self.crf_roi_size, self.crf_roi_size)
-        rows = torch.arange(num, device=boxes.device, dtype=boxes.dtype)[:, None]
-        probs_roi = roi_align(teacher_probs[:, None], torch.cat([rows, boxes], dim=1), size,
-                              spatial_scale=1.0 / self.mask_out_stride, sampling_ratio=0, aligned=True)[:, 0]
-        image_roi = roi_align(rgb_image[None].float(), torch.cat([torch.zeros_like(rows), boxes], dim=1), size,
-                              spatial_scale=1.0, sampling_ratio=0, aligned=True)
-        masks_roi = pseudo.make_pseudo_masks('crf', probs_roi.clamp(0, 1), images=image_roi, **options)
-
-        # Normalised position of each grid pixel (4c + 2, 4r + 2) in its box: -1 and 1 are the box edges.
+        height, width = selected.gt_masks.shape[-2:]
         stride = self.mask_out_stride
-        xs = (torch.arange(width, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
-        ys = (torch.arange(height, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
-        box_w = (boxes[:, 2] - boxes[:, 0]).clamp(min=1e-6)[:, None]
-        box_h = (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-6)[:, None]
-        u = 2 * (xs - boxes[:, 0:1]) / box_w - 1  # (U, w)
-        v = 2 * (ys - boxes[:, 1:2]) / box_h - 1  # (U, h)
-        grid = torch.stack([u[:, None, :].expand(-1, height, -1), v[:, :, None].expand(-1, -1, width)], dim=-1)
-        pasted = F.grid_sample(masks_roi[:, None].float(), grid, mode='nearest', padding_mode='zeros',
-                               align_corners=False)[:, 0]
-        inside = (u.abs() <= 1)[:, None, :] & (v.abs() <= 1)[:, :, None]
-        return (pasted > 0.5) & inside
+        boxes = selected.gt_boxes.float()
+        grid = boxes.new_tensor([0, 0, width, height]).expand(len(boxes), 4)
+        size = (self.crf_roi_size, self.crf_roi_size)
+
+        def crops(rows: Tensor) -> Tensor:  # (U, 3, s, s) RGB crops of the objects' boxes, for r = CRF
+            image = rgb_images([gt_instances], 'PartialBoxInstDataPreprocessor')
+            return rgb_crops(image.float(), boxes[rows], torch.zeros_like(rows), size)
+
+        return self.pseudo_labeler(
+            gt_targets=selected.gt_masks, teacher_logits=teacher_logits, student_logits=student_logits,
+            labels=selected.labels, has_mask=selected.has_mask, rois=grid, gt_boxes=boxes / stride,
+            seen_union=selected.seen_union[None], img_idx=torch.zeros_like(selected.labels), images=crops,
+            crf_windows=boxes / stride)
 
     # --------------------------------------------------------------------------------------------- inference
     def predict_by_feat(self, mask_preds: List[Tensor], student_mask_preds: List[Tensor],
@@ -520,12 +485,3 @@ def _with_params(info: InstanceData, params: Tensor) -> InstanceData:
     """The fields mmdet's ``CondInstMaskHead.forward_single`` reads, with other dynamic parameters."""
     return InstanceData(param_preds=params, points=info.points, strides=info.strides)
 
-
-def _pseudo_mask_options(pseudo_mask: OptConfigType) -> dict:
-    cfg = {'type': 'threshold', **(pseudo_mask or {})}
-    if cfg['type'] not in pseudo.PSEUDO_MASK_METHODS:
-        raise ValueError(f"TeacherStudentBoxInstMaskHead: unknown `pseudo_mask.type` {cfg['type']!r}; expected one "
-                         f'of {pseudo.PSEUDO_MASK_METHODS}')
-    if isinstance(cfg.get('crf_params'), dict):
-        cfg['crf_params'] = pseudo.CRFParams(**cfg['crf_params'])
-    return cfg

@@ -38,7 +38,7 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import InstanceList
 
 from tspsis import cam
-from tspsis.models.roi_heads import PartialRoIHead, TeacherStudentRoIHead
+from tspsis.models.roi_heads import PartialRoIHead, TeacherStudentRoIHead, positive_rows
 
 __all__ = ['CAMBBoxHead', 'OPMaskRoIHead', 'TeacherStudentOPMaskRoIHead', 'object_mask_prior']
 
@@ -137,14 +137,14 @@ class _ObjectMaskPriorMixin:
 
     def _positive_mask_feats(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
                              bbox_feats: Tensor) -> Tensor:
-        """Training: the positive RoIs' mask features + the prior of their ground-truth class."""
-        positive = torch.cat([
-            torch.cat([bbox_feats.new_ones(len(res.pos_priors), dtype=torch.bool),
-                       bbox_feats.new_zeros(len(res.neg_priors), dtype=torch.bool)])
-            for res in sampling_results])
+        """Training: the positive RoIs' mask features + the prior of their ground-truth class.
+
+        bbox_feats: F of the sampling results' RoIs (with ``mask_roi_source='gt_boxes'``, of the
+        ground-truth boxes, :meth:`~tspsis.models.roi_heads.PartialRoIHead.mask_rois`).
+        """
         rois = bbox2roi([res.pos_priors for res in sampling_results])
         labels = torch.cat([res.pos_gt_labels for res in sampling_results])
-        return self._mask_feats_with_prior(x, rois, bbox_feats[positive], labels)
+        return self._mask_feats_with_prior(x, rois, positive_rows(sampling_results, bbox_feats), labels)
 
     def _test_mask_head(self) -> nn.Module:
         return self.mask_head
@@ -180,7 +180,8 @@ class OPMaskRoIHead(_ObjectMaskPriorMixin, PartialRoIHead):
 class TeacherStudentOPMaskRoIHead(_ObjectMaskPriorMixin, TeacherStudentRoIHead):
     """OPMask + teacher-student mask heads (Table 1, "OPMask + ours"; Sec. 4.3).
 
-    Arguments as :class:`~tspsis.models.roi_heads.TeacherStudentRoIHead`; ``bbox_head`` is a
+    Arguments as :class:`~tspsis.models.roi_heads.TeacherStudentRoIHead` (``pseudo_labeler``, ``student_loss``,
+    ``test_mask_head``, ``fully_supervised``, ``mask_roi_source``); ``bbox_head`` is a
     :class:`CAMBBoxHead` and both Ft and Fs take the mask RoI features plus the object mask prior.
     Losses: OPMask's (``loss_mask`` as ``loss_mask_teacher``) + ``loss_mask_student`` (Eq. 7).
     """

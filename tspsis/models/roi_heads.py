@@ -1,15 +1,17 @@
 """RoI heads for partially supervised instance segmentation (paper Sec. 4).
 
 Seen categories have ground-truth masks; unseen categories have boxes only. Every head here reads
-``gt_instances.has_mask`` (BoolTensor (N,), packed by ``tspsis.models.loading``); without that field
-every instance counts as mask-annotated (fully supervised / oracle data).
+``gt_instances.has_mask`` (BoolTensor (N,), packed by ``tspsis.models.loading.PackPartialDetInputs``); a
+training batch without it raises, unless the head is configured ``fully_supervised=True``.
 
 * :class:`PartialRoIHead`: the partially supervised Mask R-CNN baseline. Its (class-agnostic) mask
-  head is trained on the positive RoIs whose ground truth has a mask only.
+  head is trained on the positive RoIs whose ground truth has a mask only. ``mask_roi_source`` chooses the
+  mask heads' RoIs: mmdet's sampled positives, or the ground-truth boxes (the box-conditioned track).
 * :class:`TeacherStudentRoIHead`: the paper's method. A class-agnostic teacher mask head Ft and a
   class-specific student mask head Fs share the mask RoI features (Eq. 2). Ft learns from seen masks
   (Eq. 5); Fs learns from seen masks and, for unseen objects, from the teacher's post-processed and
-  cleaned prediction r(Mt) (Eq. 3, 4, 6). Loss: Eq. 7. At test time only Fs predicts (Sec. 4.3).
+  cleaned prediction r(Mt) (Eq. 3, 4, 6), made by the
+  :class:`~tspsis.models.pseudo_labeler.PseudoLabeler`. Loss: Eq. 7. At test time only Fs predicts (Sec. 4.3).
 * :class:`ImageKeepingDetDataPreprocessor`: keeps the RGB training images next to the ground truth,
   for the dense-CRF post-processing r(Mt) = CRF(Mt) >= 0.5, which needs pixels.
 """
@@ -22,39 +24,39 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
-from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 from torch import Tensor
-from torchvision.ops import roi_align
 
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.models.task_modules.samplers import SamplingResult
-from mmdet.models.utils import empty_instances
+from mmdet.models.utils import empty_instances, unpack_gt_instances
 from mmdet.registry import MODELS
+from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from mmdet.structures.mask import mask_target
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
-from tspsis import pseudo
+from .pseudo_labeler import (RGB_IMAGE_KEY, STUDENT_LOSSES, check_choice, has_mask_of, prepare_partial_instances,
+                             rgb_crops, rgb_images, seen_union_masks, teacher_student_init, weighted_roi_mean)
 
 from .box_conditioned import predict_given_boxes, uses_given_boxes
 
 __all__ = [
     'ImageKeepingDetDataPreprocessor',
+    'MASK_ROI_SOURCES',
     'PartialRoIHead',
     'PositiveRoIs',
     'TeacherStudentRoIHead',
     'class_channel_targets',
+    'gt_box_sampling_result',
     'mask_targets',
+    'positive_rows',
     'seen_mask_loss',
 ]
 
-RGB_IMAGE_KEY = 'rgb_image'  # gt_instances.metainfo key set by ImageKeepingDetDataPreprocessor
-STUDENT_LOSSES = ('label_channel', 'all_channels')
-PSEUDO_WEIGHTINGS = ('none', 'confidence')
-TEST_MASK_HEADS = ('student', 'teacher')
-NO_POST_PROCESSING = 'none'  # pseudo_mask type: soft targets Mt, no r (Table 4)
+MASK_ROI_SOURCES = ('sampled', 'gt_boxes')  # PartialRoIHead.mask_roi_source
 
 
 @MODELS.register_module()
@@ -100,29 +102,18 @@ class PositiveRoIs:
                batch_gt_instances: InstanceList) -> 'PositiveRoIs':
         rois, img_idx, has_mask = [], [], []
         for i, (res, gt) in enumerate(zip(sampling_results, batch_gt_instances)):
-            height, width = _mask_shape(gt)
+            height, width = gt.masks.height, gt.masks.width
             priors = get_box_tensor(res.pos_priors)
             clip = priors.new_tensor([width, height, width, height])
             rois.append(torch.minimum(priors.clamp(min=0), clip))
             img_idx.append(torch.full_like(res.pos_assigned_gt_inds, i))
-            has_mask.append(_has_mask(gt)[res.pos_assigned_gt_inds])
+            has_mask.append(has_mask_of(gt, 'PositiveRoIs')[res.pos_assigned_gt_inds])
         return cls(
             rois=torch.cat(rois),
             img_idx=torch.cat(img_idx),
             labels=torch.cat([res.pos_gt_labels for res in sampling_results]),
             has_mask=torch.cat(has_mask),
             gt_boxes=torch.cat([get_box_tensor(res.pos_gt_bboxes) for res in sampling_results]))
-
-
-def _has_mask(gt_instances: InstanceData) -> Tensor:
-    """(N,) bool: which ground-truth instances carry a mask (all of them without the field)."""
-    if 'has_mask' in gt_instances:
-        return gt_instances.has_mask.bool()
-    return torch.ones(len(gt_instances), dtype=torch.bool, device=gt_instances.labels.device)
-
-
-def _mask_shape(gt_instances: InstanceData) -> Tuple[int, int]:
-    return gt_instances.masks.height, gt_instances.masks.width
 
 
 def mask_targets(sampling_results: List[SamplingResult], batch_gt_instances: InstanceList,
@@ -173,7 +164,67 @@ class PartialRoIHead(StandardRoIHead):
     Identical to ``StandardRoIHead`` except that the mask loss (key ``loss_mask``) only uses the
     positive RoIs whose assigned ground truth ``has_mask``; meant for
     ``FCNMaskHead(class_agnostic=True)``, whose single channel can then segment unseen categories.
+    The base of every partially supervised RoI head here (teacher-student, OPMask, MaskX, CPMask).
+
+    Args:
+        fully_supervised: False (default): every training batch must carry ``gt_instances.has_mask``
+            (``PackPartialDetInputs``); a batch without it raises instead of training on the loader's
+            empty placeholder masks. True: instances without the field count as mask-annotated.
+        mask_roi_source: the RoIs the mask heads (teacher and student included) train on.
+            ``'sampled'``: mmdet's sampled positive proposals; ``'gt_boxes'``: each image's ground-truth
+            boxes ("Deep-MAC", the box-conditioned track: image + boxes in, per-box masks out). The box
+            head trains on the sampled proposals either way.
     """
+
+    def __init__(self, *args, fully_supervised: bool = False, mask_roi_source: str = 'sampled',
+                 **kwargs) -> None:
+        check_choice(type(self).__name__, 'mask_roi_source', mask_roi_source, MASK_ROI_SOURCES)
+        super().__init__(*args, **kwargs)
+        self.fully_supervised = bool(fully_supervised)
+        self.mask_roi_source = mask_roi_source
+
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> dict:
+        """``StandardRoIHead.loss`` with the ``has_mask`` check and the mask RoIs of ``mask_roi_source``.
+
+        Proposals are assigned and sampled as in mmdet, the box head trains on the samples, and every
+        mask loss (``mask_loss`` of the subclass) gets the sampling results of :meth:`mask_rois`.
+        """
+        assert len(rpn_results_list) == len(batch_data_samples)
+        prepare_partial_instances(batch_data_samples, fully_supervised=self.fully_supervised,
+                                  owner=type(self).__name__)
+        batch_gt_instances, batch_gt_instances_ignore, _ = unpack_gt_instances(batch_data_samples)
+        sampling_results = []
+        for i, rpn_results in enumerate(rpn_results_list):
+            rpn_results.priors = rpn_results.pop('bboxes')
+            assign_result = self.bbox_assigner.assign(rpn_results, batch_gt_instances[i],
+                                                      batch_gt_instances_ignore[i])
+            sampling_results.append(self.bbox_sampler.sample(
+                assign_result, rpn_results, batch_gt_instances[i],
+                feats=[lvl_feat[i][None] for lvl_feat in x]))
+
+        losses = dict()
+        bbox_results = self.bbox_loss(x, sampling_results)
+        losses.update(bbox_results['loss_bbox'])
+        if self.with_mask:
+            mask_results, mask_bbox_feats = self.mask_rois(x, sampling_results, bbox_results['bbox_feats'],
+                                                           batch_gt_instances)
+            losses.update(self.mask_loss(x, mask_results, mask_bbox_feats, batch_gt_instances)['loss_mask'])
+        return losses
+
+    def mask_rois(self, x: Tuple[Tensor], sampling_results: List[SamplingResult], bbox_feats: Tensor,
+                  batch_gt_instances: InstanceList) -> Tuple[List[SamplingResult], Tensor]:
+        """The mask heads' RoIs as sampling results (their positives), and the box features of those results.
+
+        ``'sampled'``: mmdet's. ``'gt_boxes'``: per image one positive per ground-truth object, its own box
+        (:func:`gt_box_sampling_result`), and the box branch's features (``_bbox_forward``) of those boxes,
+        which a shared RoI extractor or OPMask's CAM prior reads.
+        """
+        if self.mask_roi_source == 'sampled':
+            return sampling_results, bbox_feats
+        results = [gt_box_sampling_result(gt) for gt in batch_gt_instances]
+        rois = bbox2roi([res.pos_priors for res in results])
+        return results, self._bbox_forward(x, rois)['bbox_feats']
 
     def mask_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
                   bbox_feats: Tensor, batch_gt_instances: InstanceList) -> dict:
@@ -207,11 +258,33 @@ class PartialRoIHead(StandardRoIHead):
             rois = bbox2roi([res.pos_priors for res in sampling_results])
             mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs], rois)
             return self.shared_head(mask_feats) if self.with_shared_head else mask_feats
-        pos_inds = torch.cat([
-            torch.cat([bbox_feats.new_ones(len(res.pos_priors), dtype=torch.bool),
-                       bbox_feats.new_zeros(len(res.neg_priors), dtype=torch.bool)])
-            for res in sampling_results])
-        return bbox_feats[pos_inds]
+        return positive_rows(sampling_results, bbox_feats)
+
+
+def positive_rows(sampling_results: List[SamplingResult], feats: Tensor) -> Tensor:
+    """The rows of the positive RoIs in `feats`, per-RoI values of all sampled RoIs (per image its positives
+    then its negatives, mmdet's order): (P, ...) of (sum_i pos_i + neg_i, ...)."""
+    positive = torch.cat([
+        torch.cat([feats.new_ones(len(res.pos_priors), dtype=torch.bool),
+                   feats.new_zeros(len(res.neg_priors), dtype=torch.bool)])
+        for res in sampling_results])
+    return feats[positive]
+
+
+def gt_box_sampling_result(gt_instances: InstanceData) -> SamplingResult:
+    """A SamplingResult whose positives are the image's ground-truth objects, each with its own box as RoI.
+
+    pos_priors: (N, 4) the ground-truth boxes; pos_assigned_gt_inds: 0..N-1; pos_gt_labels: the labels;
+    no negatives. What ``mask_roi_source='gt_boxes'`` trains the mask heads on.
+    """
+    boxes = gt_instances.bboxes
+    priors = get_box_tensor(boxes)
+    num = len(priors)
+    inds = torch.arange(num, device=priors.device)
+    assign = AssignResult(num_gts=num, gt_inds=inds + 1, max_overlaps=priors.new_ones(num),
+                          labels=gt_instances.labels)
+    return SamplingResult(pos_inds=inds, neg_inds=inds[:0], priors=priors, gt_bboxes=boxes,
+                          assign_result=assign, gt_flags=priors.new_ones(num, dtype=torch.uint8))
 
 
 @MODELS.register_module()
@@ -230,50 +303,34 @@ class TeacherStudentRoIHead(PartialRoIHead):
         teacher_head: Ft's config, merged over a copy of ``mask_head``'s with
             ``class_agnostic=True``; so ``dict()`` is the student's architecture with one channel and
             ``dict(num_convs=12)`` the "deeper" teacher of Table 3.
-        pseudo_mask: r in Eq. 4/6: ``dict(type='threshold'|'interact'|'crf', thr=0.5,
-            crf_backend='torch'|'pydensecrf', crf_iterations=5, crf_params=dict(...))``, see
-            :func:`tspsis.pseudo.make_pseudo_masks`. ``'crf'`` needs
+        pseudo_labeler: the student's targets for unseen objects, r(Mt) (Eq. 4/6), cleaning, warm-up
+            and weighting: ``dict(type='PseudoLabeler', post_process=dict(type='threshold', thr=0.5),
+            clean=True, warmup_iters=0, weighting='none')``, see
+            :class:`~tspsis.models.pseudo_labeler.PseudoLabeler`. ``post_process.type='crf'`` needs
             :class:`ImageKeepingDetDataPreprocessor` as the detector's data preprocessor.
-            ``type='none'`` applies no r: the teacher's probabilities Mt are soft targets (the
-            "post-processing off" row of Table 4; use with ``clean_pseudo=False``).
         student_loss: ``'label_channel'`` supervises only channel l of Fs (Mask R-CNN's
-            convention); ``'all_channels'`` supervises all C channels with G of Eq. 3 (zeros but l).
-        clean_pseudo: mark pseudo-mask pixels inside any seen-category GT mask of the image or
-            outside the object's GT box as background (Sec. 5.1).
-        pseudo_warmup_iters: the student ignores unseen objects for the first N training iterations
-            (the iteration is mmengine's MessageHub runtime info ``'iter'``), while Ft is untrained.
-        pseudo_weighting: ``'none'``, or ``'confidence'``: scale each unseen object's student loss by
-            the teacher's mean confidence mean(|2 Mt - 1|) over its RoI.
+            convention); ``'all_channels'`` supervises all C channels with G of Eq. 3 (zeros but l),
+            per RoI the sum over channels of the per-pixel mean, so that channel l weighs as much as
+            with ``'label_channel'`` (Eq. 7's equal weights).
         test_mask_head: ``'student'`` (Sec. 4.3: the teacher is dropped at inference) or
             ``'teacher'`` (predict with Ft of the same checkpoint, for analysis).
+        fully_supervised, mask_roi_source: as :class:`PartialRoIHead`.
     """
 
     def __init__(self,
                  *args,
                  mask_head: ConfigType,
                  teacher_head: OptConfigType = None,
-                 pseudo_mask: OptConfigType = None,
+                 pseudo_labeler: OptConfigType = None,
                  student_loss: str = 'label_channel',
-                 clean_pseudo: bool = True,
-                 pseudo_warmup_iters: int = 0,
-                 pseudo_weighting: str = 'none',
                  test_mask_head: str = 'student',
                  **kwargs) -> None:
+        owner = type(self).__name__
+        labeler = teacher_student_init(owner, kwargs, pseudo_labeler, test_mask_head)
+        check_choice(owner, 'student_loss', student_loss, STUDENT_LOSSES)
         super().__init__(*args, mask_head=mask_head, **kwargs)
-        self.pseudo_mask = self._check_pseudo_mask(pseudo_mask)
-        _check_choice('student_loss', student_loss, STUDENT_LOSSES)
-        _check_choice('pseudo_weighting', pseudo_weighting, PSEUDO_WEIGHTINGS)
-        _check_choice('test_mask_head', test_mask_head, TEST_MASK_HEADS)
-        if pseudo_warmup_iters < 0:
-            raise ValueError('TeacherStudentRoIHead: `pseudo_warmup_iters` must be >= 0, '
-                             f'got {pseudo_warmup_iters}')
+        self.pseudo_labeler = labeler
         self.student_loss = student_loss
-        self.clean_pseudo = clean_pseudo
-        if self.pseudo_mask['type'] == NO_POST_PROCESSING and clean_pseudo:
-            raise ValueError("TeacherStudentRoIHead: pseudo_mask type 'none' is Table 4's run without "
-                             'post-processing (soft targets); set clean_pseudo=False')
-        self.pseudo_warmup_iters = pseudo_warmup_iters
-        self.pseudo_weighting = pseudo_weighting
         self.test_mask_head = test_mask_head
 
         teacher_cfg = ConfigDict(mask_head)
@@ -282,24 +339,16 @@ class TeacherStudentRoIHead(PartialRoIHead):
         self._teacher_has_batch_statistics = any(
             isinstance(module, torch.nn.modules.batchnorm._BatchNorm) for module in self.teacher_head.modules())
         if not self.teacher_head.class_agnostic:
-            raise ValueError('TeacherStudentRoIHead: `teacher_head.class_agnostic` must be True '
+            raise ValueError(f'{owner}: `teacher_head.class_agnostic` must be True '
                              '(Ft has one channel, Eq. 2)')
         if self.mask_head.class_agnostic:
-            raise ValueError('TeacherStudentRoIHead: `mask_head.class_agnostic` must be False '
+            raise ValueError(f'{owner}: `mask_head.class_agnostic` must be False '
                              '(the student Fs has C channels, Eq. 2)')
         student_loss_cfg = self.mask_head.loss_mask
         if not getattr(student_loss_cfg, 'use_mask', False):
-            raise ValueError("TeacherStudentRoIHead: `mask_head.loss_mask` must be "
+            raise ValueError(f"{owner}: `mask_head.loss_mask` must be "
                              "dict(type='CrossEntropyLoss', use_mask=True): the student loss is a "
                              'per-pixel binary cross-entropy (Sec. 4.3)')
-
-    @staticmethod
-    def _check_pseudo_mask(pseudo_mask: OptConfigType) -> dict:
-        cfg = {'type': 'threshold', **(pseudo_mask or {})}
-        _check_choice('pseudo_mask.type', cfg['type'], (NO_POST_PROCESSING, *pseudo.PSEUDO_MASK_METHODS))
-        if isinstance(cfg.get('crf_params'), dict):
-            cfg['crf_params'] = pseudo.CRFParams(**cfg['crf_params'])
-        return cfg
 
     # ----------------------------------------------------------------------------------- training
     def mask_loss(self, x: Tuple[Tensor], sampling_results: List[SamplingResult],
@@ -317,8 +366,17 @@ class TeacherStudentRoIHead(PartialRoIHead):
 
         student_gt = mask_targets(sampling_results, batch_gt_instances,
                                   student_logits.shape[-2:], self.train_cfg)
-        label_targets, weights = self.student_targets(student_gt, teacher_logits, student_logits,
-                                                      positives, batch_gt_instances)
+        size = tuple(student_gt.shape[-2:])
+
+        def crops(rows: Tensor) -> Tensor:  # (U, 3, h, w) image crops of the RoIs, for r = CRF
+            images = rgb_images(batch_gt_instances, 'ImageKeepingDetDataPreprocessor')
+            return rgb_crops(images, positives.rois[rows], positives.img_idx[rows], size)
+
+        label_targets, weights = self.pseudo_labeler(
+            gt_targets=student_gt, teacher_logits=teacher_logits, student_logits=student_logits,
+            labels=positives.labels, has_mask=positives.has_mask, rois=positives.rois,
+            gt_boxes=positives.gt_boxes, seen_union=lambda: seen_union_masks(batch_gt_instances),
+            img_idx=positives.img_idx, images=crops)
         loss_student = self.student_mask_loss(student_logits, label_targets, positives.labels,
                                               weights)
         return dict(mask_preds=student_logits, mask_feats=mask_feats, mask_targets=label_targets,
@@ -341,77 +399,25 @@ class TeacherStudentRoIHead(PartialRoIHead):
         order = torch.cat([has_mask.nonzero()[:, 0], (~has_mask).nonzero()[:, 0]])
         return torch.cat([seen_logits, unseen_logits])[torch.argsort(order)]
 
-    @torch.no_grad()
-    def student_targets(self, student_gt: Tensor, teacher_logits: Tensor, student_logits: Tensor,
-                        positives: PositiveRoIs,
-                        batch_gt_instances: InstanceList) -> Tuple[Tensor, Tensor]:
-        """Target of each RoI's own class channel l (G_l, Eq. 4/6) and its loss weight.
-
-        student_gt: (P, h, w) ground-truth targets on the student's grid; teacher_logits:
-        (P, 1, ht, wt); student_logits: (P, C, h, w). Seen objects get their ground truth; unseen
-        ones the cleaned pseudo mask r(Mt), Mt brought to the student's grid by area averaging.
-        Nothing here carries gradient: the pseudo masks never train the teacher.
-        Returns label_targets (P, h, w) float and weights (P,) float (1 for seen objects).
-        """
-        size = tuple(student_gt.shape[-2:])
-        unseen = ~positives.has_mask
-        label_targets = student_gt.clone()
-        weights = torch.ones_like(student_gt[:, 0, 0])
-        if not bool(unseen.any()):
-            return label_targets, weights
-        teacher_probs = teacher_logits[unseen, 0].float().sigmoid()
-        if tuple(teacher_probs.shape[-2:]) != size:
-            teacher_probs = F.interpolate(teacher_probs[:, None], size=size, mode='area')[:, 0]
-        rois = positives.rois[unseen]
-        labels = positives.labels[unseen]
-        method = self.pseudo_mask['type']
-        options = {k: v for k, v in self.pseudo_mask.items() if k != 'type'}
-        if method == 'interact':
-            options['student_probs'] = student_logits[unseen, labels].float().sigmoid()
-        if method == 'crf':
-            options['images'] = _rgb_crops(batch_gt_instances, rois, positives.img_idx[unseen],
-                                           size)
-        if method == NO_POST_PROCESSING:
-            pseudo_masks = teacher_probs
-        else:
-            pseudo_masks = pseudo.make_pseudo_masks(method, teacher_probs, **options)
-        if self.clean_pseudo:
-            seen_union = _seen_union_masks(batch_gt_instances).to(rois.device)
-            pseudo_masks = pseudo.clean_pseudo_masks(
-                pseudo_masks,
-                pseudo.union_mask_on_rois(rois, positives.img_idx[unseen], seen_union, size),
-                pseudo.box_mask_on_rois(rois, positives.gt_boxes[unseen], size))
-        label_targets[unseen] = pseudo_masks.to(label_targets.dtype)
-
-        if self._iteration() < self.pseudo_warmup_iters:
-            weights[unseen] = 0
-        elif self.pseudo_weighting == 'confidence':
-            weights[unseen] = (2 * teacher_probs - 1).abs().flatten(1).mean(1).to(weights.dtype)
-        return label_targets, weights
-
     def student_mask_loss(self, student_logits: Tensor, label_targets: Tensor, labels: Tensor,
                           weights: Tensor) -> Tensor:
         """Eq. 6: weighted mean over RoIs of the per-pixel BCE of Fs against its targets.
 
-        student_logits: (P, C, h, w); label_targets: (P, h, w); labels: (P,); weights: (P,).
-        RoIs of weight 0 (warm-up) neither count in the mean nor contribute.
+        student_logits: (P, C, h, w); label_targets: (P, h, w) G_l; labels: (P,); weights: (P,).
+        Per RoI, ``'label_channel'``: the mean over the h x w pixels of channel l; ``'all_channels'``:
+        the sum over the C channels of that mean, against G of Eq. 3 (channel l's term is the same, every
+        other channel adds its BCE against 0). RoIs of weight 0 (warm-up) neither count nor contribute
+        (:func:`~tspsis.models.pseudo_labeler.weighted_roi_mean`).
         """
-        if student_logits.shape[0] == 0:
-            return student_logits.sum() * 0
         if self.student_loss == 'label_channel':
             logits = student_logits[torch.arange(len(labels), device=labels.device), labels]
-            targets = label_targets
+            per_roi = F.binary_cross_entropy_with_logits(
+                logits.float(), label_targets.float(), reduction='none').flatten(1).mean(1)
         else:
-            logits = student_logits
             targets = class_channel_targets(label_targets, labels, student_logits.shape[1])
-        per_roi = F.binary_cross_entropy_with_logits(
-            logits.float(), targets.float(), reduction='none').flatten(1).mean(1)
-        num_rois = (weights > 0).sum().clamp(min=1)
-        return self.mask_head.loss_mask.loss_weight * (per_roi * weights).sum() / num_rois
-
-    @staticmethod
-    def _iteration() -> int:
-        return int(MessageHub.get_current_instance().get_info('iter', 0))
+            per_roi = F.binary_cross_entropy_with_logits(
+                student_logits.float(), targets.float(), reduction='none').flatten(2).mean(2).sum(1)
+        return self.mask_head.loss_mask.loss_weight * weighted_roi_mean(per_roi, weights)
 
     # ---------------------------------------------------------------------------------- inference
     def predict_mask(self, x: Tuple[Tensor], batch_img_metas: List[dict],
@@ -431,31 +437,3 @@ class TeacherStudentRoIHead(PartialRoIHead):
             rcnn_test_cfg=self.test_cfg, rescale=rescale)
 
 
-def _check_choice(name: str, value: str, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f'TeacherStudentRoIHead: unknown `{name}` {value!r}; '
-                         f'expected one of {choices}')
-
-
-def _seen_union_masks(batch_gt_instances: InstanceList) -> Tensor:
-    """(B, H, W) bool: per image, the union of its seen-category GT masks (zero-padded to max)."""
-    unions = []
-    for gt in batch_gt_instances:
-        masks = torch.from_numpy(gt.masks.to_ndarray()).bool()  # (N, H, W); N may be 0
-        unions.append(masks[_has_mask(gt).cpu()].any(0))
-    height = max(u.shape[0] for u in unions)
-    width = max(u.shape[1] for u in unions)
-    return torch.stack([F.pad(u, (0, width - u.shape[1], 0, height - u.shape[0])) for u in unions])
-
-
-def _rgb_crops(batch_gt_instances: InstanceList, rois: Tensor, img_idx: Tensor,
-               size: Tuple[int, int]) -> Tensor:
-    """(U, 3, h, w) RGB [0, 255] image crops RoI-aligned like the mask targets, for the dense CRF."""
-    try:
-        images = torch.stack([gt.metainfo[RGB_IMAGE_KEY] for gt in batch_gt_instances])
-    except KeyError:
-        raise ValueError(
-            "TeacherStudentRoIHead: pseudo_mask type 'crf' needs the training images; set the "
-            "model's data_preprocessor type to 'ImageKeepingDetDataPreprocessor'") from None
-    boxes = torch.cat([img_idx.to(images.dtype)[:, None], rois.to(images.dtype)], dim=1)
-    return roi_align(images, boxes, size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
