@@ -54,8 +54,8 @@ def test_mask_heads_train_on_exactly_the_ground_truth_boxes(box_conditioned, par
 
 @pytest.mark.parametrize("roi_head, crf", [
     (PSIS_HEAD, False),
-    (dict(TS_HEAD, pseudo_mask=dict(type="threshold")), False),
-    (dict(TS_HEAD, pseudo_mask=dict(type="crf")), True),
+    (dict(TS_HEAD, pseudo_labeler=dict(type="PseudoLabeler", post_process=dict(type="threshold"))), False),
+    (dict(TS_HEAD, pseudo_labeler=dict(type="PseudoLabeler", post_process=dict(type="crf"))), True),
 ], ids=["baseline", "ts-threshold", "ts-crf"])
 def test_unseen_masks_do_not_leak(box_conditioned, partial_batch, check_unseen_masks_do_not_leak, roi_head, crf):
     zero_losses, changed_losses = check_unseen_masks_do_not_leak(box_conditioned(roi_head, crf=crf), partial_batch)
@@ -64,7 +64,7 @@ def test_unseen_masks_do_not_leak(box_conditioned, partial_batch, check_unseen_m
 
 
 def test_predicts_one_scored_mask_per_given_box(box_conditioned, partial_batch, partial_objects, predict):
-    model = box_conditioned(dict(TS_HEAD, pseudo_mask=dict(type="threshold")))
+    model = box_conditioned(dict(TS_HEAD, pseudo_labeler=dict(type="PseudoLabeler", post_process=dict(type="threshold"))))
     for head, bias in ((model.roi_head.mask_head, 3.0), (model.roi_head.teacher_head, -50.0)):
         torch.nn.init.zeros_(head.conv_logits.weight)
         torch.nn.init.constant_(head.conv_logits.bias, bias)
