@@ -12,7 +12,8 @@ model = dict(
         # 7x7 mask RoI features -> 14x14 masks (Mask R-CNN: 14 -> 28): the objects of the 160 px images are
         # ~10-60 px wide, 2-15 feature pixels at stride 4
         mask_roi_extractor=dict(out_channels=width, roi_layer=dict(output_size=7)),
-        mask_head=dict(in_channels=width, conv_out_channels=width, roi_feat_size=7)))
+        mask_head=dict(in_channels=width, conv_out_channels=width, roi_feat_size=7)),
+    train_cfg=dict(rcnn=dict(mask_size=14)))  # mmdet's own mask targets (the oracle's StandardRoIHead) at 14x14
 
 # 16 images per iteration (the paper's batch), lr 0.02 (the paper's; 0.01 in the detector track's 4-image CPU
 # schedule); the schedule's shape (warm-up, steps at 8/12 and 11/12) is the detector track's.
