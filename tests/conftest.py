@@ -196,15 +196,15 @@ def assert_direction_files(cfg, name: str, train_masks: str | None = "seen") -> 
         assert cfg.train_dataloader.dataset.ann_file.endswith(f"_{seen}.json") == (train_masks == "seen")
 
 
-def build_model(config, options: dict | None = None) -> torch.nn.Module:
-    """The model of `config` (a Config, or a path or name under configs/) with `options` merged in
-    (Config.merge_from_dict: dotted keys; `_delete_=True` in a dict replaces the whole dict), its weights drawn
-    after torch.manual_seed(0). Two-stage models (those with an RPN) get FEWER_ROIS. Skips the test where the
-    heads cannot build the config yet (skip_unless_buildable)."""
+def build_model(config, options: dict | None = None, mixins: Sequence[str | Path] = ()) -> torch.nn.Module:
+    """The model of `config` (a Config, or a path or name under configs/ with `mixins` merged over it, as in
+    load_config) with `options` merged in (Config.merge_from_dict: dotted keys; `_delete_=True` in a dict replaces
+    the whole dict), its weights drawn after torch.manual_seed(0). Two-stage models (those with an RPN) get
+    FEWER_ROIS. Skips the test where the heads cannot build the config yet (skip_unless_buildable)."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
 
-    cfg = config if isinstance(config, Config) else load_config(config)
+    cfg = config if isinstance(config, Config) else load_config(config, mixins)
     cfg.merge_from_dict(options or {})
     skip_unless_buildable(cfg.model)
     if "rpn_head" in cfg.model:

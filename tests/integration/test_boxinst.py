@@ -21,12 +21,24 @@ from mmengine.structures import InstanceData  # noqa: E402
 from tspsis.models import boxinst  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-PSIS = "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"
-TS = "ts-boxinst_r18_fpn_cpu_synth-voc2nonvoc_{}.py"
+PSIS = "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+TS = "ts-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+R = {"thr": (), "crf": ("_base_/ts_variants/boxinst-crf.py",),  # r of Table 5: the leaf is r = threshold,
+     "interact": ("_base_/ts_variants/boxinst-interact.py",)}  # the others are mixins
+GPU = "_base_/schedules/boxinst_synth_gpu.py"  # the synthetic leaves on one GPU
 NUM_CLASSES = 24
 SIZE = 64
-BOXINST_CONFIGS = sorted(p.name for p in CONFIGS.glob("*boxinst_*.py"))
-SYNTHETIC = [name for name in BOXINST_CONFIGS if "_synth-" in name]
+BOXINST_CONFIGS = sorted(p.name for p in (CONFIGS / "boxinst").glob("*.py"))
+# (leaf, mixins): every leaf, "+ ours" with each r, the synthetic ones also sized for one GPU
+EXPERIMENTS = [(name, mixins) for name in BOXINST_CONFIGS
+               for mixins in (R.values() if name.startswith("ts-") else [()])]
+EXPERIMENTS += [(name, (*mixins, GPU)) for name, mixins in EXPERIMENTS if "_synth-" in name]
+SYNTHETIC = [(name, mixins) for name, mixins in EXPERIMENTS if "_synth-" in name and GPU not in mixins]
+
+
+def _id(experiment: tuple) -> str:
+    name, mixins = experiment
+    return "+".join([name[:-len(".py")], *(Path(m).stem for m in mixins)])
 BOXINST_KEYS = {"loss_cls", "loss_bbox", "loss_centerness", "loss_mask_project", "loss_mask_pairwise",
                 "loss_mask_seen"}
 
@@ -105,9 +117,9 @@ def test_preprocessor_keeps_annotated_masks_and_images(boxinst_batch):
 
 
 # -------------------------------------------------------------------------------------------- training
-@pytest.mark.parametrize("name", SYNTHETIC)
-def test_synthetic_config_trains_one_step(load_config, build_model, boxinst_batch, train_one_step, name):
-    cfg = load_config(name)
+@pytest.mark.parametrize("name,mixins", SYNTHETIC, ids=map(_id, SYNTHETIC))
+def test_synthetic_config_trains_one_step(load_config, build_model, boxinst_batch, train_one_step, name, mixins):
+    cfg = load_config(name, mixins)
     log_vars, changed = train_one_step(build_model(cfg), boxinst_batch(), cfg.optim_wrapper)
 
     expected = BOXINST_KEYS | ({"loss_mask_student"} if name.startswith("ts-") else set())
@@ -120,10 +132,10 @@ def test_synthetic_config_trains_one_step(load_config, build_model, boxinst_batc
         assert "bbox_head.controller.student.weight" in changed  # the student's
 
 
-@pytest.mark.parametrize("name", [PSIS, TS.format("thr"), TS.format("crf")])
-def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks_do_not_leak, name):
+@pytest.mark.parametrize("name,mixins", [(PSIS, ()), (TS, R["thr"]), (TS, R["crf"])], ids=["psis", "ts-thr", "ts-crf"])
+def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks_do_not_leak, name, mixins):
     # The comparison is sensitive: inverting a *seen* object's mask changes the mask-supervised losses.
-    zero_losses, changed_losses = check_unseen_masks_do_not_leak(build_model(name), boxinst_batch)
+    zero_losses, changed_losses = check_unseen_masks_do_not_leak(build_model(name, mixins=mixins), boxinst_batch)
     supervised = ["loss_mask_seen"] + (["loss_mask_student"] if name.startswith("ts-") else [])
     assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in supervised)
 
@@ -132,7 +144,7 @@ def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks
 def test_teacher_student_leaves_boxinst_losses_unchanged(build_model, boxinst_batch, losses_and_grads, r):
     """Sec. 4.3: same weights, seed and inputs -> every BoxInst loss and its gradients are identical with the
     teacher-student heads added; the student's loss is the only new one."""
-    teacher_student = build_model(TS.format(r))
+    teacher_student = build_model(TS, mixins=R[r])
     baseline = build_model(PSIS)
     missing, unexpected = baseline.load_state_dict(teacher_student.state_dict(), strict=False)
     assert not missing and set(unexpected) == {"bbox_head.controller.student.weight",
@@ -149,7 +161,7 @@ def test_teacher_student_leaves_boxinst_losses_unchanged(build_model, boxinst_ba
 
 
 def test_student_loss_trains_the_student_not_the_teacher_head(build_model, boxinst_batch, losses_and_grads):
-    model = build_model(TS.format("thr"))
+    model = build_model(TS)
     _, grads = losses_and_grads(model, boxinst_batch(), backward={"loss_mask_student"})
     assert torch.count_nonzero(grads["bbox_head.controller.student.weight"]) > 0
     teacher_rows = grads.get("bbox_head.controller.weight")
@@ -170,7 +182,7 @@ def selected_case() -> boxinst.SelectedPositives:
 
 
 def test_student_targets_threshold_and_cleaning(build_model):
-    head = build_model(TS.format("thr")).mask_head
+    head = build_model(TS).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), 20.0)  # Mt = 1 everywhere
     targets = head.student_targets(teacher, torch.zeros(2, 16, 16), sel)
@@ -185,7 +197,7 @@ def test_student_targets_threshold_and_cleaning(build_model):
 
 
 def test_student_targets_interact(build_model):
-    head = build_model(TS.format("interact"), {"model.mask_head.clean_pseudo": False}).mask_head
+    head = build_model(TS, {"model.mask_head.clean_pseudo": False}, mixins=R["interact"]).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), math.log(0.4 / 0.6))  # Mt = 0.4
     student = torch.zeros(2, 16, 16)  # Ms = 0.5: (0.4 + 0.5) / 2 < 0.5
@@ -196,7 +208,7 @@ def test_student_targets_interact(build_model):
 
 
 def test_student_targets_crf_stay_in_the_box(build_model):
-    head = build_model(TS.format("crf")).mask_head
+    head = build_model(TS, mixins=R["crf"]).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), -20.0)
     teacher[1, 4:12, 4:12] = 20.0  # the teacher is sure of the unseen object's box
@@ -211,7 +223,7 @@ def test_student_targets_crf_stay_in_the_box(build_model):
 
 
 def test_student_params_pick_channel_l_in_boxinst_layout(build_model):
-    head = build_model(TS.format("thr")).mask_head
+    head = build_model(TS).mask_head
     assert head.num_params == 593 and head.student_num_params == 576 + 17 * NUM_CLASSES
     params = torch.arange(head.student_num_params, dtype=torch.float32)[None].repeat(2, 1)
     picked = head.student_params_for_labels(params, torch.tensor([0, 3]))
@@ -229,7 +241,7 @@ def test_student_params_pick_channel_l_in_boxinst_layout(build_model):
 
 
 def test_wrong_student_num_params_names_the_fix(build_model, boxinst_batch, losses_and_grads):
-    model = build_model(TS.format("thr"), {"model.bbox_head.student_num_params": 100})
+    model = build_model(TS, {"model.bbox_head.student_num_params": 100})
     with pytest.raises(ValueError, match=f"student_num_params={576 + 17 * NUM_CLASSES}"):
         losses_and_grads(model, boxinst_batch())
 
@@ -240,13 +252,13 @@ def test_wrong_student_num_params_names_the_fix(build_model, boxinst_batch, loss
 ])
 def test_bad_options_name_the_field(build_model, bad, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
-        build_model(TS.format("thr"), bad)
+        build_model(TS, bad)
 
 
 # ------------------------------------------------------------------------------------------- inference
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
 def test_inference_uses_the_chosen_head(build_model, boxinst_batch, test_mask_head):
-    model = build_model(TS.format("thr"), {"model.mask_head.test_mask_head": test_mask_head})
+    model = build_model(TS, {"model.mask_head.test_mask_head": test_mask_head})
     model.eval()
     head = model.mask_head
     data = model.data_preprocessor(boxinst_batch(), training=False)
@@ -268,7 +280,7 @@ def test_inference_uses_the_chosen_head(build_model, boxinst_batch, test_mask_he
         assert bool(res.masks.any()) == (test_mask_head == "student")
 
 
-@pytest.mark.parametrize("name", [PSIS, TS.format("thr")])
+@pytest.mark.parametrize("name", [PSIS, TS])
 def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predict, name):
     for out in predict(build_model(name), boxinst_batch(size=56)):
         pred = out.pred_instances
@@ -279,14 +291,15 @@ def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predic
 
 # --------------------------------------------------------------------------------------------- configs
 def test_every_boxinst_config_is_there():
-    # psis + ts (thr, crf, interact) in two directions, on COCO and on the synthetic benchmark (CPU and GPU)
-    for setting in ("_coco-", "_cpu_synth-", "_gpu_synth-"):
-        assert len([n for n in BOXINST_CONFIGS if setting in n]) == 2 * 4, setting
+    # psis + ts in two directions, on COCO and on the synthetic benchmark; Table 5's r as mixins
+    for setting in ("_coco-", "_synth-"):
+        assert len([n for n in BOXINST_CONFIGS if setting in n]) == 2 * 2, setting
+    assert all((CONFIGS / m).is_file() for mixins in (*R.values(), (GPU,)) for m in mixins)
 
 
-@pytest.mark.parametrize("name", BOXINST_CONFIGS)
-def test_boxinst_config_matches_its_name(load_config, assert_direction_files, name):
-    cfg = load_config(name)
+@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=map(_id, EXPERIMENTS))
+def test_boxinst_config_matches_its_name(load_config, assert_direction_files, name, mixins):
+    cfg = load_config(name, mixins)
     model = cfg.model
     assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
     assert "tspsis.models" in cfg.custom_imports.imports
@@ -294,10 +307,10 @@ def test_boxinst_config_matches_its_name(load_config, assert_direction_files, na
     pipeline = [step.type for step in cfg.train_dataloader.dataset.pipeline]
     assert "LoadPartialAnnotations" in pipeline and pipeline[-1] == "PackPartialDetInputs"
     if name.startswith("ts-"):
-        r = name[:-len(".py")].rsplit("_", 1)[1]
+        r = next((r for r, variant in R.items() if variant and variant[0] in mixins), "thr")
         assert model.mask_head.type == "TeacherStudentBoxInstMaskHead"
         assert model.bbox_head.type == "TeacherStudentBoxInstBboxHead"
-        assert model.mask_head.pseudo_mask.type == {"thr": "threshold"}.get(r, r)
+        assert model.mask_head.pseudo_labeler.post_process.type == {"thr": "threshold"}.get(r, r)
         assert model.bbox_head.student_num_params == 576 + 17 * model.bbox_head.num_classes
     else:
         assert model.mask_head.type == "PartialBoxInstMaskHead"
@@ -312,6 +325,6 @@ def test_boxinst_config_matches_its_name(load_config, assert_direction_files, na
         assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == 0.01
         # the pairwise term's warm-up is 1/9 of the iterations, as BoxInst's 10k of 90k
         assert model.mask_head.warmup_iters == cfg.train_cfg.max_iters // 9
-        gpu = "_gpu_" in name
+        gpu = GPU in mixins
         assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu
         assert cfg.train_dataloader.batch_size == (16 if gpu else 4)

@@ -29,8 +29,9 @@ FOLDERS = {"mask_rcnn": ("psis-mask-rcnn", "oracle-mask-rcnn"), "mask_rcnn_ts": 
            "opmask": ("opmask", "ts-opmask"), "boxinst": ("psis-boxinst", "ts-boxinst"), "maskx_rcnn": ("maskx-rcnn",),
            "grabcut": ("grabcut-faster-rcnn",), "cpmask": ("cpmask",)}
 # {algo}_{backbone}_{neck}_{NxbB-schedule}_{data}-{direction}.py
-LEAF_NAME = re.compile(r"(?P<algo>[a-z-]+)_(?P<backbone>r50|r18-scratch)_fpn_(?P<schedule>8xb2-1x|8xb2-ms-90k|1xb4-300it)"
-                       r"_(?P<data>coco|synth)-(?P<direction>voc2nonvoc|nonvoc2voc)\.py")
+LEAF_NAME = re.compile(r"(?P<algo>[a-z-]+)_(?P<backbone>r50|r18-scratch)_fpn"
+                       r"_(?P<schedule>8xb2-1x|8xb2-ms-90k|1xb4-300it)_(?P<data>coco|synth)"
+                       r"-(?P<direction>voc2nonvoc|nonvoc2voc)\.py")
 
 # What each row's model is: (where its head type sits, the type)
 HEAD_TYPES = {"Mask R-CNN": ("roi_head", "PartialRoIHead"), "Mask R-CNN + ours": ("roi_head", "TeacherStudentRoIHead"),
@@ -38,10 +39,12 @@ HEAD_TYPES = {"Mask R-CNN": ("roi_head", "PartialRoIHead"), "Mask R-CNN + ours":
               "CPMask": ("roi_head", "CPMaskRoIHead"), "OPMask": ("roi_head", "OPMaskRoIHead"),
               "OPMask + ours": ("roi_head", "TeacherStudentOPMaskRoIHead"),
               "BoxInst": ("mask_head", "PartialBoxInstMaskHead"),
-              "BoxInst + ours": ("mask_head", "TeacherStudentBoxInstMaskHead"), "Oracle": ("roi_head", "StandardRoIHead")}
-# The variants (label -> the Table 1 row they vary, r, the teacher's convs and upsampling)
+              "BoxInst + ours": ("mask_head", "TeacherStudentBoxInstMaskHead"),
+              "Oracle": ("roi_head", "StandardRoIHead")}
+# The variants: label -> (the Table 1 row they vary, r)
 VARIANTS = {"ts: no post-processing": ("Mask R-CNN + ours", "none"), "ts: CRF": ("Mask R-CNN + ours", "crf"),
-            "ts: interact": ("Mask R-CNN + ours", "interact"), "ts: high-res teacher": ("Mask R-CNN + ours", "threshold"),
+            "ts: interact": ("Mask R-CNN + ours", "interact"),
+            "ts: high-res teacher": ("Mask R-CNN + ours", "threshold"),
             "ts: deeper teacher": ("Mask R-CNN + ours", "threshold"), "BoxInst + ours: CRF": ("BoxInst + ours", "crf"),
             "BoxInst + ours: interact": ("BoxInst + ours", "interact")}
 RUNS = [(method, direction, profile, track) for method in experiments.METHODS for profile in experiments.PROFILES
@@ -194,7 +197,8 @@ def test_row_resolves_to_what_its_name_says(assert_direction_files, method, dire
 
     # the data and the hardware
     coco = profile == "coco"
-    assert model.backbone.depth == (50 if coco else 18) and cfg.data_root == ("data/coco/" if coco else "data/synth/demo/")
+    assert model.backbone.depth == (50 if coco else 18)
+    assert cfg.data_root == ("data/coco/" if coco else "data/synth/demo/")
     if coco:
         assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs = 16 (Sec. 5.1)
         if row.startswith("BoxInst"):

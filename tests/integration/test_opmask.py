@@ -18,8 +18,8 @@ from mmdet.utils import register_all_modules  # noqa: E402
 from tspsis.models.opmask import CAMBBoxHead, object_mask_prior  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-OPMASK = CONFIGS / "_base_/models/opmask_r18_fpn_scratch.py"
-TS_OPMASK = CONFIGS / "_base_/models/ts-opmask_r18_fpn_scratch.py"
+OPMASK = CONFIGS / "opmask/opmask_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+TS_OPMASK = CONFIGS / "opmask/ts-opmask_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
 NUM_CLASSES = 24
 SIZE = 64
 
@@ -125,7 +125,7 @@ def test_mask_loss_trains_the_box_convs_not_the_classifier(build_model, partial_
 
 def test_requires_the_cam_box_head(build_model):
     with pytest.raises(ValueError, match="bbox_head.type"):  # Mask R-CNN's fc box head has no CAM
-        build_model(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py", {"model.roi_head.type": "OPMaskRoIHead"})
+        build_model(CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py", {"model.roi_head.type": "OPMaskRoIHead"})
 
 
 # ------------------------------------------------------------------------------------ inference
@@ -151,17 +151,19 @@ def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predic
 
 
 # -------------------------------------------------------------------------------------- configs
-NAMES = sorted(p.name for p in CONFIGS.glob("*.py") if p.name.startswith(("opmask_", "ts-opmask_")))
+NAMES = sorted(p.name for p in (CONFIGS / "opmask").glob("*.py"))
+GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
 
 
 def test_every_setting_and_direction_has_a_config(config_names):
-    assert set(NAMES) == config_names("opmask") | config_names("ts-opmask", suffix="_thr")
+    assert set(NAMES) == config_names("opmask") | config_names("ts-opmask")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
 def test_config_builds_and_trains(load_config, assert_direction_files, build_model, partial_batch, train_one_step,
-                                  name):
-    cfg = load_config(name)
+                                  name, mixins):
+    cfg = load_config(name, mixins)
     assert_direction_files(cfg, name)  # masks of seen categories only
     roi_head = cfg.model.roi_head
     assert roi_head.type == ("TeacherStudentOPMaskRoIHead" if name.startswith("ts-") else "OPMaskRoIHead")
@@ -170,7 +172,7 @@ def test_config_builds_and_trains(load_config, assert_direction_files, build_mod
     if "_coco-" in name:
         assert roi_head.bbox_head.conv_out_channels == 256 and roi_head.bbox_head.num_classes == 80
         assert cfg.optim_wrapper.clip_grad == dict(type="value", clip_value=1.0)
-        assert MODELS.build(cfg.model).roi_head.bbox_head.features(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 7, 7)
+        assert build_model(cfg).roi_head.bbox_head.features(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 7, 7)
         return
     cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
     log_vars, changed = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)

@@ -18,7 +18,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 import tspsis.models.roi_heads as roi_heads  # noqa: E402
 
-BASE_MODEL = Path(__file__).resolve().parents[2] / "configs/_base_/models/mask-rcnn_r18_fpn_scratch.py"
+BASE_MODEL = Path(__file__).resolve().parents[2] / "configs/_base_/models/mask-rcnn_r18-scratch_fpn.py"
 NUM_CLASSES = 24
 SIZE = 64
 
