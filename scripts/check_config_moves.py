@@ -90,7 +90,6 @@ def new_location(old: str) -> tuple[str, tuple[str, ...]]:
     return leaf, tuple(mixins)
 
 
-
 def renamed(resolved: dict) -> dict:
     """The old resolved config with the teacher-student options in the new interface (module docstring)."""
     out = copy.deepcopy(resolved)
