@@ -116,15 +116,22 @@ class Method:
         setting = self.settings.get(profile, SETTINGS[profile])
         return CONFIGS / (self.template.format(setting=setting, direction=direction) + ".py")
 
+    def lacks_track(self, profile: str, track: str) -> str | None:
+        """Why this method has no config in ``track`` for ``profile``, or None if it has one."""
+        _check_choice("profile", profile, PROFILES)
+        _check_choice("track", track, TRACKS)
+        if track not in self.tracks:
+            return f"{self.label!r} has no {track} track (tracks: {', '.join(self.tracks)})"
+        if profile not in TRACK_MIXINS[track]:
+            return f"the {track} track is not defined for the {profile} profile"
+        return None
+
     def config(self, profile: str, direction: str, track: str = "detector") -> ConfigSpec:
         """Leaf + variant mixins + track mixins + hardware sizing for a profile, direction and track; ValueError if
         this method or profile has no such track."""
-        _check_choice("track", track, TRACKS)
         leaf = self.config_path(profile, direction)
-        if track not in self.tracks:
-            raise ValueError(f"{self.label!r} has no {track} track (tracks: {', '.join(self.tracks)})")
-        if profile not in TRACK_MIXINS[track]:
-            raise ValueError(f"the {track} track is not defined for the {profile} profile")
+        if (problem := self.lacks_track(profile, track)) is not None:
+            raise ValueError(problem)
         mixins = (*self.mixins, *TRACK_MIXINS[track][profile], *self.sizing.get(profile, SIZING[profile]))
         return ConfigSpec(leaf, tuple(CONFIGS / m for m in mixins))
 
@@ -245,13 +252,12 @@ def config(method: str, direction: str, profile: str, track: str | None = None) 
 
 def unavailable_reason(method: str, direction: str, profile: str, track: str | None = None) -> str | None:
     """Why ``available`` is False (no such track, or the files that do not exist), None if it is True."""
-    try:
-        spec = config(method, direction, profile, track)
-    except ValueError as err:
-        if method not in METHODS or direction not in DIRECTIONS:
-            raise
-        return str(err)
-    missing = spec.missing()
+    _check_choice("profile", profile, PROFILES)
+    _check_choice("direction", direction, DIRECTIONS)
+    track = PROFILE_TRACKS[profile] if track is None else track
+    if (problem := _method(method).lacks_track(profile, track)) is not None:
+        return problem
+    missing = config(method, direction, profile, track).missing()
     return f"no {', '.join(str(f.relative_to(CONFIGS)) for f in missing)}" if missing else None
 
 
