@@ -30,14 +30,16 @@ from tspsis.runner import load_config
 from tspsis.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-BASELINE = "psis-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc.py"
-TS = "ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_{}.py"
-VARIANTS = {
-    "baseline": (BASELINE, []),
-    "ts threshold": (TS.format("thr"), []),
-    "ts interact": (TS.format("interact"), []),
-    "ts crf-cpu (pydensecrf)": (TS.format("crf"), ["model.roi_head.pseudo_mask.crf_backend=pydensecrf"]),
-    "ts crf-torch": (TS.format("crf"), []),
+BASELINE = "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+TS = "mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+VARIANT = "_base_/ts_variants/{}.py".format  # mixins merged over TS
+VARIANTS = {  # name: (config, mixins, cfg_options)
+    "baseline": (BASELINE, [], []),
+    "ts threshold": (TS, [], []),
+    "ts interact": (TS, [VARIANT("interact")], []),
+    "ts crf-cpu (pydensecrf)": (TS, [VARIANT("crf")],
+                                ["model.roi_head.pseudo_labeler.post_process.crf_backend=pydensecrf"]),
+    "ts crf-torch": (TS, [VARIANT("crf")], []),
 }
 
 
@@ -52,8 +54,9 @@ def _data_root(requested: Path | None) -> Path:
     return root
 
 
-def _build(config: str, options: list[str], data_root: Path, device: str):
-    cfg = load_config(str(CONFIGS / config), tempfile.mkdtemp(), options, str(data_root))
+def _build(config: str, mixins: list[str], options: list[str], data_root: Path, device: str):
+    cfg = load_config(str(CONFIGS / config), tempfile.mkdtemp(), options, str(data_root),
+                      mixins=[str(CONFIGS / m) for m in mixins])
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(device)
     return cfg, model, torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
@@ -97,7 +100,7 @@ def main() -> None:
     register_all_modules()  # mmdet as the default registry scope, as configs' default_scope says
     device = "cuda" if torch.cuda.is_available() else "cpu"
     data_root = _data_root(args.data_root)
-    models = {name: _build(cfg, opts, data_root, device) for name, (cfg, opts) in VARIANTS.items()}
+    models = {name: _build(cfg, mixins, opts, data_root, device) for name, (cfg, mixins, opts) in VARIANTS.items()}
     cfg = models["baseline"][0]
     train_set = DATASETS.build(cfg.train_dataloader.dataset)
     test_set = DATASETS.build(cfg.test_dataloader.dataset)

@@ -151,53 +151,42 @@ def without_has_mask(batch: dict) -> dict:
 
 
 # -------------------------------------------------------------------------------------------------- models
-def load_config(config: str | Path):
-    """The mmengine Config of `config` (a path, or a name under configs/), mmdet's modules registered and the
-    backbone's pretrained init_cfg dropped (no ImageNet download in tests)."""
+COCO_SETTING = "r50_fpn_8xb2-1x_coco"
+SYNTH_SETTING = "r18-scratch_fpn_1xb4-300it_synth"
+
+
+def config_file(config: str | Path) -> Path:
+    """`config` as a path: an existing path, a path under configs/, or a file name found once under configs/."""
+    for path in (Path(config), CONFIGS / config):
+        if path.is_file():
+            return path
+    found = sorted(CONFIGS.rglob(Path(config).name))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{config}: {'no' if not found else len(found)} such config under {CONFIGS}")
+    return found[0]
+
+
+def load_config(config: str | Path, mixins: Sequence[str | Path] = ()):
+    """The mmengine Config of `config` (a path, a path under configs/ or a file name under configs/) with `mixins`
+    (the same) merged over it in order as `tspsis train --mixin` does (tspsis.runner.merge_mixin), mmdet's modules
+    registered and the backbone's pretrained init_cfg dropped (no ImageNet download in tests)."""
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
+    from tspsis.runner import merge_mixin
+
     register_all_modules()
-    cfg = Config.fromfile(str(CONFIGS / config))
+    cfg = Config.fromfile(str(config_file(config)))
+    for mixin in mixins:
+        merge_mixin(cfg, config_file(mixin))
     cfg.model.backbone.init_cfg = None
     return cfg
 
 
-# The teacher-student options of the heads before tspsis.models.pseudo_labeler, and their keys in pseudo_labeler.
-OLD_PSEUDO_OPTIONS = {"pseudo_mask": "post_process", "clean_pseudo": "clean", "pseudo_warmup_iters": "warmup_iters",
-                      "pseudo_weighting": "weighting"}
-
-
-def with_pseudo_labeler(cfg):
-    """`cfg` (a Config, changed in place and returned) with the old teacher-student options of any head of its
-    model (pseudo_mask, clean_pseudo, pseudo_warmup_iters, pseudo_weighting) moved into
-    pseudo_labeler=dict(type='PseudoLabeler', post_process=..., clean=..., warmup_iters=..., weighting=...). A
-    config written against the PseudoLabeler is returned unchanged: the config-file tests pass before and after
-    configs/ is rewritten."""
-    def move(node) -> None:
-        if isinstance(node, dict):
-            old = {key: node.pop(key) for key in list(node) if key in OLD_PSEUDO_OPTIONS}
-            if old:
-                if "pseudo_labeler" not in node:
-                    node["pseudo_labeler"] = {"type": "PseudoLabeler"}
-                labeler = node["pseudo_labeler"]  # read back: a ConfigDict stores a converted copy
-                for key, value in old.items():
-                    labeler[OLD_PSEUDO_OPTIONS[key]] = value
-            for value in node.values():
-                move(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                move(value)
-
-    move(cfg.model)
-    return cfg
-
-
-def config_names(algorithm: str, suffix: str = "") -> set[str]:
-    """The config file names of a Table 1 method `algorithm` for every setting (R50 on COCO; R18 on the
-    synthetic benchmark, CPU and GPU) and direction: '{algorithm}_{setting}-{direction}{suffix}.py'."""
-    return {f"{algorithm}_{setting}-{direction}{suffix}.py"
-            for setting in ("r50_fpn_1x_coco", "r18_fpn_cpu_synth", "r18_fpn_gpu_synth")
+def config_names(algorithm: str, coco: str = COCO_SETTING) -> set[str]:
+    """The leaf config file names of a Table 1 method `algorithm` for every setting (R50 on COCO, setting `coco`; R18
+    on the synthetic benchmark) and direction: '{algorithm}_{setting}-{direction}.py'."""
+    return {f"{algorithm}_{setting}-{direction}.py" for setting in (coco, SYNTH_SETTING)
             for direction in ("voc2nonvoc", "nonvoc2voc")}
 
 
@@ -208,18 +197,20 @@ def assert_direction_files(cfg, name: str, train_masks: str | None = "seen") -> 
     another annotation file (train_masks='all') or on any (None)."""
     seen = "voc" if "voc2nonvoc" in name else "nonvoc"
     assert cfg.val_evaluator.manifest.endswith(f"_{seen}.manifest.json")
+    assert cfg.test_evaluator.manifest.endswith(f"_{seen}.manifest.json")
     if train_masks is not None:
         assert cfg.train_dataloader.dataset.ann_file.endswith(f"_{seen}.json") == (train_masks == "seen")
 
 
-def build_model(config, options: dict | None = None) -> torch.nn.Module:
-    """The model of `config` (a Config, or a path or name under configs/) with `options` merged in
-    (Config.merge_from_dict: dotted keys; `_delete_=True` in a dict replaces the whole dict), its weights drawn
-    after torch.manual_seed(0). Two-stage models (those with an RPN) get FEWER_ROIS."""
+def build_model(config, options: dict | None = None, mixins: Sequence[str | Path] = ()) -> torch.nn.Module:
+    """The model of `config` (a Config, or a path or name under configs/ with `mixins` merged over it, as in
+    load_config) with `options` merged in (Config.merge_from_dict: dotted keys; `_delete_=True` in a dict replaces
+    the whole dict), its weights drawn after torch.manual_seed(0). Two-stage models (those with an RPN) get
+    FEWER_ROIS."""
     from mmdet.registry import MODELS
     from mmengine.config import Config
 
-    cfg = config if isinstance(config, Config) else load_config(config)
+    cfg = config if isinstance(config, Config) else load_config(config, mixins)
     cfg.merge_from_dict(options or {})
     if "rpn_head" in cfg.model:
         cfg.merge_from_dict(FEWER_ROIS)
@@ -351,8 +342,7 @@ def _as_fixture(function: Callable) -> Callable:
 
 
 # Each helper as a session fixture of its own name (pytest finds fixtures among a conftest's attributes).
-for _helper in (object_masks, partial_batch, with_crowd, without_has_mask, load_config, with_pseudo_labeler,
-                config_names, assert_direction_files, build_model, losses_and_grads, train_one_step, predict,
-                predict_roi_masks, assert_bitwise_equal, check_unseen_masks_do_not_leak,
-                assert_test_mask_head_is_used):
+for _helper in (object_masks, partial_batch, with_crowd, without_has_mask, load_config, config_names,
+                assert_direction_files, build_model, losses_and_grads, train_one_step, predict, predict_roi_masks,
+                assert_bitwise_equal, check_unseen_masks_do_not_leak, assert_test_mask_head_is_used):
     globals()[f"{_helper.__name__}_fixture"] = _as_fixture(_helper)

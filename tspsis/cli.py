@@ -50,7 +50,7 @@ def _train(args: argparse.Namespace) -> int:
     from .launch import train
 
     run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
-                data_root=args.data_root, max_iters=args.max_iters, force=args.force)
+                data_root=args.data_root, max_iters=args.max_iters, force=args.force, mixins=args.mixin)
     print(f"checkpoint: {run.checkpoint}\nmetrics: {run.metrics_path}")
     return 0
 
@@ -58,7 +58,8 @@ def _train(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from .launch import test
 
-    run = test(args.config, args.checkpoint, args.work_dir, cfg_options=args.cfg_options, data_root=args.data_root)
+    run = test(args.config, args.checkpoint, args.work_dir, cfg_options=args.cfg_options, data_root=args.data_root,
+               mixins=args.mixin)
     print(f"metrics: {run.metrics_path}")
     return 0
 
@@ -111,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "test":
             cmd.add_argument("checkpoint", type=Path)
         cmd.add_argument("--work-dir", type=Path, required=True)
+        cmd.add_argument("--mixin", type=Path, action="append", default=[], metavar="FILE",
+                         help="config file merged over CONFIG: a variant, track or hardware sizing "
+                              "(repeatable, applied in order)")
         cmd.add_argument("--data-root", type=Path, help="replace the config's data_root")
         cmd.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
         if name == "train":

@@ -7,17 +7,23 @@ A notebook asks for a (method, direction) pair and gets a finished :class:`tspsi
                           work_dir="work_dirs/demo")
     run.metrics["segm"]["unseen"]["AP"]
 
-Cache: a run lives in ``WORK_DIR/<config stem>[-seen-<spec>]-<key>``; the key hashes the *resolved* config
-(``tspsis.runner.load_config``, so editing any ``_base_`` file changes it), the data root, the size and
+Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][-seen-<spec>]-<key>``; the key hashes the
+*resolved* config (``tspsis.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin file
+changes it), the data root, the size and
 modification time of its source annotation files (regenerated data is new data), ``max_iters``, the seen
 split and the number of processes. Several notebooks asking for the same run share one training; a finished
 run is not trained again (``launch.train`` skips it) and an interrupted one resumes. Changes to the Python code
 of the model do not change the key: pass ``force=True`` (or delete the folder) to retrain after such a change.
 
-Registry: ``METHODS`` maps a row label of the paper's tables to a config-name template with ``{setting}``
-(backbone/schedule/data part, chosen by the profile: ``SETTINGS``) and ``{direction}`` (``voc2nonvoc`` or
-``nonvoc2voc``). A row whose config file does not exist is simply not available (``available``); adding a
-method is one ``Method(...)`` line.
+Registry: ``METHODS`` maps a row label of the paper's tables to a leaf config under configs/ (a template with
+``{setting}``, the backbone/schedule/data part chosen by the profile: ``SETTINGS``, and ``{direction}``,
+``voc2nonvoc`` or ``nonvoc2voc``) plus the mixins of its variant (``configs/_base_/ts_variants/``). A run's config is
+``Method.config(profile, direction, track)``: the leaf, then the variant's mixins, the track's (``TRACK_MIXINS``:
+``detector``, the paper's protocol, adds none; ``box_conditioned`` adds ``_base_/tracks/box_conditioned.py`` and its
+CPU sizing) and the profile's hardware sizing (``SIZING``: ``full`` = one GPU), merged in that order
+(``tspsis.runner.load_config``). Calls that name no track use ``PROFILE_TRACKS[profile]``. A row whose files do
+not exist, or that lacks the track, is simply not available (``available``); adding a method is one
+``Method(...)`` line.
 """
 from __future__ import annotations
 
@@ -34,57 +40,129 @@ from .io import write_json_atomic
 from .launch import REPO_ROOT, Run, train
 from .paper import DIRECTIONS
 
-__all__ = ["DIRECTIONS", "METHODS", "PROFILES", "SCHEDULES", "SETTINGS", "Context", "Experiment", "Method", "Schedule",
-           "available", "config_path", "default_data_root", "prepare_data", "resolve", "run", "seen_specs",
-           "training_seconds"]
+__all__ = ["DIRECTIONS", "METHODS", "PROFILES", "PROFILE_TRACKS", "SCHEDULES", "SETTINGS", "SIZING", "TRACKS",
+           "TRACK_MIXINS", "ConfigSpec", "Context", "Experiment", "Method", "Schedule", "available", "config",
+           "config_path", "default_data_root", "prepare_data", "resolve", "run", "seen_specs", "training_seconds",
+           "unavailable_reason"]
 
 CONFIGS = REPO_ROOT / "configs"
 PROFILES: tuple[str, ...] = ("tiny", "demo", "full", "coco")
 SEEN_OF: dict[str, str] = {"voc2nonvoc": "voc", "nonvoc2voc": "nonvoc"}  # the seen set of each direction
-# {setting} of a config name per profile: the synthetic profiles run on CPU-sized configs except `full`.
-SETTINGS: dict[str, str] = {"tiny": "r18_fpn_cpu_synth", "demo": "r18_fpn_cpu_synth",
-                            "full": "r18_fpn_gpu_synth", "coco": "r50_fpn_1x_coco"}
+# {setting} of a leaf config's name per profile: the synthetic profiles share the synthetic leaves (R18 from scratch,
+# sized for a 2-core CPU); `full` runs them with the one-GPU sizing (SIZING).
+SETTINGS: dict[str, str] = {"tiny": "r18-scratch_fpn_1xb4-300it_synth", "demo": "r18-scratch_fpn_1xb4-300it_synth",
+                            "full": "r18-scratch_fpn_1xb4-300it_synth", "coco": "r50_fpn_8xb2-1x_coco"}
+# Hardware sizing per profile: mixins (paths under configs/) merged last.
+SIZING: dict[str, tuple[str, ...]] = {"tiny": (), "demo": (), "full": ("_base_/schedules/synth_gpu.py",), "coco": ()}
+# Tracks (DESIGN.md, "Two tracks"): the same heads and losses, RoIs from the detector (the paper's protocol) or the
+# ground-truth boxes. Per track, the mixins added after the variant's, per profile; a profile not listed has no
+# config in that track (the box-conditioned track is defined on the synthetic data only).
+TRACKS: tuple[str, ...] = ("detector", "box_conditioned")
+_BOX_TRACK, _BOX_TRACK_CPU = "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py"
+TRACK_MIXINS: dict[str, dict[str, tuple[str, ...]]] = {
+    "detector": dict.fromkeys(PROFILES, ()),
+    "box_conditioned": {"tiny": (_BOX_TRACK, _BOX_TRACK_CPU), "demo": (_BOX_TRACK, _BOX_TRACK_CPU),
+                        "full": (_BOX_TRACK,)},  # full: + SIZING's one-GPU schedule
+}
+# The track a profile runs when a call names none (resolve, run, available, Context).
+PROFILE_TRACKS: dict[str, str] = {"tiny": "detector", "demo": "detector", "full": "detector", "coco": "detector"}
 _SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
 _PLACEHOLDER_WORK_DIR = "WORK_DIR"  # the resolved config is hashed without the run's own folder
 
 
 @dataclass(frozen=True)
+class ConfigSpec:
+    """A run's config: a leaf config file and the mixins merged over it, in order (``tspsis.runner.load_config``;
+    ``tspsis train LEAF --mixin M1 --mixin M2 ...`` on the command line)."""
+
+    leaf: Path
+    mixins: tuple[Path, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """``<leaf stem>[+<mixin stem>...]``: the run folder's prefix."""
+        return "+".join([self.leaf.stem, *(m.stem for m in self.mixins)])
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return (self.leaf, *self.mixins)
+
+    def missing(self) -> list[Path]:
+        return [f for f in self.files if not f.is_file()]
+
+    def command(self, mode: str = "train") -> str:
+        """The ``tspsis`` command line that trains (or tests) this config, paths relative to the repository."""
+        def rel(path: Path) -> str:
+            return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+        return " ".join(["tspsis", mode, rel(self.leaf), *(f"--mixin {rel(m)}" for m in self.mixins)])
+
+
+@dataclass(frozen=True)
 class Method:
-    """One row of the paper's tables and the config that implements it here."""
+    """One row of the paper's tables and the config that implements it here: a leaf config (``template``, under
+    configs/, with ``{setting}`` and ``{direction}``) and the mixins of its variant."""
 
     label: str      # row label as in the paper (tspsis.paper.TABLE1 keys)
-    template: str   # config file stem with {setting} and {direction}
+    template: str   # leaf config path under configs/ without .py, with {setting} and {direction}
+    mixins: tuple[str, ...] = ()  # the variant: mixins (paths under configs/) merged over the leaf, in order
     settings: Mapping[str, str] = field(default_factory=dict)  # per-profile {setting} where SETTINGS differs
+    sizing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per-profile sizing where SIZING differs
+    tracks: tuple[str, ...] = TRACKS  # the tracks this method has
 
     def config_path(self, profile: str, direction: str) -> Path:
+        """The leaf config file (may not exist)."""
         _check_choice("profile", profile, PROFILES)
         _check_choice("direction", direction, DIRECTIONS)
         setting = self.settings.get(profile, SETTINGS[profile])
         return CONFIGS / (self.template.format(setting=setting, direction=direction) + ".py")
 
+    def lacks_track(self, profile: str, track: str) -> str | None:
+        """Why this method has no config in ``track`` for ``profile``, or None if it has one."""
+        _check_choice("profile", profile, PROFILES)
+        _check_choice("track", track, TRACKS)
+        if track not in self.tracks:
+            return f"{self.label!r} has no {track} track (tracks: {', '.join(self.tracks)})"
+        if profile not in TRACK_MIXINS[track]:
+            return f"the {track} track is not defined for the {profile} profile"
+        return None
 
-_BOXINST_COCO = {"coco": "r50_fpn_ms-90k_coco"}  # BoxInst keeps its own 90k-iteration multi-scale schedule
+    def config(self, profile: str, direction: str, track: str = "detector") -> ConfigSpec:
+        """Leaf + variant mixins + track mixins + hardware sizing for a profile, direction and track; ValueError if
+        this method or profile has no such track."""
+        leaf = self.config_path(profile, direction)
+        if (problem := self.lacks_track(profile, track)) is not None:
+            raise ValueError(problem)
+        mixins = (*self.mixins, *TRACK_MIXINS[track][profile], *self.sizing.get(profile, SIZING[profile]))
+        return ConfigSpec(leaf, tuple(CONFIGS / m for m in mixins))
+
+
+_TS = "mask_rcnn_ts/ts-mask-rcnn_{setting}-{direction}"  # Mask R-CNN + ours, the leaf of its variants
+_TS_BOXINST = "boxinst/ts-boxinst_{setting}-{direction}"
+_VARIANT = "_base_/ts_variants/{}.py".format
+# BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned track
+_BOXINST = dict(settings={"coco": "r50_fpn_8xb2-ms-90k_coco"},
+                sizing={"full": ("_base_/schedules/boxinst_synth_gpu.py",)}, tracks=("detector",))
 METHODS: dict[str, Method] = {m.label: m for m in (
     # Table 1 rows, in the paper's order; a row without a config is shown with the paper's numbers only.
-    Method("Mask R-CNN", "psis-mask-rcnn_{setting}-{direction}"),               # class-agnostic mask head
-    Method("Mask R-CNN + ours", "ts-mask-rcnn_{setting}-{direction}_thr"),      # teacher-student, r = threshold
-    Method("MaskX R-CNN", "maskx-rcnn_{setting}-{direction}"),
-    Method("Mask GrabCut", "grabcut-faster-rcnn_{setting}-{direction}"),
-    Method("CPMask", "cpmask_{setting}-{direction}"),
-    Method("OPMask", "opmask_{setting}-{direction}"),
-    Method("OPMask + ours", "ts-opmask_{setting}-{direction}_thr"),
-    Method("BoxInst", "psis-boxinst_{setting}-{direction}", _BOXINST_COCO),
-    Method("BoxInst + ours", "ts-boxinst_{setting}-{direction}_thr", _BOXINST_COCO),
-    Method("Oracle", "oracle-mask-rcnn_{setting}-{direction}"),                 # class-specific, all masks
+    Method("Mask R-CNN", "mask_rcnn/psis-mask-rcnn_{setting}-{direction}"),      # class-agnostic mask head
+    Method("Mask R-CNN + ours", _TS),                                             # teacher-student, r = threshold
+    Method("MaskX R-CNN", "maskx_rcnn/maskx-rcnn_{setting}-{direction}"),
+    Method("Mask GrabCut", "grabcut/grabcut-faster-rcnn_{setting}-{direction}"),
+    Method("CPMask", "cpmask/cpmask_{setting}-{direction}"),
+    Method("OPMask", "opmask/opmask_{setting}-{direction}"),
+    Method("OPMask + ours", "opmask/ts-opmask_{setting}-{direction}"),
+    Method("BoxInst", "boxinst/psis-boxinst_{setting}-{direction}", **_BOXINST),
+    Method("BoxInst + ours", _TS_BOXINST, **_BOXINST),
+    Method("Oracle", "mask_rcnn/oracle-mask-rcnn_{setting}-{direction}"),        # class-specific, all masks
     # Variants of "BoxInst + ours" for Table 5 (the paper's own setting of that table)
-    Method("BoxInst + ours: CRF", "ts-boxinst_{setting}-{direction}_crf", _BOXINST_COCO),            # r = CRF
-    Method("BoxInst + ours: interact", "ts-boxinst_{setting}-{direction}_interact", _BOXINST_COCO),  # (Mt + Ms)/2
+    Method("BoxInst + ours: CRF", _TS_BOXINST, (_VARIANT("boxinst-crf"),), **_BOXINST),            # r = CRF
+    Method("BoxInst + ours: interact", _TS_BOXINST, (_VARIANT("boxinst-interact"),), **_BOXINST),  # (Mt + Ms)/2
     # Variants of "Mask R-CNN + ours" for Tables 3-5
-    Method("ts: no post-processing", "ts-mask-rcnn_{setting}-{direction}_no-post"),   # Table 4: G_l = Mt
-    Method("ts: CRF", "ts-mask-rcnn_{setting}-{direction}_crf"),                      # Table 5: r = CRF, >= 0.5
-    Method("ts: interact", "ts-mask-rcnn_{setting}-{direction}_interact"),            # Table 5: (Mt + Ms)/2
-    Method("ts: high-res teacher", "ts-mask-rcnn_{setting}-{direction}_hr-teacher"),  # Table 3: 56 x 56
-    Method("ts: deeper teacher", "ts-mask-rcnn_{setting}-{direction}_deep-teacher"),  # Table 3: 12 convs
+    Method("ts: no post-processing", _TS, (_VARIANT("no-post"),)),      # Table 4: G_l = Mt
+    Method("ts: CRF", _TS, (_VARIANT("crf"),)),                         # Table 5: r = CRF, >= 0.5
+    Method("ts: interact", _TS, (_VARIANT("interact"),)),               # Table 5: (Mt + Ms)/2
+    Method("ts: high-res teacher", _TS, (_VARIANT("hr-teacher"),)),     # Table 3: 56 x 56
+    Method("ts: deeper teacher", _TS, (_VARIANT("deep-teacher"),)),     # Table 3: 12 convs
 )}
 
 
@@ -153,16 +231,40 @@ def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
-def config_path(method: str, direction: str, profile: str) -> Path:
-    """The config file of ``method`` (a ``METHODS`` label) for a direction and profile (may not exist)."""
+def _method(method: str) -> Method:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    return METHODS[method].config_path(profile, direction)
+    return METHODS[method]
 
 
-def available(method: str, direction: str, profile: str) -> bool:
-    """True if the repository has the config of this row for this direction and profile."""
-    return config_path(method, direction, profile).is_file()
+def config_path(method: str, direction: str, profile: str) -> Path:
+    """The leaf config file of ``method`` (a ``METHODS`` label) for a direction and profile (may not exist); the
+    mixins merged over it: ``config``."""
+    return _method(method).config_path(profile, direction)
+
+
+def config(method: str, direction: str, profile: str, track: str | None = None) -> ConfigSpec:
+    """The leaf config and mixins of ``method`` for a direction, profile and track (None: ``PROFILE_TRACKS``);
+    ValueError if the method or profile has no such track."""
+    _check_choice("profile", profile, PROFILES)
+    return _method(method).config(profile, direction, PROFILE_TRACKS[profile] if track is None else track)
+
+
+def unavailable_reason(method: str, direction: str, profile: str, track: str | None = None) -> str | None:
+    """Why ``available`` is False (no such track, or the files that do not exist), None if it is True."""
+    _check_choice("profile", profile, PROFILES)
+    _check_choice("direction", direction, DIRECTIONS)
+    track = PROFILE_TRACKS[profile] if track is None else track
+    if (problem := _method(method).lacks_track(profile, track)) is not None:
+        return problem
+    missing = config(method, direction, profile, track).missing()
+    return f"no {', '.join(str(f.relative_to(CONFIGS)) for f in missing)}" if missing else None
+
+
+def available(method: str, direction: str, profile: str, track: str | None = None) -> bool:
+    """True if the repository has the config (leaf and mixins) of this row for this direction, profile and track
+    (None: ``PROFILE_TRACKS[profile]``)."""
+    return unavailable_reason(method, direction, profile, track) is None
 
 
 def default_data_root(profile: str) -> Path:
@@ -243,6 +345,8 @@ class Experiment:
     gpus: int
     cfg_options: tuple[str, ...]
     key: str
+    mixins: tuple[Path, ...] = ()  # merged over `config` in order (ConfigSpec)
+    track: str = "detector"
 
     def train(self, force: bool = False) -> Run:
         """Write the seen split if needed and ``experiment.json``, then ``launch.train`` (skipped if finished)."""
@@ -250,11 +354,12 @@ class Experiment:
             _ensure_split(self.data_root / "annotations", _source_names(self.profile)[0], self.seen)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.work_dir / "experiment.json", {
-            "method": self.method, "direction": self.direction, "profile": self.profile, "config": str(self.config),
-            "data_root": str(self.data_root), "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus,
-            "cfg_options": list(self.cfg_options), "key": self.key}, indent=1)
+            "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
+            "config": str(self.config), "mixins": [str(m) for m in self.mixins], "data_root": str(self.data_root),
+            "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "cfg_options": list(self.cfg_options),
+            "key": self.key}, indent=1)
         return train(self.config, self.work_dir, gpus=self.gpus, cfg_options=self.cfg_options,
-                     data_root=self.data_root, max_iters=self.max_iters, force=force)
+                     data_root=self.data_root, max_iters=self.max_iters, force=force, mixins=self.mixins)
 
 
 def _renamed_split(path: str, old: str, new: str, source: str) -> str:
@@ -288,18 +393,22 @@ def _data_fingerprint(data_root: Path, profile: str) -> list:
 
 def resolve(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
             gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
-            cfg_options: Iterable[str] = ()) -> Experiment:
-    """Resolve a run without training it: config, options, cache key and run folder.
+            cfg_options: Iterable[str] = (), track: str | None = None) -> Experiment:
+    """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
     seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K``: train and score with that seen
     set (Fig. 8), through ``train_dataloader.dataset.ann_file`` and the evaluators' ``manifest``.
     max_iters: "profile" (``SCHEDULES[profile].max_iters``), None (the config's schedule) or a number.
+    track: ``detector`` or ``box_conditioned`` (None: ``PROFILE_TRACKS[profile]``).
     """
     from .runner import load_config
 
-    config = config_path(method, direction, profile)
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: no config for method {method!r} ({direction}, profile {profile})")
+    track = PROFILE_TRACKS[profile] if track is None and profile in PROFILE_TRACKS else track
+    spec = config(method, direction, profile, track)
+    if missing := spec.missing():
+        raise FileNotFoundError(f"{missing[0]}: no config for method {method!r} ({direction}, profile {profile}, "
+                                f"{track} track)")
+    mixins = [str(m) for m in spec.mixins]
     if seen is not None and not _SEEN_SPEC.fullmatch(seen):
         raise ValueError(f"seen must be 'voc', 'nonvoc' or 'first-K', got {seen!r}")
     if seen == SEEN_OF[direction]:
@@ -309,30 +418,31 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     data_root = Path(data_root).resolve()
     options = [*schedule.cfg_options, *cfg_options]
     if seen is not None:
-        cfg = load_config(str(config), _PLACEHOLDER_WORK_DIR, options, str(data_root))
+        cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), mixins=mixins)
         options += _seen_options(cfg, direction, seen, _source_names(profile)[0])
-    cfg = load_config(str(config), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters)
+    cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters, mixins=mixins)
     material = json.dumps({"config": cfg.to_dict(), "data_root": str(data_root), "max_iters": iters,
                            "seen": seen, "processes": max(gpus, 1),
                            "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
-    name = config.stem + (f"-seen-{seen}" if seen else "") + f"-{key}"
-    return Experiment(method, direction, profile, config, Path(work_dir).resolve() / name, data_root, iters, seen,
-                      gpus, tuple(options), key)
+    name = spec.name + (f"-seen-{seen}" if seen else "") + f"-{key}"
+    return Experiment(method, direction, profile, spec.leaf, Path(work_dir).resolve() / name, data_root, iters, seen,
+                      gpus, tuple(options), key, spec.mixins, track)
 
 
 def run(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
         gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
-        cfg_options: Iterable[str] = (), force: bool = False) -> Run:
+        cfg_options: Iterable[str] = (), force: bool = False, track: str | None = None) -> Run:
     """Train and test one row of the paper (cached, see the module docstring) and return the finished run.
 
     method: a ``METHODS`` label; direction: ``voc2nonvoc`` or ``nonvoc2voc``; profile: tiny / demo / full / coco;
-    gpus: 0 = CPU, 1 = one process, N > 1 = torchrun with N processes. Other arguments as in ``resolve``.
+    gpus: 0 = CPU, 1 = one process, N > 1 = torchrun with N processes; track: ``detector`` / ``box_conditioned``
+    (None: ``PROFILE_TRACKS[profile]``). Other arguments as in ``resolve``.
     A ``seen`` split is written first if it does not exist. ``run.metrics`` holds the nested
     ``tspsis.evaluation`` output ("segm"/"bbox" -> "unseen"/"seen"/"all"/overlap subsets) plus "run" meta.
     """
     return resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus, seen=seen,
-                   max_iters=max_iters, cfg_options=cfg_options).train(force)
+                   max_iters=max_iters, cfg_options=cfg_options, track=track).train(force)
 
 
 def training_seconds(run: Run) -> float | None:

@@ -2,7 +2,8 @@
 
 The same functions serve the ``tspsis train`` / ``tspsis test`` commands and the notebooks::
 
-    run = tspsis.launch.train("configs/ts-….py", work_dir="work_dirs/ts", gpus=1)
+    run = tspsis.launch.train("configs/mask_rcnn_ts/ts-….py", work_dir="work_dirs/ts", gpus=1,
+                              mixins=["configs/_base_/ts_variants/crf.py"])
     metrics = tspsis.evaluation.load(run.metrics_path)
 
 A run resumes from the last checkpoint in its work dir after a kill, and is skipped when it already finished
@@ -111,8 +112,9 @@ def _environment(gpus: int) -> dict:
 
 
 def _extra_args(data_root: str | Path | None, cfg_options: Iterable[str] | None,
-                max_iters: int | None = None) -> list[str]:
-    extra = ["--data-root", str(Path(data_root).resolve())] if data_root else []
+                max_iters: int | None = None, mixins: Iterable[str | Path] | None = None) -> list[str]:
+    extra = [arg for mixin in mixins or () for arg in ("--mixin", str(Path(mixin).resolve()))]
+    extra += ["--data-root", str(Path(data_root).resolve())] if data_root else []
     extra += ["--max-iters", str(max_iters)] if max_iters else []
     options = list(cfg_options or [])
     return extra + (["--cfg-options", *options] if options else [])
@@ -120,32 +122,41 @@ def _extra_args(data_root: str | Path | None, cfg_options: Iterable[str] | None,
 
 def train(config: str | Path, work_dir: str | Path, *, gpus: int = 1, resume: bool = True,
           cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
-          max_iters: int | None = None, force: bool = False) -> Run:
+          max_iters: int | None = None, force: bool = False, mixins: Iterable[str | Path] | None = None) -> Run:
     """Train ``config`` in a subprocess and test the final model; returns where the metrics are.
 
     gpus: 0 = CPU only, 1 = one process on whatever device is visible, N > 1 = ``torchrun`` with N processes
     (gloo when no GPU is visible). ``max_iters`` rescales an iteration-based schedule (warm-up, lr steps,
-    checkpoints). A finished run is returned without retraining unless ``force``.
+    checkpoints). ``mixins``: config files merged over ``config`` in order (``tspsis.runner.merge_mixin``).
+    A finished run is returned without retraining unless ``force``.
     """
-    config, work_dir = Path(config).resolve(), Path(work_dir).resolve()
+    config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
     work_dir.mkdir(parents=True, exist_ok=True)
     if not force and (done := completed_run(work_dir)) is not None:
         print(f"{work_dir.name}: complete, skipped (force=True retrains)")
         return done
-    extra = _extra_args(data_root, cfg_options, max_iters) + (["--resume"] if resume else [])
-    _stream(_command("train", config, work_dir, gpus, extra), work_dir, _environment(gpus), "train", config.stem)
+    extra = _extra_args(data_root, cfg_options, max_iters, mixins) + (["--resume"] if resume else [])
+    _stream(_command("train", config, work_dir, gpus, extra), work_dir, _environment(gpus), "train",
+            _name(config, mixins))
     return _finished(work_dir)
 
 
 def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gpus: int = 1,
-         cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None) -> Run:
-    """Evaluate ``checkpoint``; ``WORK_DIR/metrics.json`` holds unseen / seen / all metrics."""
-    config, work_dir = Path(config).resolve(), Path(work_dir).resolve()
+         cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
+         mixins: Iterable[str | Path] | None = None) -> Run:
+    """Evaluate ``checkpoint`` (of ``config`` + ``mixins``, as trained); ``WORK_DIR/metrics.json`` holds unseen /
+    seen / all metrics."""
+    config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
     work_dir.mkdir(parents=True, exist_ok=True)
-    extra = ["--checkpoint", str(Path(checkpoint).resolve()), *_extra_args(data_root, cfg_options)]
+    extra = ["--checkpoint", str(Path(checkpoint).resolve()), *_extra_args(data_root, cfg_options, mixins=mixins)]
     _stream(_command("test", config, work_dir, min(gpus, 1), extra), work_dir, _environment(gpus), "test",
-            config.stem)
+            _name(config, mixins))
     return _finished(work_dir)
+
+
+def _name(config: Path, mixins: Iterable[str | Path] | None) -> str:
+    """What the progress bar calls a run: the config's stem, + each mixin's."""
+    return "+".join([config.stem, *(Path(m).stem for m in mixins or ())])
 
 
 def _finished(work_dir: Path) -> Run:

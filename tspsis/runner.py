@@ -1,8 +1,11 @@
 """The process that :mod:`tspsis.launch` starts: one mmengine ``Runner`` that trains or tests a config.
 
-``python -m tspsis.runner {train,test} CONFIG --work-dir DIR [--checkpoint CKPT] [--data-root ROOT]
-[--launcher {none,pytorch}] [--resume] [--cfg-options k=v ...]``. Training ends with a test pass on the
-config's ``test_evaluator``; either mode writes ``DIR/metrics.json`` (rank 0, atomically).
+``python -m tspsis.runner {train,test} CONFIG --work-dir DIR [--mixin FILE ...] [--checkpoint CKPT]
+[--data-root ROOT] [--launcher {none,pytorch}] [--resume] [--cfg-options k=v ...]``. Training ends with a test pass
+on the config's ``test_evaluator``; either mode writes ``DIR/metrics.json`` (rank 0, atomically).
+
+Mixins (``--mixin``, repeated) are config files merged over CONFIG in the order given, before ``--cfg-options``:
+a variant, a track or a hardware sizing that would otherwise be a copy of the config (README, "Configs").
 """
 from __future__ import annotations
 
@@ -64,11 +67,38 @@ def _rescale_warmups(node: Any, rescale) -> None:
             _rescale_warmups(value, rescale)
 
 
+def _without_orphan_deletes(new: Any, old: Any) -> Any:
+    """``new`` without the ``_delete_`` keys of dicts that have nothing to delete in ``old`` (mmengine leaves those
+    in place when the key is new; where the key exists, the merge itself consumes ``_delete_``)."""
+    if not isinstance(new, dict):
+        return new
+    if not isinstance(old, dict):
+        return {k: _without_orphan_deletes(v, None) for k, v in new.items() if k != "_delete_"}
+    return {k: _without_orphan_deletes(v, old.get(k)) for k, v in new.items()}
+
+
+def merge_mixin(cfg, mixin: str | Path) -> None:
+    """Merge the config file ``mixin`` over ``cfg`` in place: mmengine's ``_base_`` semantics (dicts merge key by
+    key, ``_delete_=True`` replaces a dict, any other value, lists included, replaces), as if its content were
+    written at the end of the config. The mixin is parsed on its own (it may have a ``_base_`` of its own, and
+    may not read the config's variables)."""
+    from mmengine.config import Config
+
+    content = Config.fromfile(str(mixin)).to_dict()
+    content.pop("_base_", None)
+    cfg.merge_from_dict(_without_orphan_deletes(content, cfg.to_dict()), allow_list_keys=False)
+
+
 def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None,
-                max_iters: int | None = None):
+                max_iters: int | None = None, mixins: list[str] | tuple[str, ...] = ()):
+    """``config`` resolved by mmengine, then ``mixins`` merged over it in order (``merge_mixin``), then
+    ``cfg_options`` (``--cfg-options`` syntax), ``data_root`` (``replace_data_root``) and ``max_iters``
+    (``scale_schedule``); ``work_dir`` set."""
     from mmengine.config import Config, DictAction
 
     cfg = Config.fromfile(config)
+    for mixin in mixins:
+        merge_mixin(cfg, mixin)
     if cfg_options:
         parser = argparse.ArgumentParser()
         parser.add_argument("--o", nargs="+", action=DictAction)
@@ -115,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("mode", choices=["train", "test"])
     ap.add_argument("config")
     ap.add_argument("--work-dir", required=True)
+    ap.add_argument("--mixin", action="append", default=[], metavar="FILE",
+                    help="config file merged over CONFIG (repeatable; in order)")
     ap.add_argument("--checkpoint")
     ap.add_argument("--data-root")
     ap.add_argument("--max-iters", type=int, help="rescale an iteration-based schedule to this length")
@@ -131,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     install_mmengine_loader()
     work_dir = Path(args.work_dir)
-    cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root, args.max_iters)
+    cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root, args.max_iters, args.mixin)
     cfg.launcher = args.launcher
     if args.launcher == "pytorch" and not torch.cuda.is_available():
         _init_cpu_distributed(cfg)
@@ -154,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if runner.rank == 0:
         detail_path = work_dir / "test.metrics.json"
         detail = json.loads(detail_path.read_text()) if detail_path.is_file() else {}
-        meta = dict(config=str(args.config), mode=args.mode, iters=runner.iter, complete=True,
+        meta = dict(config=str(args.config), mixins=list(args.mixin), mode=args.mode, iters=runner.iter, complete=True,
                     checkpoint=args.checkpoint if args.mode == "test" else _last_checkpoint(work_dir),
                     world_size=runner.world_size)
         if args.mode == "train":

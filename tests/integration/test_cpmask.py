@@ -17,8 +17,8 @@ from mmdet.registry import MODELS  # noqa: E402
 from tspsis.models import cpmask  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-SYNTH = [f"cpmask_r18_fpn_{device}_synth-{direction}.py" for device in ("cpu", "gpu")
-         for direction in ("voc2nonvoc", "nonvoc2voc")]
+SYNTH = [f"cpmask_r18-scratch_fpn_1xb4-300it_synth-{direction}.py" for direction in ("voc2nonvoc", "nonvoc2voc")]
+GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
 NUM_CLASSES = 24
 SIZE = 64
 MASK_KEYS = ("loss_mask", "loss_boundary", "loss_affinity")
@@ -185,17 +185,17 @@ def test_predict_gives_image_sized_masks(build_model, partial_batch, predict):
 
 
 # ------------------------------------------------------------------------------------------- configs
-CPMASK_CONFIGS = sorted(p.name for p in CONFIGS.glob("cpmask_*.py"))
+CPMASK_CONFIGS = sorted(p.name for p in (CONFIGS / "cpmask").glob("*.py"))
+EXPERIMENTS = [(name, ()) for name in CPMASK_CONFIGS] + [(name, (GPU,)) for name in SYNTH]  # (leaf, mixins)
 
 
-def test_every_cpmask_config_is_there():
-    assert CPMASK_CONFIGS == sorted(SYNTH + ["cpmask_r50_fpn_1x_coco-voc2nonvoc.py",
-                                             "cpmask_r50_fpn_1x_coco-nonvoc2voc.py"])
+def test_every_cpmask_config_is_there(config_names):
+    assert set(CPMASK_CONFIGS) == config_names("cpmask") and set(SYNTH) <= set(CPMASK_CONFIGS)
 
 
-@pytest.mark.parametrize("name", CPMASK_CONFIGS)
-def test_cpmask_config_matches_its_name(load_config, assert_direction_files, name):
-    cfg = load_config(name)
+@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
+def test_cpmask_config_matches_its_name(load_config, assert_direction_files, name, mixins):
+    cfg = load_config(name, mixins)
     roi_head = cfg.model.roi_head
     assert roi_head.type == "CPMaskRoIHead" and roi_head.mask_head.type == "CPMaskHead"
     assert roi_head.mask_head.class_agnostic
@@ -206,7 +206,7 @@ def test_cpmask_config_matches_its_name(load_config, assert_direction_files, nam
         assert cfg.model.backbone.depth == 50 and roi_head.bbox_head.num_classes == 80
         assert cfg.train_cfg.max_epochs == 12 and cfg.optim_wrapper.optimizer.lr == 0.02
     else:
-        gpu = "_gpu_" in name
+        gpu = GPU in mixins
         assert cfg.model.backbone.depth == 18 and roi_head.bbox_head.num_classes == NUM_CLASSES
         assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == (0.02 if gpu else 0.01)
         assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu

@@ -23,7 +23,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 from tspsis.models.grabcut import grabcut_masks  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-GRABCUT = CONFIGS / "_base_/models/grabcut-faster-rcnn_r18_fpn_scratch.py"
+GRABCUT = CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
 BACKGROUND, OBJECT = (200, 200, 200), (30, 40, 220)  # BGR: a red ellipse on grey
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -142,7 +142,7 @@ def test_training_is_the_box_detectors_alone(build_model):
 
 
 def test_bad_options_name_the_field(build_model):
-    mask_rcnn_roi_head = Config.fromfile(str(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py")).model.roi_head
+    mask_rcnn_roi_head = Config.fromfile(str(CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py")).model.roi_head
     with pytest.raises(ValueError, match="mask_head"):
         build_model(GRABCUT, {"model.roi_head": dict(mask_rcnn_roi_head, _delete_=True)})  # replaced, not merged
     with pytest.raises(ValueError, match="grabcut"):
@@ -150,16 +150,18 @@ def test_bad_options_name_the_field(build_model):
 
 
 # --------------------------------------------------------------------------------------- configs
-NAMES = sorted(p.name for p in CONFIGS.glob("grabcut-faster-rcnn_*.py"))
+NAMES = sorted(p.name for p in (CONFIGS / "grabcut").glob("*.py"))
+GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
 
 
 def test_every_setting_and_direction_has_a_config(config_names):
     assert set(NAMES) == config_names("grabcut-faster-rcnn")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_config_builds_and_trains(load_config, assert_direction_files, build_model, train_one_step, name):
-    cfg = load_config(name)
+@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
+def test_config_builds_and_trains(load_config, assert_direction_files, build_model, train_one_step, name, mixins):
+    cfg = load_config(name, mixins)
     assert_direction_files(cfg, name, train_masks=None)  # boxes alone train it
     assert cfg.model.type == "MaskGrabCut" and cfg.model.grabcut.iterations == 5
     assert cfg.model.roi_head.mask_head is None

@@ -11,7 +11,8 @@ import pytest
 from tspsis import launch
 from tspsis.splits import write_split
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_thr.py"
+CONFIG = (Path(__file__).resolve().parents[2] / "configs" / "mask_rcnn_ts" /
+          "ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py")
 pytestmark = pytest.mark.slow
 
 
@@ -53,6 +54,12 @@ def test_training_resumes_after_a_kill_and_finished_runs_are_skipped(data_root, 
 
 
 def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path):
-    run = launch.train(CONFIG, tmp_path / "ddp", gpus=2, data_root=data_root, cfg_options=_options(), max_iters=2)
+    mixin = tmp_path / "one_checkpoint.py"  # a mixin reaches the runner, merged over the config
+    mixin.write_text("default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))\n")
+    run = launch.train(CONFIG, tmp_path / "ddp", gpus=2, data_root=data_root, cfg_options=_options(), max_iters=2,
+                       mixins=[mixin])
     meta = json.loads(run.metrics_path.read_text())["run"]
     assert meta["world_size"] == 2 and meta["iters"] == 2 and meta["complete"]
+    assert meta["mixins"] == [str(mixin.resolve())]
+    dumped = (tmp_path / "ddp" / CONFIG.name).read_text()  # the config mmengine ran, as it dumped it
+    assert "max_keep_ckpts=1" in dumped.replace(" ", "")

@@ -18,8 +18,8 @@ from mmdet.registry import MODELS  # noqa: E402
 from tspsis.models.maskx import MaskXMaskHead, WeightTransfer  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-MASKX = CONFIGS / "_base_/models/maskx-rcnn_r18_fpn_scratch.py"
-MASK_RCNN = CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py"
+MASKX = CONFIGS / "maskx_rcnn/maskx-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+MASK_RCNN = CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py"
 NUM_CLASSES = 24
 WIDTH = 64  # mask feature width D of the CPU-sized model
 BOX_WIDTH = 256  # fc width of its box head: w_det^c has 256 + 4 x 256 values ('cls+box')
@@ -145,17 +145,19 @@ def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predic
 
 
 # -------------------------------------------------------------------------------------- configs
-NAMES = sorted(p.name for p in CONFIGS.glob("maskx-rcnn_*.py"))
+NAMES = sorted(p.name for p in (CONFIGS / "maskx_rcnn").glob("*.py"))
+GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
 
 
 def test_every_setting_and_direction_has_a_config(config_names):
     assert set(NAMES) == config_names("maskx-rcnn")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
 def test_config_builds_and_trains(load_config, assert_direction_files, build_model, partial_batch, train_one_step,
-                                  name):
-    cfg = load_config(name)
+                                  name, mixins):
+    cfg = load_config(name, mixins)
     assert_direction_files(cfg, name)  # masks of seen categories only
     roi_head = cfg.model.roi_head
     assert roi_head.type == "MaskXRoIHead" and roi_head.mask_head.type == "MaskXMaskHead"

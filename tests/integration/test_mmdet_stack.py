@@ -50,7 +50,7 @@ def test_torchvision_roi_align_equals_mmcv_forward_and_backward():
 
 
 def test_config_inherits_from_mmdet_package():
-    cfg = Config.fromfile(str(CONFIGS / "mask-rcnn_r18_fpn_smoke.py"))
+    cfg = Config.fromfile(str(CONFIGS / "mask_rcnn" / "mask-rcnn_r18-scratch_fpn_smoke.py"))
     assert cfg.model.type == "MaskRCNN"  # from mmdet::_base_/models/mask-rcnn_r50_fpn.py
     assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
     assert cfg.model.test_cfg.rcnn.max_per_img == 150
@@ -81,7 +81,7 @@ def _batch(num_images=2, size=96, seed=0):
 def test_mask_rcnn_from_scratch_trains_and_predicts_on_cpu():
     register_all_modules()
     torch.manual_seed(0)
-    cfg = Config.fromfile(str(CONFIGS / "mask-rcnn_r18_fpn_smoke.py"))
+    cfg = Config.fromfile(str(CONFIGS / "mask_rcnn" / "mask-rcnn_r18-scratch_fpn_smoke.py"))
     model = MODELS.build(cfg.model)
     optim = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 

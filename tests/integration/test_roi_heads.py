@@ -18,7 +18,7 @@ pytest.importorskip("mmdet")
 import tspsis.models  # noqa: E402,F401  (registers the heads)
 
 
-BASE_MODEL = Path(__file__).resolve().parents[2] / "configs/_base_/models/mask-rcnn_r18_fpn_scratch.py"
+BASE_MODEL = Path(__file__).resolve().parents[2] / "configs/_base_/models/mask-rcnn_r18-scratch_fpn.py"
 NUM_CLASSES = 24
 SIZE = 64
 

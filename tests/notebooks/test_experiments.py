@@ -89,16 +89,17 @@ def _resolve(data, tmp_path, method="Mask R-CNN + ours", **kwargs):
 def test_cache_key_follows_everything_that_changes_the_run(data, tmp_path):
     base = _resolve(data, tmp_path)
     assert base == _resolve(data, tmp_path)  # deterministic
-    assert base.work_dir == tmp_path.resolve() / f"ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_thr-{base.key}"
+    assert base.work_dir == tmp_path.resolve() / f"ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc-{base.key}"
     assert base.max_iters == experiments.SCHEDULES["tiny"].max_iters
     others = [_resolve(data, tmp_path, max_iters=3), _resolve(data, tmp_path, seen="first-6"),
-              _resolve(data, tmp_path, cfg_options=["model.roi_head.pseudo_mask.thr=0.6"]),
-              _resolve(data, tmp_path, gpus=2), _resolve(data, tmp_path, method="Mask R-CNN")]
+              _resolve(data, tmp_path, cfg_options=["model.roi_head.pseudo_labeler.post_process.thr=0.6"]),
+              _resolve(data, tmp_path, gpus=2), _resolve(data, tmp_path, method="Mask R-CNN"),
+              _resolve(data, tmp_path, method="ts: CRF"), _resolve(data, tmp_path, track="box_conditioned")]
     assert len({base.key, *(o.key for o in others)}) == 1 + len(others)
     assert _resolve(data, tmp_path, seen="voc").key == base.key  # the direction's own split is the same run
 
 
-def test_cache_key_changes_when_a_base_config_changes(data, tmp_path, monkeypatch):
+def test_cache_key_changes_when_a_base_config_or_a_mixin_changes(data, tmp_path, monkeypatch):
     configs = tmp_path / "configs"
     shutil.copytree(experiments.CONFIGS, configs)
     monkeypatch.setattr(experiments, "CONFIGS", configs)
@@ -106,6 +107,43 @@ def test_cache_key_changes_when_a_base_config_changes(data, tmp_path, monkeypatc
     schedule = configs / "_base_" / "schedules" / "schedule_synth_cpu.py"
     schedule.write_text(schedule.read_text().replace("lr=0.01", "lr=0.005"))
     assert _resolve(data, tmp_path).key != before.key
+    crf = _resolve(data, tmp_path, method="ts: CRF")
+    variant = configs / "_base_" / "ts_variants" / "crf.py"
+    variant.write_text(variant.read_text().replace("crf_backend='torch'", "crf_backend='pydensecrf'"))
+    assert _resolve(data, tmp_path, method="ts: CRF").key != crf.key
+
+
+def test_a_run_is_its_leaf_config_and_mixins_in_order(data, tmp_path):
+    crf = _resolve(data, tmp_path, method="ts: CRF")
+    leaf = "mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+    assert crf.config == experiments.CONFIGS / leaf
+    assert crf.mixins == (experiments.CONFIGS / "_base_" / "ts_variants" / "crf.py",)
+    assert crf.work_dir.name == f"{crf.config.stem}+crf-{crf.key}" and crf.track == "detector"
+    box = _resolve(data, tmp_path, method="ts: CRF", track="box_conditioned")
+    assert [m.relative_to(experiments.CONFIGS).as_posix() for m in box.mixins] == [
+        "_base_/ts_variants/crf.py", "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py"]
+    assert box.track == "box_conditioned" and box.work_dir.name.startswith(f"{crf.config.stem}+crf+box_conditioned+")
+    full = experiments.config("ts: CRF", "voc2nonvoc", "full", "box_conditioned")
+    assert [m.name for m in full.mixins] == ["crf.py", "box_conditioned.py", "synth_gpu.py"]
+    assert full.command() == ("tspsis train configs/mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-"
+                              "voc2nonvoc.py --mixin configs/_base_/ts_variants/crf.py --mixin configs/_base_/tracks/"
+                              "box_conditioned.py --mixin configs/_base_/schedules/synth_gpu.py")
+    boxinst = experiments.config("BoxInst + ours", "voc2nonvoc", "full")
+    assert [m.name for m in boxinst.mixins] == ["boxinst_synth_gpu.py"]  # BoxInst's own lr on one GPU
+
+
+def test_tracks_and_the_profile_default(data, tmp_path, monkeypatch):
+    assert experiments.available("Mask GrabCut", "nonvoc2voc", "demo", "box_conditioned")
+    assert not experiments.available("BoxInst + ours", "voc2nonvoc", "demo", "box_conditioned")
+    assert "no box_conditioned track" in experiments.unavailable_reason("BoxInst", "voc2nonvoc", "demo",
+                                                                        "box_conditioned")
+    assert not experiments.available("Mask R-CNN", "voc2nonvoc", "coco", "box_conditioned")  # synthetic data only
+    with pytest.raises(ValueError, match="track"):
+        experiments.config("Mask R-CNN", "voc2nonvoc", "demo", "boxes")
+    assert _resolve(data, tmp_path).track == "detector"
+    monkeypatch.setitem(experiments.PROFILE_TRACKS, "tiny", "box_conditioned")  # how a profile switches track
+    assert _resolve(data, tmp_path) == _resolve(data, tmp_path, track="box_conditioned")
+    assert not experiments.available("BoxInst", "voc2nonvoc", "tiny")
 
 
 def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
@@ -113,7 +151,7 @@ def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
     root = data["root"]
     assert "train_dataloader.dataset.ann_file=annotations/train_first-6.json" in ts.cfg_options
     assert f"test_evaluator.manifest={root}/annotations/train_first-6.manifest.json" in ts.cfg_options
-    assert ts.work_dir.name.startswith("ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_thr-seen-first-6-")
+    assert ts.work_dir.name.startswith("ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc-seen-first-6-")
     oracle = _resolve(data, tmp_path, method="Oracle", seen="first-6")  # trains on every mask: manifest only
     assert not any(o.startswith("train_dataloader.dataset.ann_file") for o in oracle.cfg_options)
     assert any(o.endswith("train_first-6.manifest.json") for o in oracle.cfg_options)
@@ -124,7 +162,7 @@ def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
 def test_missing_config_is_named(data, tmp_path, monkeypatch):
     monkeypatch.setitem(experiments.METHODS, "X", experiments.Method("X", "x-{setting}-{direction}"))
     assert not experiments.available("X", "voc2nonvoc", "demo")
-    with pytest.raises(FileNotFoundError, match="x-r18_fpn_cpu_synth-voc2nonvoc.py"):
+    with pytest.raises(FileNotFoundError, match="x-r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"):
         _resolve(data, tmp_path, method="X")
 
 

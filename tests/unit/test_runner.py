@@ -1,16 +1,19 @@
-"""tspsis.runner: schedule rescaling and data-root replacement (what `tspsis train` changes in a config)."""
+"""tspsis.runner: mixins, schedule rescaling and data-root replacement (what `tspsis train` changes in a config)."""
 from pathlib import Path
 
+from tspsis import cli, launch
 from tspsis.runner import load_config, replace_data_root
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+TS = CONFIGS / "mask_rcnn_ts" / "ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
 
 
 def test_max_iters_rescales_the_schedule_and_model_warmups(tmp_path):
-    cfg = load_config(str(CONFIGS / "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"), str(tmp_path), [], None)
+    cfg = load_config(str(BOXINST), str(tmp_path), [], None)
     full = cfg.train_cfg.max_iters
     warmup = cfg.model.mask_head.warmup_iters
-    short = load_config(str(CONFIGS / "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"), str(tmp_path), [], None,
+    short = load_config(str(BOXINST), str(tmp_path), [], None,
                         max_iters=full // 10)
     assert short.train_cfg.max_iters == short.train_cfg.val_interval == full // 10
     milestones = next(s for s in short.param_scheduler if "milestones" in s).milestones
@@ -20,9 +23,34 @@ def test_max_iters_rescales_the_schedule_and_model_warmups(tmp_path):
 
 
 def test_data_root_reaches_every_path_built_from_it(tmp_path):
-    cfg = load_config(str(CONFIGS / "ts-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc_thr.py"), str(tmp_path), [],
+    cfg = load_config(str(TS), str(tmp_path), [],
                       "/data/elsewhere")
     assert cfg.train_dataloader.dataset.data_root == "/data/elsewhere/"
     assert cfg.test_evaluator.ann_file == "/data/elsewhere/annotations/val.json"
     assert cfg.val_evaluator.manifest == "/data/elsewhere/annotations/train_voc.manifest.json"
     assert replace_data_root({"a": ["data/x/y", 3]}, "data/x/", "/new/") == {"a": ["/new/y", 3]}
+
+
+def test_mixins_merge_in_order_before_cfg_options_and_max_iters(tmp_path):
+    gpu = str(CONFIGS / "_base_" / "schedules" / "synth_gpu.py")
+    crf = str(CONFIGS / "_base_" / "ts_variants" / "crf.py")
+    cfg = load_config(str(TS), str(tmp_path), ["train_dataloader.batch_size=8"], None, max_iters=30,
+                      mixins=[crf, gpu])
+    assert cfg.model.roi_head.pseudo_labeler.post_process == dict(type="crf", thr=0.5, crf_backend="torch")
+    assert cfg.model.data_preprocessor.type == "ImageKeepingDetDataPreprocessor"
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper" and cfg.optim_wrapper.clip_grad.max_norm == 35  # merged
+    assert cfg.train_dataloader.batch_size == 8 and cfg.train_dataloader.num_workers == 8  # options come last
+    assert cfg.train_cfg.max_iters == 30 and cfg.param_scheduler[0].end == 2  # the GPU schedule (200 of 3000), rescaled
+    later = tmp_path / "later.py"
+    later.write_text("model = dict(roi_head=dict(pseudo_labeler=dict(post_process=dict(_delete_=True, type='none'))))")
+    cfg = load_config(str(TS), str(tmp_path), [], mixins=[crf, str(later)])
+    assert cfg.model.roi_head.pseudo_labeler.post_process == dict(type="none")  # in order; _delete_ replaces
+
+
+def test_mixins_pass_through_the_launcher_and_the_cli(tmp_path):
+    extra = launch._extra_args(None, ["a=1"], 5, mixins=["configs/x.py", tmp_path / "y.py"])
+    assert extra[:4] == ["--mixin", str(Path("configs/x.py").resolve()), "--mixin", str(tmp_path / "y.py")]
+    assert extra[4:] == ["--max-iters", "5", "--cfg-options", "a=1"]
+    for command in (["train", "c.py", "--work-dir", "w"], ["test", "c.py", "k.pth", "--work-dir", "w"]):
+        args = cli.build_parser().parse_args([*command, "--mixin", "m1.py", "--mixin", "m2.py"])
+        assert args.mixin == [Path("m1.py"), Path("m2.py")]

@@ -1,7 +1,0 @@
-# Teacher-student mask heads (Sec. 4) on Mask R-CNN R50-FPN ("Mask R-CNN + ours", Table 1); options:
-# teacher_student_options.py.
-_base_ = ['./mask-rcnn_r50_fpn_paper.py', './teacher_student_options.py']
-
-model = dict(roi_head=dict(
-    type='TeacherStudentRoIHead',  # loss Eq. 7: L_cls + L_loc + L_segT + L_segS, equal weights
-    **_base_.teacher_student))

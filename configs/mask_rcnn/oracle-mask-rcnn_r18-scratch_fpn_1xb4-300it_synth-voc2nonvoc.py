@@ -1,0 +1,9 @@
+# Oracle ("Oracle", Table 1) on the synthetic benchmark: class-specific Mask R-CNN trained with the masks of all 24
+# categories (the full annotations/train.json), scored on the unseen categories of voc -> nonvoc; R18 from
+# scratch, sized for a 2-core CPU (one GPU: mixin ../_base_/schedules/synth_gpu.py).
+_base_ = ['../_base_/models/mask-rcnn_r18-scratch_fpn.py', '../_base_/datasets/synth_partial_instance.py',
+          '../_base_/schedules/schedule_synth_cpu.py']
+
+manifest_file = 'annotations/train_voc.manifest.json'  # unseen = the 18 nonvoc-like categories
+val_evaluator = dict(manifest=_base_.data_root + manifest_file)
+test_evaluator = val_evaluator

@@ -1,4 +1,0 @@
-# Oracle: class-specific Mask R-CNN trained with the masks of all categories, scored on the unseen
-# categories of nonvoc2voc on the synthetic benchmark; sized for a 2-core CPU.
-_base_ = ['./_base_/models/mask-rcnn_r18_fpn_scratch.py', './_base_/datasets/synth_oracle_nonvoc2voc.py',
-          './_base_/schedules/schedule_synth_cpu.py']

@@ -1,8 +1,0 @@
-# Partially supervised Mask R-CNN baseline (class-agnostic mask head) on the synthetic benchmark, nonvoc2voc
-# (masks for the nonvoc-like categories only; the voc-like categories are box-only and scored as unseen);
-# sized for one GPU.
-_base_ = ['./_base_/models/psis-mask-rcnn_r18_fpn_scratch.py', './_base_/datasets/synth_nonvoc2voc.py',
-          './_base_/schedules/schedule_synth_gpu.py']
-
-# GPU-sized: 16 images per iteration, the paper's batch (lr 0.02 in the schedule).
-train_dataloader = dict(batch_size=16, num_workers=8)

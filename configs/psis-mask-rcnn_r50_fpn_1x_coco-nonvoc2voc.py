@@ -1,5 +1,0 @@
-# Partially supervised Mask R-CNN baseline (class-agnostic mask head), COCO nonvoc2voc:
-# masks for the nonvoc categories only; the voc categories are box-only and scored as unseen.
-# Paper, Table 1 ("Mask R-CNN"): 23.9 mask AP on the unseen categories.
-_base_ = ['./_base_/models/psis-mask-rcnn_r50_fpn.py', './_base_/datasets/coco_nonvoc2voc.py',
-          './_base_/schedules/schedule_1x.py']

@@ -1,7 +1,0 @@
-# Teacher-student mask heads on partially supervised BoxInst with r(Mt) = Mt >= 0.5, COCO voc2nonvoc: masks for the
-# voc categories only; the nonvoc categories are box-only and scored as unseen.
-# Paper, Table 1 ("BoxInst + ours"): 31.4 mask AP on the unseen categories; Table 5 (threshold): 31.1.
-_base_ = ['./_base_/models/ts-boxinst_r50_fpn.py', './_base_/datasets/coco_voc2nonvoc.py',
-          './_base_/schedules/schedule_boxinst_ms-90k.py']
-
-train_dataloader = dict(dataset=dict(pipeline=_base_.ms_train_pipeline))  # shorter side 640..800 (BoxInst)

@@ -1,7 +1,0 @@
-# High-resolution teacher (Sec. 5.4, Table 3): Ft outputs 56x56 masks (4x deconvolution of the 14x14 RoI
-# features) and learns from 56x56 targets; for the student's 28x28 pseudo masks Mt is area-averaged
-# to 28x28 before r(Mt) = Mt >= 0.5.
-_base_ = './ts-mask-rcnn_r18_fpn_gpu_synth-voc2nonvoc_thr.py'
-
-model = dict(roi_head=dict(
-    teacher_head=dict(upsample_cfg=dict(type='deconv', scale_factor=4))))  # Ft: 14x14 -> 56x56

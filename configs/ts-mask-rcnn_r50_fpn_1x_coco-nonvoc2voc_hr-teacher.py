@@ -1,8 +1,0 @@
-# High-resolution teacher (Sec. 5.4, Table 3): Ft outputs 56x56 masks (4x deconvolution of the 14x14 RoI
-# features) and learns from 56x56 targets; for the student's 28x28 pseudo masks Mt is area-averaged
-# to 28x28 before r(Mt) = Mt >= 0.5.
-# Paper, Table 3: 25.7 mask AP on the unseen categories.
-_base_ = './ts-mask-rcnn_r50_fpn_1x_coco-nonvoc2voc_thr.py'
-
-model = dict(roi_head=dict(
-    teacher_head=dict(upsample_cfg=dict(type='deconv', scale_factor=4))))  # Ft: 14x14 -> 56x56
