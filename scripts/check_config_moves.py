@@ -108,7 +108,22 @@ def renamed(resolved: dict) -> dict:
                 visit(value)
 
     visit(out.get("model"))
-    return out
+    return _fixed(out)
+
+
+def _fixed(resolved: dict) -> dict:
+    """The documented fixes made after the move, applied to an old resolved config (in place): the test
+    pipelines load the boxes before resizing (the box-conditioned track's given boxes must be scaled with the
+    image), and the test evaluator asks for overlap bins and false-positive attribution explicitly (both are
+    off by default in PartialCocoMetric since issue 11)."""
+    for loader in ("val_dataloader", "test_dataloader"):
+        pipeline = ((resolved.get(loader) or {}).get("dataset") or {}).get("pipeline")
+        if pipeline:
+            load = next(i for i, t in enumerate(pipeline) if t["type"] == "LoadAnnotations")
+            pipeline.insert(1, pipeline.pop(load))
+    if resolved.get("test_evaluator", {}).get("type") == "PartialCocoMetric":
+        resolved["test_evaluator"].update(overlap_bins=True, fp_attribution=True)
+    return resolved
 
 
 def resolve_new(leaf: str, mixins: tuple[str, ...]) -> dict:

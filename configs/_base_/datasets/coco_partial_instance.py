@@ -22,8 +22,9 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True),  # before Resize, which scales the boxes (the box-conditioned
+    # track's given boxes); the evaluator reads the masks from val_ann_file itself
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),  # the evaluator reads the masks from val_ann_file itself
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
@@ -66,4 +67,6 @@ val_evaluator = dict(
     metric=['bbox', 'segm'],
     backend='faster_coco_eval',  # same AP as pycocotools within 1e-3 (tests/unit/test_evaluation.py), ~3x faster
     backend_args=backend_args)
-test_evaluator = val_evaluator
+# the test pass also scores overlap bins (Fig. 2, Table 2) and attributes false-positive pixels (Fig. 3); the
+# validations during training skip them (they decode every mask)
+test_evaluator = dict(val_evaluator, overlap_bins=True, fp_attribution=True)

@@ -8,3 +8,5 @@ model = dict(
     train_cfg=dict(rcnn=dict(sampler=dict(_delete_=True, type='PseudoSampler'))),
     # test: detections = the GT boxes and labels; score = the mask's mean foreground probability
     test_cfg=dict(rcnn=dict(given_boxes=True)))
+# mean mask IoU per overlap bin beside AP: a number that does not depend on the scores
+test_evaluator = dict(mask_iou=True)
