@@ -284,7 +284,7 @@ class Predictor:
         predictor = self
 
         class _Inferencer(DetInferencer):
-            def _load_weights_to_model(self, model, checkpoint, cfg):  # noqa: D401 (DetInferencer's hook)
+            def _load_weights_to_model(self, model, checkpoint, cfg):  # DetInferencer's hook
                 predictor._check_weights(model, checkpoint, name)
                 super()._load_weights_to_model(model, checkpoint, cfg)
                 model.dataset_meta = predictor._dataset_meta(checkpoint, name)
@@ -371,7 +371,7 @@ class Predictor:
                 return img, _empty(height, width)
         try:
             _, data = next(iter(self.inferencer.preprocess([inputs], batch_size=1)))
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise ValueError(f"{path}: the test pipeline failed ({type(err).__name__}: {err})") from err
         pred = self.inferencer.forward(data)[0].pred_instances
         out = dict(bboxes=pred.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
@@ -440,7 +440,7 @@ def draw_overlay(img: np.ndarray, instances: Sequence[dict], min_side: int = 512
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, colour, thickness)
         x, y, w, h = (v * scale for v in inst["bbox"])
-        p1, p2 = (int(round(x)), int(round(y))), (int(round(x + w)) - 1, int(round(y + h)) - 1)
+        p1, p2 = (round(x), round(y)), (round(x + w) - 1, round(y + h) - 1)
         cv2.rectangle(out, p1, p2, colour, thickness)
         text = f"{inst['category_name']} {inst['score']:.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)

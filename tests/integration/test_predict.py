@@ -220,7 +220,7 @@ def test_input_errors_name_the_file_and_the_field(data_root, det_checkpoint, box
     boxes = tmp_path / "b.json"
     boxes.write_text(json.dumps({"boxes": [[1, 1, 20, 20]], "labels": ["no-such-shape"]}))
     rc = cli.main(["predict", str(LEAF), str(box_checkpoint), str(image), "--out-dir", str(tmp_path / "o2"),
-                   "--boxes", str(boxes), *sum((["--mixin", str(m)] for m in MIXINS), [])])
+                   "--boxes", str(boxes), *(arg for m in MIXINS for arg in ("--mixin", str(m)))])
     err = capsys.readouterr().err
     assert rc == 2 and "b.json: boxes[0] label 'no-such-shape' is not a class of the model" in err
 
