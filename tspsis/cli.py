@@ -64,6 +64,16 @@ def _test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from .predict import predict
+
+    run = predict(args.config, args.checkpoint, args.inputs, args.out_dir, mixins=args.mixin,
+                  score_thr=args.score_thr, boxes=args.boxes, device=args.device, data_root=args.data_root)
+    print(f"{len(run.images)} images, {run.num_instances} instances: {run.out_dir}/preds/*.json, "
+          f"{run.out_dir}/vis/*.png, {run.results_file}")
+    return 0
+
+
 def _run_notebooks(args: argparse.Namespace) -> int:
     from .notebooks import run_notebooks
 
@@ -124,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--force", action="store_true", help="train even if the run is complete")
             cmd.add_argument("--max-iters", type=int, help="rescale an iteration-based schedule to N iterations")
         cmd.set_defaults(func=func)
+
+    pr = sub.add_parser("predict", help="masks for images: the model's detections, or given boxes (--boxes)")
+    pr.add_argument("config", type=Path)
+    pr.add_argument("checkpoint", type=Path)
+    pr.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images and/or folders of images")
+    pr.add_argument("--out-dir", type=Path, required=True, help="preds/*.json, vis/*.png, results.segm.json")
+    pr.add_argument("--mixin", type=Path, action="append", default=[], metavar="FILE",
+                    help="config merged over CONFIG (repeatable, in order)")
+    pr.add_argument("--score-thr", type=float, help="keep scores >= T in preds/vis (default 0.3; 0 with --boxes)")
+    pr.add_argument("--boxes", type=Path, help="COCO file (matched by file_name), per-image JSON or folder of them")
+    pr.add_argument("--device", help="cpu, cuda:0, ... (default: CUDA if available)")
+    pr.add_argument("--data-root", type=Path, help="replace the config's data_root (class names / category ids)")
+    pr.set_defaults(func=_predict)
 
     nb = sub.add_parser("run-notebooks", help="execute notebooks/ in order with papermill")
     nb.add_argument("--profile", choices=["tiny", "demo", "full", "coco"], default="demo")
