@@ -49,27 +49,13 @@ import numpy as np
 
 from .io import read_json, write_json_atomic
 
-__all__ = ["IMG_EXTENSIONS", "PredictRun", "Predictor", "collect_images", "draw_overlay", "load_config",
-           "predict", "read_boxes"]
+__all__ = ["IMG_EXTENSIONS", "PredictRun", "Predictor", "collect_images", "draw_overlay", "predict",
+           "read_boxes"]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 DEFAULT_SCORE_THR = 0.3  # detection mode; given boxes keep every box unless --score-thr is given
 BOX_SLACK = 1.0  # px a given box may extend past the image border (then clipped)
 _ANNOTATION_LOADERS = ("LoadAnnotations", "mmdet.LoadAnnotations", "LoadPartialAnnotations")
-
-
-def load_config(config: str | os.PathLike, mixins: Sequence[str | os.PathLike] = ()):
-    """``Config.fromfile(config)`` with each mixin merged over it in order (mmengine forbids duplicate keys
-    among a ``_base_`` list, so mixins are merged in code). Same rule as ``tspsis.runner.load_config(mixins=)``."""
-    from mmengine.config import Config
-
-    for path in (config, *mixins):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-    cfg = Config.fromfile(str(config))
-    for mixin in mixins:
-        cfg.merge_from_dict(Config.fromfile(str(mixin)).to_dict())
-    return cfg
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -480,14 +466,12 @@ def predict(config: str | os.PathLike, checkpoint: str | os.PathLike, inputs: Se
     import cv2
     from tqdm import tqdm
 
-    from .runner import replace_data_root
+    from .runner import load_config
 
-    cfg = load_config(config, mixins)
-    if data_root is not None:
-        if "data_root" not in cfg:
-            raise ValueError(f"{config}: --data-root given but the config defines no `data_root` variable")
-        cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, str(data_root).rstrip("/") + "/"),
-                            allow_list_keys=True)
+    for path in (config, *mixins):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+    cfg = load_config(str(config), str(out_dir), [], data_root, mixins=[str(m) for m in mixins])
     images = collect_images(inputs)
     source = read_boxes(boxes, images) if boxes is not None else None
     predictor = Predictor(cfg, checkpoint, given_boxes=source is not None, device=device, config_name=str(config))

@@ -13,11 +13,12 @@ import torch
 from pycocotools import mask as mask_util
 
 from tspsis import cli
-from tspsis.predict import load_config, predict
+from tspsis.predict import predict
+from tspsis.runner import load_config as resolve_config
 from tspsis.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-LEAF = CONFIGS / "psis-mask-rcnn_r18_fpn_cpu_synth-voc2nonvoc.py"
+LEAF = CONFIGS / "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
 MIXINS = [CONFIGS / "_base_" / "tracks" / "box_conditioned.py",
           CONFIGS / "_base_" / "schedules" / "box_conditioned_cpu.py"]
 FEW = 4  # validation images of the AP comparison
@@ -53,7 +54,7 @@ def _build(cfg):
 def box_checkpoint(data_root, tmp_path_factory, single_thread):
     """Random-init box-conditioned baseline, saved like mmengine's Runner does (state_dict + dataset_meta).
     The mask logits are shifted up so that masks cover most of their box: AP > 0, the comparison means something."""
-    model = _build(load_config(LEAF, MIXINS))
+    model = _build(resolve_config(str(LEAF), "WORK_DIR", [], mixins=[str(m) for m in MIXINS]))
     with torch.no_grad():
         model.roi_head.mask_head.conv_logits.weight.mul_(0.3)
         model.roi_head.mask_head.conv_logits.bias.fill_(1.5)
@@ -66,7 +67,7 @@ def box_checkpoint(data_root, tmp_path_factory, single_thread):
 def det_checkpoint(tmp_path_factory, single_thread):
     """Random-init detector-track model, a bare state_dict (no meta: class names come from the config's data).
     Its classifier favours the first class, so that detections score above the default threshold."""
-    model = _build(load_config(LEAF))
+    model = _build(resolve_config(str(LEAF), "WORK_DIR", []))
     with torch.no_grad():
         model.roi_head.bbox_head.fc_cls.bias[0] += 4.0
     path = tmp_path_factory.mktemp("ckpt") / "det.pth"
@@ -136,7 +137,7 @@ def _runner_test(data_root: Path, checkpoint: Path, gt_file: Path, work_dir: Pat
 
     from tspsis.runner import replace_data_root
 
-    cfg = load_config(LEAF, MIXINS)
+    cfg = resolve_config(str(LEAF), "WORK_DIR", [], mixins=[str(m) for m in MIXINS])
     cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, str(data_root) + "/"), allow_list_keys=True)
     cfg.test_dataloader.dataset.ann_file = str(gt_file)
     cfg.test_dataloader.num_workers = 0
