@@ -269,7 +269,8 @@ def _ap_lines(ax, xs: Sequence[float], curves: Mapping[str, Sequence[Any]]) -> N
         means, errs = zip(*(_mean_err(v) for v in values)) if len(values) else ((), ())
         marker, style = LINE_STYLES[k % len(LINE_STYLES)]
         yerr = [e or 0.0 for e in errs] if any(e is not None for e in errs) else None
-        ax.errorbar(list(xs), means, yerr=yerr, marker=marker, linestyle=style, capsize=3, label=label)
+        ax.errorbar(list(xs), means, yerr=yerr, marker=marker, linestyle=style, capsize=3, label=label,
+                    clip_on=False)  # points on the 0 floor stay whole
         tops += [m + (e or 0.0) for m, e in zip(means, errs) if not math.isnan(m)]
     _ap_axis(ax, tops)
 

@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--launcher", choices=["none", "pytorch"], default="none")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--cfg-options", nargs="+", default=[])
+    process_start = time.time()
     args = ap.parse_args(argv)
     if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
         ap.error(f"--name {args.name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
@@ -170,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import install_mmengine_loader
     from .io import write_json_atomic
 
-    process_start = time.time()
     install_mmengine_loader()
     work_dir = Path(args.work_dir)
     cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root, args.max_iters, args.seed)
@@ -192,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg.load_from = args.checkpoint
         cfg.resume = False
 
+    dumped = work_dir / Path(args.config).name  # the resolved config mmengine writes (tspsis.visualize reads it)
+    training_config = dumped.read_bytes() if name is not None and dumped.is_file() else None
     runner = Runner.from_cfg(cfg)
+    if training_config is not None and runner.rank == 0:  # a test keeps its config apart, like its metrics
+        Path(f"{prefix}.py").write_bytes(dumped.read_bytes())
+        dumped.write_bytes(training_config)
     start = time.time()
     if args.mode == "train":
         runner.train()

@@ -88,13 +88,14 @@ def test_the_same_seed_gives_the_same_losses_and_another_seed_others(seeded):
 
 def test_a_test_writes_its_own_file_and_leaves_the_training_metrics_alone(seeded, data_root):
     run = seeded["a"]
-    before = {name: (run.work_dir / name).read_bytes() for name in ("metrics.json", "test.segm.json")}
+    before = {name: (run.work_dir / name).read_bytes() for name in ("metrics.json", "test.segm.json", CONFIG.name)}
     tested = launch.test(CONFIG, run.checkpoint, run.work_dir, gpus=0, data_root=data_root,
                          cfg_options=["test_dataloader.num_workers=0", "model.test_cfg.rcnn.max_per_img=20"])
     assert {name: (run.work_dir / name).read_bytes() for name in before} == before
     assert tested.metrics_path.name == "test-iter_3-num_workers-0-max_per_img-20.metrics.json"
     assert tested.metrics["run"]["mode"] == "test" and {"unseen", "seen", "all"} <= set(tested.metrics["segm"])
-    assert (run.work_dir / "test-iter_3-num_workers-0-max_per_img-20.segm.json").is_file()
+    for suffix in ("segm.json", "py"):  # its detections and its resolved config, beside the training's
+        assert (run.work_dir / f"test-iter_3-num_workers-0-max_per_img-20.{suffix}").is_file()
     assert launch.completed_run(run.work_dir) == run  # the cache still serves the training's own result
     named = launch.test(CONFIG, run.checkpoint, run.work_dir, gpus=0, data_root=data_root, name="again",
                         cfg_options=["test_dataloader.num_workers=0"])

@@ -210,7 +210,7 @@ def test_plan_line_counts_runs_to_train_and_estimates_their_time(data, tmp_path,
     assert experiments.estimate_seconds("tiny", tmp_path / "empty") == (20.0, "the tiny profile's measured "
                                                                               "SECONDS_PER_RUN")
     experiments.print_plan(experiments_[:1], 2, "tiny", tmp_path)
-    assert capsys.readouterr().out == ""  # everything cached: nothing to announce
+    assert capsys.readouterr().out == "1 run, all cached\n"  # no estimate, no line per cached run
 
 
 def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
