@@ -241,6 +241,8 @@ def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gp
     checkpoint = Path(checkpoint).resolve()
     options = list(cfg_options or [])
     name = name or default_test_name(str(checkpoint), options)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"test name {name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
     extra = ["--checkpoint", str(checkpoint), "--name", name, *_extra_args(data_root, options)]
     gpus = resolve_gpus(gpus)
     _stream(_command("test", config, work_dir, min(gpus, 1), extra), work_dir, _environment(gpus), "test",
