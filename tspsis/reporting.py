@@ -64,6 +64,9 @@ class Stat(float):
     def __repr__(self) -> str:
         return f"Stat(mean={float(self)!r}, std={self.std!r}, n={self.n})"
 
+    def __str__(self) -> str:
+        return format_stat(self, 2)
+
     def __reduce__(self):
         return (Stat, (self.values, self.seeds))
 

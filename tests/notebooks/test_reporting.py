@@ -78,6 +78,7 @@ def test_stat_is_the_mean_with_sample_std_and_n():
     assert stat == 3.0 and stat.mean == 3.0 and stat.n == 3 and stat.values == (1.0, 2.0, 6.0)
     assert stat.std == pytest.approx(math.sqrt(7.0))  # sample std: sum of squares 14 over n - 1 = 2
     assert reporting.format_stat(stat) == "3.0 ± 2.6 (n=3)" and reporting.fmt(stat, 2) == "3.00 ± 2.65 (n=3)"
+    assert str(stat) == "3.00 ± 2.65 (n=3)" and f"{stat:.1f}" == "3.0"  # printed; formatted as its mean
     single = reporting.Stat([4.25])
     assert single.std is None and reporting.fmt(single) == "4.2"  # one seed: a plain number
     assert reporting._finite({"AP": stat}) == {"AP": {"mean": 3.0, "std": stat.std, "n": 3,
