@@ -50,7 +50,8 @@ def _train(args: argparse.Namespace) -> int:
     from .launch import train
 
     run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
-                data_root=args.data_root, max_iters=args.max_iters, force=args.force, mixins=args.mixin)
+                data_root=args.data_root, max_iters=args.max_iters, seed=args.seed, force=args.force,
+                mixins=args.mixin)
     print(f"checkpoint: {run.checkpoint}\nmetrics: {run.metrics_path}")
     return 0
 
@@ -58,8 +59,8 @@ def _train(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from .launch import test
 
-    run = test(args.config, args.checkpoint, args.work_dir, cfg_options=args.cfg_options, data_root=args.data_root,
-               mixins=args.mixin)
+    run = test(args.config, args.checkpoint, args.work_dir, gpus=args.gpus, cfg_options=args.cfg_options,
+               data_root=args.data_root, name=args.name, mixins=args.mixin)
     print(f"metrics: {run.metrics_path}")
     return 0
 
@@ -79,7 +80,21 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     return run_notebooks(args.profile, only=only, out=args.out, gpus=args.gpus, seed=args.seed,
-                         data_root=args.data_root, work_dir=args.work_dir)
+                         train_seed=args.train_seed, data_root=args.data_root, work_dir=args.work_dir,
+                         force=args.force)
+
+
+def _seeds(text: str) -> int | list[int]:
+    """``--train-seed``: ``N`` or ``N,M,...`` (each run once per seed)."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or N,M,... (integers), got {text!r}") from None
+    return seeds[0] if len(seeds) == 1 else seeds
+
+
+GPUS_HELP = ("default: every visible GPU, the CPU when none is visible; 0: CPU; N > 1: torchrun with N "
+             "processes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,8 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
                               "(repeatable, applied in order)")
         cmd.add_argument("--data-root", type=Path, help="replace the config's data_root")
         cmd.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+        cmd.add_argument("--gpus", type=int, default=None, help=GPUS_HELP + (" (test: one process at most)"
+                                                                          if name == "test" else ""))
+        if name == "test":
+            cmd.add_argument("--name", help="results go to WORK_DIR/test-NAME.metrics.json (default: the "
+                                            "checkpoint's stem and the options); metrics.json is never touched")
         if name == "train":
-            cmd.add_argument("--gpus", type=int, default=1, help=">1 starts torchrun with that many processes")
+            cmd.add_argument("--seed", type=int, help="training seed, randomness.seed (default: the config's, "
+                                                      "else 0)")
             cmd.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                              help="resume from the last checkpoint in --work-dir (default: on)")
             cmd.add_argument("--force", action="store_true", help="train even if the run is complete")
@@ -152,8 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--profile", choices=["tiny", "demo", "full", "coco"], default="demo")
     nb.add_argument("--only", help="comma-separated notebook number prefixes, e.g. 00,03")
     nb.add_argument("--out", type=Path, help="output folder (default papermill_runs/<date>-<profile>)")
-    nb.add_argument("--gpus", type=int, default=0)
-    nb.add_argument("--seed", type=int, default=0)
+    nb.add_argument("--gpus", type=int, default=None, help=GPUS_HELP)
+    nb.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    nb.add_argument("--train-seed", type=_seeds, default=0, metavar="N[,M,...]",
+                    help="training seed(s); several: each run once per seed, tables show mean ± std (n)")
+    nb.add_argument("--force", action="store_true",
+                    help="re-execute notebooks already complete in --out (cached training runs are reused: "
+                         "their key covers config, model code and data)")
     nb.add_argument("--data-root", type=Path, help="data folder (default data/synth/<profile> or data/coco)")
     nb.add_argument("--work-dir", type=Path, help="experiment cache (default work_dirs/<profile>)")
     nb.set_defaults(func=_run_notebooks)
@@ -164,9 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as err:  # bad input: one clear line, not a traceback
+    except Exception as err:  # bad input or a missing device: one clear line, not a traceback
+        if not _user_error(err):
+            raise
         print(f"tspsis {args.command}: error: {err}", file=sys.stderr)
         return 2
+
+
+def _user_error(err: Exception) -> bool:
+    """Errors the user fixes with other arguments: missing files, bad values, a device the machine lacks
+    (``tspsis.launch.DeviceError``; looked up only if launch was imported, to keep start-up light)."""
+    launch = sys.modules.get("tspsis.launch")
+    return isinstance(err, (FileNotFoundError, ValueError)) or (launch is not None and
+                                                                isinstance(err, launch.DeviceError))
 
 
 if __name__ == "__main__":

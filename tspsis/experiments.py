@@ -9,11 +9,21 @@ A notebook asks for a (method, direction) pair and gets a finished :class:`tspsi
 
 Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][-seen-<spec>]-<key>``; the key hashes the
 *resolved* config (``tspsis.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin file
-changes it), the data root, the size and
-modification time of its source annotation files (regenerated data is new data), ``max_iters``, the seen
-split and the number of processes. Several notebooks asking for the same run share one training; a finished
-run is not trained again (``launch.train`` skips it) and an interrupted one resumes. Changes to the Python code
-of the model do not change the key: pass ``force=True`` (or delete the folder) to retrain after such a change.
+changes it, and so does the training seed, ``randomness.seed``), the data root, the size and modification time
+of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
+processes and a digest of the Python code the training process runs (``code_digest``: every tspsis module that
+``python -m tspsis.runner`` can import, found by following the imports of tspsis.runner and tspsis.models: the
+heads, losses, pseudo masks, CAMs, data loading, the metric and the evaluation; not the notebooks, tables or
+figures). Several notebooks asking for the same run share one training; a finished run is not trained again
+(``launch.train`` skips it) and an interrupted one resumes; editing the model code gives new keys, so new runs.
+``force=True`` retrains a run in place.
+
+Seeds: ``seed=`` of ``resolve``/``run`` (and ``Context.measure(seeds=...)``) is the training seed; each
+(method, direction, seed) is its own cached run, and ``Context.measure`` reports mean ± std over the seeds
+(``tspsis.reporting.Stat``).
+
+Devices: the ``full`` and ``coco`` profiles need a GPU (``GPU_PROFILES``); ``require_device`` says so at once,
+before any data is generated.
 
 Registry: ``METHODS`` maps a row label of the paper's tables to a leaf config under configs/ (a template with
 ``{setting}``, the backbone/schedule/data part chosen by the profile: ``SETTINGS``, and ``{direction}``,
@@ -37,13 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .io import write_json_atomic
-from .launch import REPO_ROOT, Run, train
+from .launch import REPO_ROOT, DeviceError, Run, completed_run, resolve_gpus, train
 from .paper import DIRECTIONS
 
-__all__ = ["DIRECTIONS", "METHODS", "PROFILES", "PROFILE_TRACKS", "SCHEDULES", "SETTINGS", "SIZING", "TRACKS",
-           "TRACK_MIXINS", "ConfigSpec", "Context", "Experiment", "Method", "Schedule", "available", "config",
-           "config_path", "default_data_root", "prepare_data", "resolve", "run", "seen_specs", "training_seconds",
-           "unavailable_reason"]
+__all__ = ["DIRECTIONS", "GPU_PROFILES", "METHODS", "PROFILES", "PROFILE_TRACKS", "SCHEDULES", "SECONDS_PER_RUN",
+           "SETTINGS", "SIZING", "TRACKS", "TRACK_MIXINS", "ConfigSpec", "Context", "Experiment", "Method", "Schedule",
+           "available", "code_digest", "config", "config_path", "default_data_root", "estimate_seconds",
+           "prepare_data", "require_device", "resolve", "run", "seen_specs", "training_seconds", "unavailable_reason"]
 
 CONFIGS = REPO_ROOT / "configs"
 PROFILES: tuple[str, ...] = ("tiny", "demo", "full", "coco")
@@ -226,6 +236,114 @@ SCHEDULES: dict[str, Schedule] = {
 }
 
 
+# Profiles that cannot run on a CPU, and why (the message of require_device).
+GPU_PROFILES: dict[str, str] = {
+    "full": "its configs (r18_fpn_gpu_synth) train with AMP on a GPU, 20000 images",
+    "coco": "R50-FPN on COCO 2017 at the paper's schedules, 12 epochs of 118k images per model",
+}
+# Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
+# prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
+# is some. demo: measured by the lead from a fresh clone (README): 730 s for the notebooks, 22 runs two at a
+# time on 2 CPU cores -> 730 * 2 / 22 = 66 s per run. tiny: one run of the tiny profile on 2 shared cores
+# (~19 s, measured by the helper who added this). full / coco: not measured yet (None: no estimate).
+SECONDS_PER_RUN: dict[str, float | None] = {"tiny": 20.0, "demo": 66.0, "full": None, "coco": None}
+
+
+def require_device(profile: str, gpus: int | None = None) -> int:
+    """The number of processes ``gpus`` means (``launch.resolve_gpus``: None = every visible GPU, or the CPU);
+    raises ``launch.DeviceError`` at once, naming the fix, if ``profile`` needs a GPU (``GPU_PROFILES``) and
+    none would be used. Call it before generating data or starting runs."""
+    _check_choice("profile", profile, PROFILES)
+    resolved = resolve_gpus(gpus)
+    if profile in GPU_PROFILES and resolved == 0:
+        import torch
+
+        if gpus == 0 and torch.cuda.is_available():
+            why = "gpus=0 asks for the CPU; leave gpus unset (every visible GPU) or pass --gpus 1"
+        else:
+            why = ("none is visible (torch.cuda.is_available() is False); use --profile demo on a CPU "
+                   "(or --profile tiny for a smoke test)")
+        raise DeviceError(f"profile {profile!r} needs a GPU ({GPU_PROFILES[profile]}): {why}")
+    return resolved
+
+
+def estimate_seconds(profile: str, work_dir: str | Path | None = None) -> tuple[float | None, str]:
+    """Seconds one training run of ``profile`` takes, and where the number comes from: the median
+    ``run.wall_seconds_total`` of the finished runs of that profile in ``work_dir``, else ``SECONDS_PER_RUN``."""
+    measured = []
+    for experiment in Path(work_dir).glob("*/experiment.json") if work_dir else ():
+        try:
+            if json.loads(experiment.read_text()).get("profile") != profile:
+                continue
+            seconds = json.loads((experiment.parent / "metrics.json").read_text())["run"].get("wall_seconds_total")
+        except (OSError, ValueError, KeyError):
+            continue
+        if seconds:
+            measured.append(float(seconds))
+    if measured:
+        measured.sort()
+        return measured[len(measured) // 2], f"median of {len(measured)} finished {profile} runs here"
+    seconds = SECONDS_PER_RUN.get(profile)
+    return seconds, (f"the {profile} profile's measured SECONDS_PER_RUN" if seconds else
+                     f"no timing measured for the {profile} profile yet")
+
+
+PACKAGE = Path(__file__).resolve().parent  # tspsis/ (code_digest reads it; tests point it at a copy)
+
+
+def code_digest(roots: Iterable[str] = ("runner", "models")) -> str:
+    """sha256 of the source of every tspsis module a training process can import (part of the run key).
+
+    Starts from ``tspsis/<root>.py`` or ``tspsis/<root>/__init__.py`` (``python -m tspsis.runner`` imports
+    tspsis, tspsis.runner and, through the configs' ``custom_imports``, tspsis.models) and follows every
+    ``import``/``from ... import`` of a tspsis module found in their syntax trees, lazy imports inside
+    functions included. Files are hashed by path relative to the package, in order."""
+    files = _import_closure([f"tspsis.{root}" for root in roots])
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(PACKAGE.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _module_file(module: str) -> Path | None:
+    """tspsis.a.b -> PACKAGE/a/b.py or PACKAGE/a/b/__init__.py (None if neither exists)."""
+    parts = module.split(".")[1:]
+    base = PACKAGE.joinpath(*parts)
+    for candidate in (base.with_suffix(".py") if parts else None, base / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def _import_closure(modules: list[str]) -> list[Path]:
+    """The files of ``modules`` (dotted tspsis names), their parent packages and every tspsis module they
+    import, transitively; sorted."""
+    import ast
+
+    seen: dict[str, Path] = {}
+    todo = ["tspsis", *modules]
+    while todo:
+        module = todo.pop()
+        if module in seen or (path := _module_file(module)) is None:
+            continue
+        seen[module] = path
+        todo += [".".join(module.split(".")[:k]) for k in range(1, module.count(".") + 1)]  # parent packages
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names if alias.name.split(".")[0] == "tspsis"]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+                    target = f"{base}.{node.module}" if node.module else base
+                elif node.module and node.module.split(".")[0] == "tspsis":
+                    target = node.module
+                else:
+                    continue
+                todo += [target, *(f"{target}.{alias.name}" for alias in node.names)]  # names may be modules
+    return sorted(set(seen.values()))
+
+
 def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
@@ -347,19 +465,25 @@ class Experiment:
     key: str
     mixins: tuple[Path, ...] = ()  # merged over `config` in order (ConfigSpec)
     track: str = "detector"
+    seed: int = 0  # training seed (randomness.seed)
+    code: str = ""  # code_digest() of the key
 
     def train(self, force: bool = False) -> Run:
-        """Write the seen split if needed and ``experiment.json``, then ``launch.train`` (skipped if finished)."""
+        """Write the seen split if needed and ``experiment.json``, then ``launch.train``. A finished run is
+        returned at once, silently (``Context.run_all``'s plan line counts the cached runs)."""
+        if not force and (done := completed_run(self.work_dir)) is not None:
+            return done
         if self.seen is not None:
             _ensure_split(self.data_root / "annotations", _source_names(self.profile)[0], self.seen)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.work_dir / "experiment.json", {
             "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
             "config": str(self.config), "mixins": [str(m) for m in self.mixins], "data_root": str(self.data_root),
-            "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "cfg_options": list(self.cfg_options),
-            "key": self.key}, indent=1)
+            "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "seed": self.seed,
+            "cfg_options": list(self.cfg_options), "code_digest": self.code, "key": self.key}, indent=1)
         return train(self.config, self.work_dir, gpus=self.gpus, cfg_options=self.cfg_options,
-                     data_root=self.data_root, max_iters=self.max_iters, force=force, mixins=self.mixins)
+                     data_root=self.data_root, max_iters=self.max_iters, seed=self.seed, force=force,
+                     mixins=self.mixins)
 
 
 def _renamed_split(path: str, old: str, new: str, source: str) -> str:
@@ -393,13 +517,15 @@ def _data_fingerprint(data_root: Path, profile: str) -> list:
 
 def resolve(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
             gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
-            cfg_options: Iterable[str] = (), track: str | None = None) -> Experiment:
+            cfg_options: Iterable[str] = (), track: str | None = None, seed: int = 0) -> Experiment:
     """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
     seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K``: train and score with that seen
     set (Fig. 8), through ``train_dataloader.dataset.ann_file`` and the evaluators' ``manifest``.
     max_iters: "profile" (``SCHEDULES[profile].max_iters``), None (the config's schedule) or a number.
     track: ``detector`` or ``box_conditioned`` (None: ``PROFILE_TRACKS[profile]``).
+    seed: the training seed (``randomness.seed`` of the resolved config, so part of the key).
+    gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``).
     """
     from .runner import load_config
 
@@ -420,19 +546,20 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     if seen is not None:
         cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), mixins=mixins)
         options += _seen_options(cfg, direction, seen, _source_names(profile)[0])
-    cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters, mixins=mixins)
+    cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters, mixins=mixins, seed=seed)
+    code = code_digest()
     material = json.dumps({"config": cfg.to_dict(), "data_root": str(data_root), "max_iters": iters,
-                           "seen": seen, "processes": max(gpus, 1),
+                           "seen": seen, "processes": max(gpus, 1), "code": code,
                            "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
     name = spec.name + (f"-seen-{seen}" if seen else "") + f"-{key}"
     return Experiment(method, direction, profile, spec.leaf, Path(work_dir).resolve() / name, data_root, iters, seen,
-                      gpus, tuple(options), key, spec.mixins, track)
+                      gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code)
 
 
 def run(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
         gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
-        cfg_options: Iterable[str] = (), force: bool = False, track: str | None = None) -> Run:
+        cfg_options: Iterable[str] = (), force: bool = False, track: str | None = None, seed: int = 0) -> Run:
     """Train and test one row of the paper (cached, see the module docstring) and return the finished run.
 
     method: a ``METHODS`` label; direction: ``voc2nonvoc`` or ``nonvoc2voc``; profile: tiny / demo / full / coco;
@@ -442,7 +569,7 @@ def run(method: str, direction: str, *, profile: str, data_root: str | Path, wor
     ``tspsis.evaluation`` output ("segm"/"bbox" -> "unseen"/"seen"/"all"/overlap subsets) plus "run" meta.
     """
     return resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus, seen=seen,
-                   max_iters=max_iters, cfg_options=cfg_options, track=track).train(force)
+                   max_iters=max_iters, cfg_options=cfg_options, track=track, seed=seed).train(force)
 
 
 def training_seconds(run: Run) -> float | None:
@@ -462,7 +589,12 @@ class Context:
     ``cpu_count // parallel_runs`` threads (``OMP_NUM_THREADS``): the small convolutions of these models scale
     poorly over threads (on 2 loaded cores one 2-thread run measured 6.5 s per iteration, two 1-thread runs
     3.1 s each), and one run's single-threaded parts (start-up, COCO evaluation) overlap the other's training.
-    On GPUs runs go one after another.
+    On GPUs runs go one after another. Before training, ``run_all`` prints how many runs it will train and
+    about how long that takes (``estimate_seconds``).
+
+    Seeds: ``train_seeds`` (the notebooks' ``train_seed`` parameter, one seed or a list) are the training
+    seeds; ``run``/``run_all`` train the first unless a request names its own, ``measure``/``measure_each``
+    train every (method, direction, seed) and report mean ± std over the seeds (``reporting.Stat``).
     """
 
     notebook: str
@@ -474,19 +606,29 @@ class Context:
     seed: int
     data: dict
     runs: dict = field(default_factory=dict)
+    train_seeds: tuple[int, ...] = (0,)
 
     @classmethod
     def create(cls, notebook: str, profile: str, data_root: str | Path | None = None,
-               work_dir: str | Path | None = None, output_dir: str | Path | None = None, gpus: int = 0,
-               seed: int = 0) -> Context:
+               work_dir: str | Path | None = None, output_dir: str | Path | None = None, gpus: int | None = None,
+               seed: int = 0, train_seed: int | Iterable[int] = 0) -> Context:
         """Resolve a notebook's ``parameters`` cell (None = default: data/synth/<profile> or data/coco,
-        work_dirs/<profile>, papermill_runs/interactive-<profile>/<notebook>) and prepare the data."""
-        _check_choice("profile", profile, PROFILES)
+        work_dirs/<profile>, papermill_runs/interactive-<profile>/<notebook>, every visible GPU or the CPU) and
+        prepare the data. A profile that needs a GPU fails here, at once, when none would be used
+        (``require_device``). ``seed`` seeds the synthetic data, ``train_seed`` (an int or a list) the trainings.
+        """
+        from .notebooks import prepare_kernel
+
+        prepare_kernel()
+        gpus = require_device(profile, gpus)
+        train_seeds = (int(train_seed),) if isinstance(train_seed, int) else tuple(int(s) for s in train_seed)
+        if not train_seeds:
+            raise ValueError("train_seed: give a seed or a non-empty list of seeds")
         data = prepare_data(profile, data_root, seed)
         return cls(notebook, profile, data["root"],
                    Path(work_dir or REPO_ROOT / "work_dirs" / profile).resolve(),
                    Path(output_dir or REPO_ROOT / "papermill_runs" / f"interactive-{profile}" / notebook).resolve(),
-                   gpus, seed, data)
+                   gpus, seed, data, train_seeds=train_seeds)
 
     @property
     def schedule(self) -> Schedule:
@@ -507,45 +649,83 @@ class Context:
             return f"not trained in the {self.profile} profile (time budget)"
         return f"not run: no {config_path(method, direction, self.profile).name}"
 
-    def run(self, method: str, direction: str, seen: str | None = None) -> Run:
-        """``experiments.run`` with this notebook's profile, data, work dir and GPUs."""
-        return self.run_all([(method, direction, seen)])[0]
+    def run(self, method: str, direction: str, seen: str | None = None, seed: int | None = None) -> Run:
+        """``experiments.run`` with this notebook's profile, data, work dir and GPUs (seed: the first
+        ``train_seeds`` unless given)."""
+        return self.run_all([(method, direction, seen, seed)])[0]
 
     def run_all(self, requests: Iterable[tuple]) -> list[Run]:
-        """Train (or find in the cache) every (method, direction) or (method, direction, seen); returns the
-        runs in request order."""
-        requests = [(*r, None)[:3] for r in requests]
+        """Train (or find in the cache) every (method, direction[, seen[, seed]]) (seed None: the first
+        ``train_seeds``); returns the runs in request order."""
+        requests = [(m, d, seen, self.train_seeds[0] if seed is None else seed)
+                    for m, d, seen, seed in ((*r, None, None)[:4] for r in requests)]
         experiments = [resolve(m, d, profile=self.profile, data_root=self.data_root, work_dir=self.work_dir,
-                               gpus=self.gpus, seen=seen) for m, d, seen in requests]  # config parsing: one thread
+                               gpus=self.gpus, seen=seen, seed=seed)
+                       for m, d, seen, seed in requests]  # config parsing: one thread
         parallel = self.schedule.parallel_runs if self.gpus == 0 else 1
         if self.gpus == 0:  # the same thread count for a lone run: Table 5's times stay comparable
             os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))  # launch passes it on
+        print_plan(experiments, parallel, self.profile, self.work_dir)
         with ThreadPoolExecutor(parallel) as pool:
             results = list(pool.map(Experiment.train, experiments))
-        for (method, direction, seen), result in zip(requests, results):
-            self.runs[" | ".join(filter(None, (method, direction, seen and f"seen {seen}")))] = result
+        for (method, direction, seen, seed), result in zip(requests, results):
+            self.runs[" | ".join(filter(None, (method, direction, seen and f"seen {seen}", f"seed {seed}")))] = result
         return results
 
+    def measure_each(self, requests: Iterable[tuple], record: str = "unseen", iou_type: str = "segm",
+                     seeds: Iterable[int] | None = None) -> dict[tuple, dict]:
+        """Train every (method, direction[, seen]) once per seed (all of them through one ``run_all``) and
+        return {request: ``metrics[iou_type][record]`` over the seeds (``reporting.over_seeds``: numbers become
+        ``reporting.Stat``, mean ± std and n)}. seeds: None = ``train_seeds``."""
+        from .reporting import over_seeds
+
+        requests = [tuple(r) for r in requests]
+        seeds = self.train_seeds if seeds is None else tuple(seeds)
+        runs = self.run_all([(*(*r, None)[:3], seed) for r in requests for seed in seeds])
+        return {r: over_seeds([run.metrics[iou_type][record] for run in runs[k * len(seeds):(k + 1) * len(seeds)]],
+                              seeds) for k, r in enumerate(requests)}
+
     def measure(self, methods: Iterable[str], directions: Iterable[str], record: str = "unseen",
-                iou_type: str = "segm") -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
-        """Train/test every available (method, direction) and pick ``metrics[iou_type][record]``.
+                iou_type: str = "segm", seeds: Iterable[int] | None = None
+                ) -> tuple[dict[str, dict[str, dict]], dict[str, dict[str, str]]]:
+        """Train/test every available (method, direction) once per training seed (None: ``train_seeds``) and
+        pick ``metrics[iou_type][record]`` over the seeds (``measure_each``).
 
         Returns ({direction: {method: record}}, {direction: {method: note}}) where a note says why a method was
         not run in that direction (no config in this repository, or not trained in this profile)."""
         methods, directions = list(methods), list(directions)
         todo = [(m, d) for d in directions for m in methods if self.available(m, d)]
-        runs = dict(zip(todo, self.run_all(todo)))
-        measured = {d: {m: runs[m, d].metrics[iou_type][record] for m in methods if (m, d) in runs}
-                    for d in directions}
-        notes = {d: {m: self.why_not(m, d) for m in methods if (m, d) not in runs} for d in directions}
+        records = self.measure_each(todo, record, iou_type, seeds)
+        measured = {d: {m: records[m, d] for m in methods if (m, d) in records} for d in directions}
+        notes = {d: {m: self.why_not(m, d) for m in methods if (m, d) not in records} for d in directions}
         return measured, notes
 
     def summary(self) -> dict:
-        """Every run this notebook used: folder, iterations and measured training time (for metrics.json)."""
+        """Every run this notebook used: folder, seed, iterations and measured training time (for metrics.json)."""
         out = {}
         for name, result in self.runs.items():
             meta = result.metrics.get("run", {})
-            out[name] = {"work_dir": str(result.work_dir), "iters": meta.get("iters"),
+            out[name] = {"work_dir": str(result.work_dir), "seed": meta.get("seed"), "iters": meta.get("iters"),
                          "iter_time_median_s": meta.get("iter_time_median"),
                          "train_seconds": training_seconds(result)}
         return out
+
+
+def print_plan(experiments: list[Experiment], parallel: int, profile: str, work_dir: Path | None = None) -> None:
+    """Before training: one line with how many of ``experiments`` must train (the others are cached), how many
+    at a time, and about how long (``estimate_seconds``); or that every run is cached."""
+    runs = len({e.work_dir for e in experiments})
+    todo = len({e.work_dir for e in experiments if completed_run(e.work_dir) is None})
+    if not todo:
+        if runs:
+            print(f"{runs} run{'s' if runs > 1 else ''}, all cached", flush=True)
+        return
+    seconds, basis = estimate_seconds(profile, work_dir)
+    cached = runs - todo
+    if seconds is None:
+        guess = f"no estimate ({basis})"
+    else:
+        total = seconds * -(-todo // parallel)  # rounds of `parallel` runs
+        guess = f"about {total / 60:.1f} min ({seconds:.0f} s per run: {basis})"
+    print(f"training {todo} run{'s' if todo > 1 else ''} ({cached} cached), {parallel} at a time: {guess}",
+          flush=True)

@@ -7,8 +7,13 @@ The same functions serve the ``tspsis train`` / ``tspsis test`` commands and the
     metrics = tspsis.evaluation.load(run.metrics_path)
 
 A run resumes from the last checkpoint in its work dir after a kill, and is skipped when it already finished
-(its ``metrics.json`` says ``complete``). The child's log goes to ``WORK_DIR/launcher.log``; progress is a tqdm
-bar read from mmengine's ``Iter(train) [i/N]`` lines.
+(its ``metrics.json`` says ``complete``). The child's log goes to ``WORK_DIR/launcher.log`` (its path is printed
+once when the run starts); progress is read from mmengine's ``Iter(train) [i/N]`` lines and shown as
+(``progress_style``) a tqdm bar in a terminal, a widget in Jupyter with ipywidgets, and otherwise (papermill,
+pipes, Jupyter without ipywidgets) as a few plain lines per phase: no carriage returns in stored outputs.
+
+GPUs: ``gpus=None`` (the default everywhere: ``tspsis train``/``test``/``run-notebooks`` and the notebooks)
+means every visible GPU, or the CPU when none is visible (``resolve_gpus``); 0 forces the CPU.
 """
 from __future__ import annotations
 
@@ -18,16 +23,16 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from tqdm.auto import tqdm
-
-from .runner import METRICS_FILE
+from .runner import METRICS_FILE, metrics_file_of_test
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PROGRESS_ENV = "TSPSIS_PROGRESS"  # "bar" or "lines": overrides progress_style() (run-notebooks sets "lines")
 _PROGRESS = re.compile(r"(?:Iter|Epoch)\((train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
 
 
@@ -50,9 +55,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def completed_run(work_dir: Path) -> Run | None:
-    """The run in ``work_dir`` if it finished training and testing, else None."""
-    metrics_path = work_dir / METRICS_FILE
+def completed_run(work_dir: Path, metrics_file: str = METRICS_FILE) -> Run | None:
+    """The run in ``work_dir`` if it finished training and testing (or, with ``metrics_file`` a test's file,
+    that test), else None."""
+    metrics_path = work_dir / metrics_file
     if not metrics_path.is_file():
         return None
     meta = json.loads(metrics_path.read_text()).get("run", {})
@@ -60,6 +66,80 @@ def completed_run(work_dir: Path) -> Run | None:
     if not meta.get("complete") or (checkpoint is not None and not checkpoint.is_file()):
         return None
     return Run(work_dir, metrics_path, checkpoint)
+
+
+class DeviceError(RuntimeError):
+    """A profile or option needs a device this machine lacks (a GPU); the message names the fix."""
+
+
+def resolve_gpus(gpus: int | None) -> int:
+    """``None`` (auto): the number of visible GPUs (``torch.cuda.device_count()``, 0 = CPU); else ``gpus``."""
+    if gpus is None:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus < 0:
+        raise ValueError(f"gpus must be None (auto), 0 (CPU) or a number of processes, got {gpus}")
+    return int(gpus)
+
+
+def progress_style() -> str:
+    """How ``train``/``test`` show progress: ``"bar"`` (tqdm.auto: a bar in a terminal, a widget in Jupyter
+    with ipywidgets) or ``"lines"`` (a line when a phase ends; in a long phase also at a tenth of it done, at
+    most one a minute).
+
+    ``$TSPSIS_PROGRESS`` decides if set; otherwise bars in a terminal and in a Jupyter kernel that has
+    ipywidgets, lines anywhere else (a text bar in a notebook or a log file is a stream of carriage returns).
+    """
+    chosen = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    if chosen in ("bar", "lines"):
+        return chosen
+    if "ipykernel" in sys.modules:
+        try:
+            import ipywidgets  # noqa: F401
+        except ImportError:
+            return "lines"
+        return "bar"
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+class _Progress:
+    """One phase (train or test) of a run: a tqdm bar or plain lines (``progress_style``)."""
+
+    LINE_EVERY_S = 60.0  # "lines": at most one line a minute before the phase ends
+
+    def __init__(self, desc: str, style: str, done: int) -> None:
+        self.desc, self.style, self.start = desc, style, time.time()
+        self.total, self.done, self.loss, self.printed_tenth, self.printed_at = None, done, None, 0, self.start
+        self.bar = None
+        if style == "bar":
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(desc=desc, unit="it", dynamic_ncols=True, initial=done)
+
+    def update(self, done: int, total: int, loss: float | None) -> None:
+        self.done, self.total = done, total
+        self.loss = loss if loss is not None else self.loss
+        if self.bar is not None:
+            self.bar.total, self.bar.n = total, done
+            if loss is not None:
+                self.bar.set_postfix(loss=loss, refresh=False)
+            self.bar.refresh()
+        elif (tenth := 10 * done // max(total, 1)) > self.printed_tenth and done < total \
+                and time.time() - self.printed_at >= self.LINE_EVERY_S:
+            self.printed_tenth = tenth
+            self._line()
+
+    def _line(self) -> None:
+        self.printed_at = time.time()
+        loss = "" if self.loss is None else f", loss {self.loss:.4g}"
+        print(f"{self.desc}: {self.done}/{self.total}{loss} ({time.time() - self.start:.0f} s)", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.total is not None:
+            self._line()
 
 
 def _command(mode: str, config: Path, work_dir: Path, gpus: int, extra: list[str]) -> list[str]:
@@ -70,12 +150,19 @@ def _command(mode: str, config: Path, work_dir: Path, gpus: int, extra: list[str
     return [sys.executable, *args]
 
 
+def _label(config: Path, work_dir: Path) -> str:
+    """How progress names a run: its folder when that extends the config's name (the experiment cache's
+    ``<config>-<key>``: runs of one config with other seeds stay apart), else the config's name."""
+    return work_dir.name if work_dir.name.startswith(config.stem) else config.stem
+
+
 def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str) -> None:
     """Run ``cmd`` (``mode`` train or test of the config ``name``), tee its output to ``launcher.log`` and show
     progress, one bar per phase (a training run ends with its test pass); raise with the log's tail."""
     log_path = work_dir / "launcher.log"
     tail: deque[str] = deque(maxlen=40)
-    bar, phase = None, None
+    bar, phase, style = None, None, progress_style()
+    print(f"{mode} {name}: log {log_path}", flush=True)
     with open(log_path, "a", buffering=1) as log, subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                                       stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
         log.write(f"$ {' '.join(cmd)}\n")
@@ -89,13 +176,9 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str) -> 
                     if bar is not None:
                         bar.close()
                     phase = match.group(1)  # the log reports every few iterations: start the bar at the first
-                    bar = tqdm(desc=f"{phase} {name}", unit="it", dynamic_ncols=True, initial=done)
-                bar.total = total
-                bar.n = done
+                    bar = _Progress(f"{phase} {name}", style, done)
                 loss = re.search(r"\bloss: ([\d.e+-]+)", line)
-                if loss:
-                    bar.set_postfix(loss=float(loss.group(1)), refresh=False)
-                bar.refresh()
+                bar.update(done, total, float(loss.group(1)) if loss else None)
         returncode = proc.wait()
     if bar is not None:
         bar.close()
@@ -120,47 +203,60 @@ def _extra_args(data_root: str | Path | None, cfg_options: Iterable[str] | None,
     return extra + (["--cfg-options", *options] if options else [])
 
 
-def train(config: str | Path, work_dir: str | Path, *, gpus: int = 1, resume: bool = True,
+def train(config: str | Path, work_dir: str | Path, *, gpus: int | None = None, resume: bool = True,
           cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
-          max_iters: int | None = None, force: bool = False, mixins: Iterable[str | Path] | None = None) -> Run:
+          max_iters: int | None = None, seed: int | None = None, force: bool = False,
+          mixins: Iterable[str | Path] | None = None) -> Run:
     """Train ``config`` in a subprocess and test the final model; returns where the metrics are.
 
-    gpus: 0 = CPU only, 1 = one process on whatever device is visible, N > 1 = ``torchrun`` with N processes
-    (gloo when no GPU is visible). ``max_iters`` rescales an iteration-based schedule (warm-up, lr steps,
-    checkpoints). ``mixins``: config files merged over ``config`` in order (``tspsis.runner.merge_mixin``).
-    A finished run is returned without retraining unless ``force``.
+    gpus: None = every visible GPU, or the CPU when none (``resolve_gpus``); 0 = CPU only; 1 = one process on
+    whatever device is visible; N > 1 = ``torchrun`` with N processes (gloo when no GPU is visible).
+    ``max_iters`` rescales an iteration-based schedule (warm-up, lr steps, checkpoints). ``seed``: the
+    training seed (``randomness.seed``; None: the config's, else ``runner.DEFAULT_SEED``). ``mixins``: config
+    files merged over ``config`` in order (``tspsis.runner.merge_mixin``). A finished run is returned without
+    retraining unless ``force``.
     """
     config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
     work_dir.mkdir(parents=True, exist_ok=True)
     if not force and (done := completed_run(work_dir)) is not None:
         print(f"{work_dir.name}: complete, skipped (force=True retrains)")
         return done
+    gpus = resolve_gpus(gpus)
     extra = _extra_args(data_root, cfg_options, max_iters, mixins) + (["--resume"] if resume else [])
+    extra += ["--seed", str(seed)] if seed is not None else []
     _stream(_command("train", config, work_dir, gpus, extra), work_dir, _environment(gpus), "train",
-            _name(config, mixins))
+            _label(config, work_dir))
     return _finished(work_dir)
 
 
-def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gpus: int = 1,
+def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gpus: int | None = None,
          cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
-         mixins: Iterable[str | Path] | None = None) -> Run:
-    """Evaluate ``checkpoint`` (of ``config`` + ``mixins``, as trained); ``WORK_DIR/metrics.json`` holds unseen /
-    seen / all metrics."""
+         name: str | None = None, mixins: Iterable[str | Path] | None = None) -> Run:
+    """Evaluate ``checkpoint`` (of ``config`` + ``mixins``, as trained) in one process;
+    ``WORK_DIR/test-<name>.metrics.json`` holds unseen / seen / all metrics (the training's ``metrics.json`` in
+    the same folder is left alone).
+
+    name: what the results are called (default ``runner.default_test_name``: the checkpoint's stem and the
+    options, e.g. ``iter_12-test_mask_head-teacher``). gpus as in ``train`` (one process at most).
+    """
+    from .runner import default_test_name
+
     config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
     work_dir.mkdir(parents=True, exist_ok=True)
-    extra = ["--checkpoint", str(Path(checkpoint).resolve()), *_extra_args(data_root, cfg_options, mixins=mixins)]
+    checkpoint = Path(checkpoint).resolve()
+    options = list(cfg_options or [])
+    name = name or default_test_name(str(checkpoint), options)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"test name {name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
+    extra = ["--checkpoint", str(checkpoint), "--name", name, *_extra_args(data_root, options, mixins=mixins)]
+    gpus = resolve_gpus(gpus)
     _stream(_command("test", config, work_dir, min(gpus, 1), extra), work_dir, _environment(gpus), "test",
-            _name(config, mixins))
-    return _finished(work_dir)
+            _label(config, work_dir))
+    return _finished(work_dir, metrics_file_of_test(name))
 
 
-def _name(config: Path, mixins: Iterable[str | Path] | None) -> str:
-    """What the progress bar calls a run: the config's stem, + each mixin's."""
-    return "+".join([config.stem, *(Path(m).stem for m in mixins or ())])
-
-
-def _finished(work_dir: Path) -> Run:
-    run = completed_run(work_dir)
+def _finished(work_dir: Path, metrics_file: str = METRICS_FILE) -> Run:
+    run = completed_run(work_dir, metrics_file)
     if run is None:
-        raise RuntimeError(f"{work_dir}: the run exited cleanly but wrote no complete {METRICS_FILE}")
+        raise RuntimeError(f"{work_dir}: the run exited cleanly but wrote no complete {metrics_file}")
     return run

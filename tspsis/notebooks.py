@@ -1,19 +1,31 @@
 """Headless execution of ``notebooks/NN_*.ipynb`` with papermill (``tspsis run-notebooks``).
 
-Each notebook runs with the parameters ``profile``, ``data_root``, ``work_dir``, ``gpus``, ``seed`` and
-``output_dir`` (its own folder under the run folder, where it writes ``metrics.json``, figures and
-``tables.md``). The chain stops at the first failing notebook; its executed copy keeps the partial output and
-the failing cell is named. Notebooks that already completed in the same run folder are not re-executed, so a
-re-run resumes. ``results.md`` gathers every notebook's ``tables.md``. Trained models live in ``work_dir``
-(the run cache of :mod:`tspsis.experiments`), so notebooks share them and a re-executed notebook does not
-retrain.
+Each notebook runs with the parameters ``profile``, ``data_root``, ``work_dir``, ``gpus`` (None: every visible
+GPU, or the CPU), ``seed`` (of the synthetic data), ``train_seed`` (the training seed, or a list of seeds: every
+run is trained once per seed and the tables show mean ± std) and ``output_dir`` (its own folder under the run
+folder, where it writes ``metrics.json``, figures and ``tables.md``). A profile that needs a GPU stops before
+anything runs when none is visible (``tspsis.experiments.require_device``). The chain stops at the first
+failing notebook; its executed copy keeps the partial output and the failing cell is named. Notebooks that
+already completed in the same run folder are not re-executed, so a re-run resumes; ``force=True``
+(``--force``) executes them again. ``results.md`` gathers every notebook's ``tables.md``. Trained models live
+in ``work_dir`` (the run cache of :mod:`tspsis.experiments`), so notebooks share them and a re-executed
+notebook does not retrain unless the config, the model code or the data changed.
+
+Executed notebooks stay readable: the kernel gets ``TSPSIS_PROGRESS=lines`` (training progress as a few plain
+lines, ``tspsis.launch.progress_style``) and ``TQDM_DISABLE=1`` (no carriage-return bars in stored outputs),
+and ``prepare_kernel`` (called by ``Context.create``) silences the ``pkg_resources`` deprecation warning that
+mmengine's imports repeat.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
 import re
 import time
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -21,20 +33,47 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 RUNS = REPO_ROOT / "papermill_runs"
 
 
-PARAMETERS: tuple[str, ...] = ("profile", "data_root", "work_dir", "gpus", "seed", "output_dir")
+PARAMETERS: tuple[str, ...] = ("profile", "data_root", "work_dir", "gpus", "seed", "train_seed", "output_dir")
 _RELATIVE_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^/)][^)]*\))")  # ![caption](file.png), not a URL or path
+# What the papermill kernel gets in its environment (see the module docstring).
+KERNEL_ENV: dict[str, str] = {"TSPSIS_PROGRESS": "lines", "TQDM_DISABLE": "1"}
 
 
-def notebook_parameters(profile: str, output_dir: Path, gpus: int = 0, seed: int = 0,
-                        data_root: Path | None = None, work_dir: Path | None = None) -> dict:
+def notebook_parameters(profile: str, output_dir: Path, gpus: int | None = None, seed: int = 0,
+                        data_root: Path | None = None, work_dir: Path | None = None,
+                        train_seed: int | Iterable[int] = 0) -> dict:
     """The parameters every notebook's ``parameters`` cell declares (``PARAMETERS``); data_root / work_dir
-    default to data/synth/<profile> (data/coco) and work_dirs/<profile>."""
+    default to data/synth/<profile> (data/coco) and work_dirs/<profile>; train_seed: one seed or a list."""
     from .experiments import default_data_root
 
     data_root = Path(data_root) if data_root else default_data_root(profile)
     work_dir = Path(work_dir) if work_dir else REPO_ROOT / "work_dirs" / profile
+    train_seed = train_seed if isinstance(train_seed, int) else [int(s) for s in train_seed]
     return dict(profile=profile, data_root=str(data_root.resolve()), work_dir=str(work_dir.resolve()), gpus=gpus,
-                seed=seed, output_dir=str(Path(output_dir).resolve()))
+                seed=seed, train_seed=train_seed, output_dir=str(Path(output_dir).resolve()))
+
+
+def prepare_kernel() -> None:
+    """Once per notebook kernel (``experiments.Context.create`` calls it): silence the ``pkg_resources``
+    deprecation warning that mmengine's imports print again and again (setuptools is pinned below 81 for it,
+    see README)."""
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Deprecated call to `pkg_resources", category=DeprecationWarning)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``values`` (the papermill kernel inherits it), restored afterwards."""
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def discover(only: list[str] | None = None) -> list[Path]:
@@ -68,12 +107,18 @@ def gather_results(run_dir: Path) -> Path:
     return out
 
 
-def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | None = None, gpus: int = 0,
-                  seed: int = 0, data_root: Path | None = None, work_dir: Path | None = None) -> int:
+def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | None = None,
+                  gpus: int | None = None, seed: int = 0, train_seed: int | Iterable[int] = 0,
+                  data_root: Path | None = None, work_dir: Path | None = None, force: bool = False) -> int:
     """Execute the notebooks in order; returns a process exit code (0 = all ran).
 
     out: the run folder (default papermill_runs/<date>-<profile>); data_root / work_dir: see
-    ``notebook_parameters`` (the tests point them at temporary folders)."""
+    ``notebook_parameters`` (the tests point them at temporary folders). force: execute notebooks that are
+    already complete in ``out`` again. Raises ``tspsis.launch.DeviceError`` before anything runs if the
+    profile needs a GPU and none would be used."""
+    from .experiments import require_device
+
+    require_device(profile, gpus)  # seconds, before any data is generated
     import papermill as pm
 
     run_dir = Path(out) if out else RUNS / f"{_dt.date.today().isoformat()}-{profile}"
@@ -84,18 +129,21 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
         output_dir = run_dir / notebook.stem
         executed = run_dir / notebook.name
         prefix = f"[{index}/{len(notebooks)}] {notebook.name}"
-        if _complete(output_dir):
-            print(f"{prefix}: already complete in {run_dir}, skipped", flush=True)
+        if not force and _complete(output_dir):
+            print(f"{prefix}: already complete in {run_dir}, skipped (--force re-executes)", flush=True)
             continue
         output_dir.mkdir(exist_ok=True)
-        print(f"{prefix}: running ...", flush=True)
+        print(f"{prefix}: running ... ({time.time() - chain_start:.0f} s since the start)", flush=True)
         start = time.time()
+        parameters = notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir, train_seed)
         try:
-            pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,
-                                parameters=notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir))
+            with _environment(KERNEL_ENV):
+                pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,
+                                    parameters=parameters)
         except pm.PapermillExecutionError as err:
             first_line = next((line for line in err.source.splitlines() if line.strip()), "")
-            print(f"{prefix}: FAILED in cell {err.exec_count} ({first_line.strip()} ...): {err.ename}: {err.evalue}\n"
+            print(f"{prefix}: FAILED in cell {err.exec_count} ({first_line.strip()} ...) after "
+                  f"{time.time() - start:.0f} s: {err.ename}: {err.evalue}\n"
                   f"  the executed copy with the partial output and the traceback is {executed}", flush=True)
             gather_results(run_dir)
             return 1

@@ -1,17 +1,27 @@
 """The process that :mod:`tspsis.launch` starts: one mmengine ``Runner`` that trains or tests a config.
 
 ``python -m tspsis.runner {train,test} CONFIG --work-dir DIR [--mixin FILE ...] [--checkpoint CKPT]
-[--data-root ROOT] [--launcher {none,pytorch}] [--resume] [--cfg-options k=v ...]``. Training ends with a test pass
-on the config's ``test_evaluator``; either mode writes ``DIR/metrics.json`` (rank 0, atomically).
+[--data-root ROOT] [--seed N] [--name NAME] [--launcher {none,pytorch}] [--resume] [--cfg-options k=v ...]``.
 
 Mixins (``--mixin``, repeated) are config files merged over CONFIG in the order given, before ``--cfg-options``:
 a variant, a track or a hardware sizing that would otherwise be a copy of the config (README, "Configs").
+
+Training ends with a test pass on the config's ``test_evaluator`` and writes ``DIR/metrics.json`` (rank 0,
+atomically; ``run.seed`` is the training seed). A ``test`` never touches the training's files: it writes
+``DIR/test-<name>.metrics.json`` (and ``test-<name>.segm.json`` ...), the name given by ``--name`` or made
+from the checkpoint and the ``--cfg-options`` (``default_test_name``), so a test of the teacher head can never
+be read as the training run's result.
+
+Seeds: a config without ``randomness`` gets ``randomness = dict(seed=DEFAULT_SEED)`` (``load_config``), so
+every run is seeded (mmengine seeds python, numpy and torch, and the samplers' shuffling, from it);
+``--seed N`` sets ``randomness.seed = N``. On CPU the same seed gives the same losses iteration for iteration.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +29,7 @@ from typing import Any
 import torch
 
 METRICS_FILE = "metrics.json"
+DEFAULT_SEED = 0  # randomness.seed of a config that sets none (mmengine would draw a new one every run)
 
 
 def replace_data_root(node: Any, old: str, new: str) -> Any:
@@ -90,10 +101,11 @@ def merge_mixin(cfg, mixin: str | Path) -> None:
 
 
 def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None,
-                max_iters: int | None = None, mixins: list[str] | tuple[str, ...] = ()):
-    """``config`` resolved by mmengine, then ``mixins`` merged over it in order (``merge_mixin``), then
-    ``cfg_options`` (``--cfg-options`` syntax), ``data_root`` (``replace_data_root``) and ``max_iters``
-    (``scale_schedule``); ``work_dir`` set."""
+                max_iters: int | None = None, mixins: list[str] | tuple[str, ...] = (), seed: int | None = None):
+    """The resolved config of a run: ``config``, then ``mixins`` merged over it in order (``merge_mixin``), then
+    ``cfg_options`` (mmengine ``--cfg-options`` syntax), paths moved to ``data_root``, the schedule rescaled to
+    ``max_iters``, ``randomness.seed`` set to ``seed`` (or to ``DEFAULT_SEED`` when neither the config nor the
+    options set one) and ``work_dir``."""
     from mmengine.config import Config, DictAction
 
     cfg = Config.fromfile(config)
@@ -110,8 +122,31 @@ def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: s
         cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, new_root), allow_list_keys=True)
     if max_iters is not None:
         scale_schedule(cfg, max_iters)
+    randomness = dict(cfg.get("randomness") or {})
+    if seed is not None or randomness.get("seed") is None:
+        cfg.randomness = dict(randomness, seed=DEFAULT_SEED if seed is None else int(seed))
     cfg.work_dir = str(work_dir)
     return cfg
+
+
+def default_test_name(checkpoint: str | None, cfg_options: list[str]) -> str:
+    """The default ``--name`` of a test: the checkpoint's stem and the options' last key parts, e.g.
+    ``iter_12-test_mask_head-teacher`` (a long one is cut and ends in a hash of the whole)."""
+    import hashlib
+
+    parts = [Path(checkpoint).stem if checkpoint else "no-checkpoint"]
+    for option in cfg_options:
+        key, _, value = option.partition("=")
+        parts.append(f"{key.rsplit('.', 1)[-1]}-{Path(value).name or value}")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts)).strip("_")
+    if len(name) > 80:
+        name = name[:69] + "-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+    return name
+
+
+def metrics_file_of_test(name: str) -> str:
+    """What ``test --name NAME`` writes in the work dir (never ``METRICS_FILE``)."""
+    return f"test-{name}.metrics.json"
 
 
 def _init_cpu_distributed(cfg) -> None:
@@ -150,10 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint")
     ap.add_argument("--data-root")
     ap.add_argument("--max-iters", type=int, help="rescale an iteration-based schedule to this length")
+    ap.add_argument("--seed", type=int, help=f"randomness.seed (default: the config's, else {DEFAULT_SEED})")
+    ap.add_argument("--name", help="test mode: results go to test-NAME.metrics.json (default: default_test_name())")
     ap.add_argument("--launcher", choices=["none", "pytorch"], default="none")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--cfg-options", nargs="+", default=[])
+    process_start = time.time()
     args = ap.parse_args(argv)
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
+        ap.error(f"--name {args.name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
 
     import tspsis.models  # noqa: F401  (registers the plugin; configs also list it in custom_imports)
     from mmengine.runner import Runner
@@ -163,12 +203,18 @@ def main(argv: list[str] | None = None) -> int:
 
     install_mmengine_loader()
     work_dir = Path(args.work_dir)
-    cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root, args.max_iters, args.mixin)
+    cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root, args.max_iters, args.mixin,
+                      args.seed)
     cfg.launcher = args.launcher
     if args.launcher == "pytorch" and not torch.cuda.is_available():
         _init_cpu_distributed(cfg)
-    if "test_evaluator" in cfg:
-        cfg.test_evaluator.outfile_prefix = str(work_dir / "test")
+    # training: test.* and metrics.json; a test: test-<name>.* only, whatever else is in the folder
+    name = None if args.mode == "train" else (args.name or default_test_name(args.checkpoint, args.cfg_options))
+    prefix = work_dir / ("test" if name is None else f"test-{name}")
+    out_path = work_dir / (METRICS_FILE if name is None else metrics_file_of_test(name))
+    testing = cfg.get("test_evaluator") is not None and cfg.get("test_dataloader") is not None
+    if testing:
+        cfg.test_evaluator.outfile_prefix = str(prefix)
     if args.mode == "train":
         cfg.resume = args.resume
         # the final model is tested below; the loop's own validation at the last iteration would score it twice
@@ -177,22 +223,28 @@ def main(argv: list[str] | None = None) -> int:
         cfg.load_from = args.checkpoint
         cfg.resume = False
 
+    dumped = work_dir / Path(args.config).name  # the resolved config mmengine writes (tspsis.visualize reads it)
+    training_config = dumped.read_bytes() if name is not None and dumped.is_file() else None
     runner = Runner.from_cfg(cfg)
+    if training_config is not None and runner.rank == 0:  # a test keeps its config apart, like its metrics
+        Path(f"{prefix}.py").write_bytes(dumped.read_bytes())
+        dumped.write_bytes(training_config)
     start = time.time()
     if args.mode == "train":
         runner.train()
     train_seconds = time.time() - start
-    flat = runner.test() if "test_evaluator" in cfg else {}
+    flat = runner.test() if testing else {}
     if runner.rank == 0:
-        detail_path = work_dir / "test.metrics.json"
-        detail = json.loads(detail_path.read_text()) if detail_path.is_file() else {}
+        detail_path = Path(f"{prefix}.metrics.json")  # PartialCocoMetric's nested metrics
+        detail = json.loads(detail_path.read_text()) if testing and detail_path.is_file() else {}
         meta = dict(config=str(args.config), mixins=list(args.mixin), mode=args.mode, iters=runner.iter, complete=True,
                     checkpoint=args.checkpoint if args.mode == "test" else _last_checkpoint(work_dir),
-                    world_size=runner.world_size)
+                    world_size=runner.world_size, seed=runner.seed, name=name)
         if args.mode == "train":
             meta.update(wall_seconds_this_process=train_seconds, **_iter_times(runner))
+        meta["wall_seconds_total"] = time.time() - process_start  # start-up, training and test: a run's cost
         flat = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in flat.items()}
-        write_json_atomic(work_dir / METRICS_FILE, dict(detail, flat=flat, run=meta), indent=1)
+        write_json_atomic(out_path, dict(detail, flat=flat, run=meta), indent=1)
     return 0
 
 

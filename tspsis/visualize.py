@@ -4,6 +4,9 @@ Predictions come from the COCO results a finished run leaves behind (``WORK_DIR/
 ``PartialCocoMetric`` with ``outfile_prefix = WORK_DIR/test``), so no model is rebuilt for Figs. 1, 6, 7. Objects
 are picked by their overlap O (Eq. 1) on the full validation ground truth. Fig. 5 (``opmask_cams``) rebuilds a
 trained OPMask model from its run folder; only that function imports mmdet (lazily).
+
+A model without a single matching detection gets no column of empty panels: the figure says so in one line of
+text under the panels of the others (or only that line, when no model matched anything).
 """
 from __future__ import annotations
 
@@ -84,10 +87,22 @@ def object_ious(dataset: Mapping, objects: Sequence[Mapping],
 def _empty_figure(message: str):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4, 1))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.075 * len(message)), 0.6))
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.axis("off")
     return fig
+
+
+def _without_empty(models: Mapping[str, Mapping[int, list[dict]]], has_any) -> tuple[dict, str]:
+    """The models for which ``has_any(label, by_image)`` is True, and one line naming the others ("" if none)."""
+    kept = {label: by_image for label, by_image in models.items() if has_any(label, by_image)}
+    dropped = [label for label in models if label not in kept]
+    return kept, (f"{', '.join(dropped)}: no matching detection for any of these objects" if dropped else "")
+
+
+def _footnote(fig, message: str) -> None:
+    if message:
+        fig.text(0.5, 0.0, message, ha="center", va="top", fontsize=9)
 
 
 def _draw(ax, image: np.ndarray, masks: Sequence[np.ndarray], title: str,
@@ -123,12 +138,19 @@ def draw_object_grid(image_dir: str | os.PathLike, dataset: Mapping, objects: Se
                      models: Mapping[str, Mapping[int, list[dict]]], overlaps: Mapping[int, float],
                      category_names: Mapping[int, str]):
     """Figs. 1 and 7: one row per ground-truth object (cropped around its box): the image with the ground-truth
-    mask, then each model's best-matching mask (``match_detection``) with its mask IoU. Returns the figure."""
+    mask, then each model's best-matching mask (``match_detection``) with its mask IoU. A model that matches
+    none of the objects gets a line of text instead of a column. Returns the figure."""
     import matplotlib.pyplot as plt
 
     if not objects:
         return _empty_figure("no validation object matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
+
+    def matches_any(label: str, by_image: Mapping[int, list[dict]]) -> bool:
+        return any(match_detection(by_image.get(a["image_id"], []), a, images[a["image_id"]]["height"],
+                                   images[a["image_id"]]["width"])[0] is not None for a in objects)
+
+    models, missing = _without_empty(models, matches_any)
     columns = ["ground truth", *models]
     fig, axes = plt.subplots(len(objects), len(columns), figsize=(2.3 * len(columns), 2.3 * len(objects)),
                              squeeze=False)
@@ -144,6 +166,7 @@ def draw_object_grid(image_dir: str | os.PathLike, dataset: Mapping, objects: Se
             masks = [] if det is None else [_mask(det["segmentation"], height, width)]
             _draw(ax, pixels, masks, f"{label}\nmask IoU {iou:.2f}" if det else f"{label}\nno match", (rows, cols))
     fig.tight_layout()
+    _footnote(fig, missing)
     return fig
 
 
@@ -151,13 +174,18 @@ def draw_image_grid(image_dir: str | os.PathLike, dataset: Mapping, image_ids: S
                     models: Mapping[str, Mapping[int, list[dict]]], category_ids: Sequence[int],
                     min_score: float = 0.5):
     """Fig. 6: whole images, one column per model, with every detection of ``category_ids`` scoring at least
-    ``min_score`` (each in its own colour). The first column shows the ground truth. Returns the figure."""
+    ``min_score`` (each in its own colour). The first column shows the ground truth. A model with no such
+    detection in any of the images gets a line of text instead of a column. Returns the figure."""
     import matplotlib.pyplot as plt
 
     if not image_ids:
         return _empty_figure("no validation image matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
     wanted = set(category_ids)
+    models, missing = _without_empty(models, lambda label, by_image: any(
+        d["category_id"] in wanted and d["score"] >= min_score for i in image_ids for d in by_image.get(i, [])))
+    missing = missing.replace("no matching detection for any of these objects",
+                              f"no detection of these categories with score ≥ {min_score} in these images")
     gt_by_image: dict[int, list[dict]] = defaultdict(list)
     for ann in dataset["annotations"]:
         if ann["category_id"] in wanted:
@@ -176,6 +204,7 @@ def draw_image_grid(image_dir: str | os.PathLike, dataset: Mapping, image_ids: S
             _draw(ax, pixels, [_mask(d["segmentation"], height, width) for d in dets],
                   f"{label}\n{len(dets)} detections ≥ {min_score}")
     fig.tight_layout()
+    _footnote(fig, missing)
     return fig
 
 
@@ -225,13 +254,16 @@ def opmask_cams(run, dataset: Mapping, image_dir: str | os.PathLike, objects: Se
 
 def draw_cams(image_dir: str | os.PathLike, dataset: Mapping, objects: Sequence[Mapping],
               cams: Sequence[np.ndarray], category_names: Mapping[int, str]):
-    """Fig. 5: each object's crop and its class-activation map (``opmask_cams``) stretched over its box."""
+    """Fig. 5: each object's crop with its ground-truth box (dashed), and its class-activation map
+    (``opmask_cams``, normalised to [0, 1]) stretched over that box, with a colour bar for the map's scale."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     if not objects:
         return _empty_figure("no validation object matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
-    fig, axes = plt.subplots(2, len(objects), figsize=(2.3 * len(objects), 4.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(objects), figsize=(2.3 * len(objects) + 0.8, 4.6), squeeze=False)
+    shown = None
     for k, (ann, cam_map) in enumerate(zip(objects, cams)):
         image = images[ann["image_id"]]
         pixels = _load_image(Path(image_dir), image)
@@ -240,11 +272,14 @@ def draw_cams(image_dir: str | os.PathLike, dataset: Mapping, objects: Sequence[
         axes[0, k].imshow(pixels, interpolation="nearest")
         axes[0, k].set_title(category_names[ann["category_id"]], fontsize=8)
         axes[1, k].imshow(pixels, interpolation="nearest")
-        axes[1, k].imshow(cam_map, cmap="jet", alpha=0.5, extent=(x, x + w, y + h, y), interpolation="bilinear")
+        shown = axes[1, k].imshow(cam_map, cmap="jet", alpha=0.5, extent=(x, x + w, y + h, y),
+                                  interpolation="bilinear", vmin=0.0, vmax=1.0)
         axes[1, k].set_title("CAM of its class (Eq. 9)", fontsize=8)
         for ax in axes[:, k]:
+            ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="white", linestyle="--", linewidth=1.2))
             ax.set_xlim(cols.start, cols.stop)
             ax.set_ylim(rows.stop, rows.start)
             ax.axis("off")
     fig.tight_layout()
+    fig.colorbar(shown, ax=list(axes[1]), fraction=0.046, pad=0.04, label="CAM (min-max normalised)")
     return fig

@@ -1,8 +1,10 @@
 """tspsis.launch: subprocess training that resumes after a kill, skips finished runs, and runs several
-processes through torchrun (gloo on CPU — the same path that starts several GPUs)."""
+processes through torchrun (gloo on CPU — the same path that starts several GPUs); seeded training; tests
+that leave the training's metrics alone; progress without carriage returns."""
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -63,3 +65,71 @@ def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path):
     assert meta["mixins"] == [str(mixin.resolve())]
     dumped = (tmp_path / "ddp" / CONFIG.name).read_text()  # the config mmengine ran, as it dumped it
     assert "max_keep_ckpts=1" in dumped.replace(" ", "")
+
+
+NO_TEST = ["test_dataloader=None", "test_evaluator=None", "test_cfg=None"]  # training only: the losses are the point
+
+
+def _losses(work_dir: Path) -> list[float]:
+    """The total loss of every logged training iteration (mmengine's vis_data/scalars.json)."""
+    (scalars,) = work_dir.glob("*/vis_data/scalars.json")
+    return [row["loss"] for row in map(json.loads, scalars.read_text().splitlines()) if "loss" in row]
+
+
+@pytest.fixture(scope="module")
+def seeded(data_root, tmp_path_factory):
+    """Three 3-iteration runs: a (seed 0, with its test pass), b (seed 0) and c (seed 1)."""
+    root = tmp_path_factory.mktemp("seeds")
+    return {name: launch.train(CONFIG, root / name, gpus=0, data_root=data_root, max_iters=3, seed=seed,
+                               cfg_options=_options() + ([] if name == "a" else NO_TEST))
+            for name, seed in (("a", 0), ("b", 0), ("c", 1))}
+
+
+def test_the_same_seed_gives_the_same_losses_and_another_seed_others(seeded):
+    a, b, c = (_losses(seeded[name].work_dir) for name in "abc")
+    assert len(a) == 3 and a == b  # bit for bit on CPU: weights, sampling, shuffling and flips all seeded
+    assert a != c and a[0] != c[0]
+    assert [seeded[name].metrics["run"]["seed"] for name in "abc"] == [0, 0, 1]
+    assert seeded["a"].metrics["run"]["wall_seconds_total"] > 0
+
+
+def test_a_test_writes_its_own_file_and_leaves_the_training_metrics_alone(seeded, data_root):
+    run = seeded["a"]
+    before = {name: (run.work_dir / name).read_bytes() for name in ("metrics.json", "test.segm.json", CONFIG.name)}
+    tested = launch.test(CONFIG, run.checkpoint, run.work_dir, gpus=0, data_root=data_root,
+                         cfg_options=["test_dataloader.num_workers=0", "model.test_cfg.rcnn.max_per_img=20"])
+    assert {name: (run.work_dir / name).read_bytes() for name in before} == before
+    assert tested.metrics_path.name == "test-iter_3-num_workers-0-max_per_img-20.metrics.json"
+    assert tested.metrics["run"]["mode"] == "test" and {"unseen", "seen", "all"} <= set(tested.metrics["segm"])
+    for suffix in ("segm.json", "py"):  # its detections and its resolved config, beside the training's
+        assert (run.work_dir / f"test-iter_3-num_workers-0-max_per_img-20.{suffix}").is_file()
+    assert launch.completed_run(run.work_dir) == run  # the cache still serves the training's own result
+    named = launch.test(CONFIG, run.checkpoint, run.work_dir, gpus=0, data_root=data_root, name="again",
+                        cfg_options=["test_dataloader.num_workers=0"])
+    assert named.metrics_path.name == "test-again.metrics.json" and run.metrics_path.read_bytes() == before["metrics.json"]
+
+
+def test_progress_as_lines_has_no_carriage_returns(capsys, monkeypatch):
+    monkeypatch.delenv(launch.PROGRESS_ENV, raising=False)
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)       # inside a Jupyter kernel ...
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)     # ... without ipywidgets: no text bars
+    assert launch.progress_style() == "lines"
+    monkeypatch.setenv(launch.PROGRESS_ENV, "bar")
+    assert launch.progress_style() == "bar"
+    progress = launch._Progress("train x", "lines", 1)
+    for done in range(1, 11):
+        progress.update(done, 10, 0.5 if done == 10 else None)
+    progress.close()
+    printed = capsys.readouterr()
+    assert "\r" not in printed.out + printed.err
+    assert printed.out.splitlines() == ["train x: 10/10, loss 0.5 (0 s)"]  # a short phase: one line at its end
+
+
+def test_gpus_default_to_the_visible_ones(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert launch.resolve_gpus(None) == 0 and launch.resolve_gpus(3) == 3
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert launch.resolve_gpus(None) == 4 and launch.resolve_gpus(0) == 0

@@ -2,10 +2,13 @@
 without training)."""
 import json
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tspsis import experiments, paper
+from tspsis import experiments, launch, paper, reporting
 from tspsis.launch import Run
 
 CORE = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle")
@@ -62,10 +65,40 @@ def test_measure_notes_each_direction_apart(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ctx, "run_all", fake_run_all)
     measured, notes = ctx.measure(["Mask R-CNN", "OPMask"], experiments.DIRECTIONS)
-    assert trained == [("Mask R-CNN", "voc2nonvoc"), ("OPMask", "voc2nonvoc"), ("Mask R-CNN", "nonvoc2voc")]
+    assert trained == [("Mask R-CNN", "voc2nonvoc", None, 0), ("OPMask", "voc2nonvoc", None, 0),
+                       ("Mask R-CNN", "nonvoc2voc", None, 0)]  # the context's one training seed
     assert measured == {"voc2nonvoc": {"Mask R-CNN": {"AP": 1.0}, "OPMask": {"AP": 2.0}},
                         "nonvoc2voc": {"Mask R-CNN": {"AP": 3.0}}}
     assert notes["voc2nonvoc"] == {} and list(notes["nonvoc2voc"]) == ["OPMask"]
+
+
+def _fake_runs(values):
+    """run_all stand-in: the run of request k has unseen AP values[k] and 7 unseen GT objects."""
+    def run_all(requests):
+        run_all.requests = list(requests)
+        return [type("FakeRun", (), {"metrics": {"segm": {"unseen": {"AP": v, "num_gt": 7}}}})()
+                for v, _ in zip(values, requests)]
+    return run_all
+
+
+def test_measure_trains_every_seed_and_reports_mean_std_n(tmp_path, monkeypatch):
+    ctx = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {}, train_seeds=(0, 1, 2))
+    fake = _fake_runs([10.0, 12.0, 14.0, 1.0, 1.0, 1.0])
+    monkeypatch.setattr(ctx, "run_all", fake)
+    measured, _ = ctx.measure(["Mask R-CNN", "Oracle"], ["voc2nonvoc"])
+    assert fake.requests == [("Mask R-CNN", "voc2nonvoc", None, s) for s in (0, 1, 2)] + \
+        [("Oracle", "voc2nonvoc", None, s) for s in (0, 1, 2)]  # each (method, direction, seed) its own run
+    ap = measured["voc2nonvoc"]["Mask R-CNN"]["AP"]
+    assert isinstance(ap, reporting.Stat) and ap == 12.0 and ap.std == pytest.approx(2.0) and ap.n == 3
+    assert ap.seeds == (0, 1, 2) and measured["voc2nonvoc"]["Oracle"]["AP"].std == 0.0
+    assert measured["voc2nonvoc"]["Mask R-CNN"]["num_gt"] == 7  # a count equal in every seed stays a count
+    assert reporting.fmt(ap) == "12.0 ± 2.0 (n=3)"
+
+    fake = _fake_runs([5.0, 6.0])  # seeds= overrides the context's; requests may name a seen split
+    monkeypatch.setattr(ctx, "run_all", fake)
+    records = ctx.measure_each([("Mask R-CNN", "voc2nonvoc", "first-6")], seeds=[3, 4])
+    assert fake.requests == [("Mask R-CNN", "voc2nonvoc", "first-6", 3), ("Mask R-CNN", "voc2nonvoc", "first-6", 4)]
+    assert records[("Mask R-CNN", "voc2nonvoc", "first-6")]["AP"] == 5.5
 
 
 def test_prepare_data_writes_every_split(data):
@@ -144,6 +177,78 @@ def test_tracks_and_the_profile_default(data, tmp_path, monkeypatch):
     monkeypatch.setitem(experiments.PROFILE_TRACKS, "tiny", "box_conditioned")  # how a profile switches track
     assert _resolve(data, tmp_path) == _resolve(data, tmp_path, track="box_conditioned")
     assert not experiments.available("BoxInst", "voc2nonvoc", "tiny")
+
+
+def test_cache_key_follows_the_training_seed(data, tmp_path):
+    base = _resolve(data, tmp_path)
+    assert base.seed == 0 and _resolve(data, tmp_path, seed=0).key == base.key  # seed 0 is the default
+    other = _resolve(data, tmp_path, seed=1)
+    assert other.seed == 1 and other.key != base.key and other.work_dir != base.work_dir
+
+
+def test_cache_key_changes_when_the_model_code_changes(data, tmp_path, monkeypatch):
+    package = tmp_path / "tspsis"
+    shutil.copytree(experiments.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(experiments, "PACKAGE", package)
+    before = _resolve(data, tmp_path)
+    heads = package / "models" / "roi_heads.py"
+    heads.write_text(heads.read_text() + "\n# a change to a model file\n")
+    after = _resolve(data, tmp_path)
+    assert after.key != before.key and after.code != before.code
+    heads.write_text(heads.read_text().replace("\n# a change to a model file\n", ""))
+    assert _resolve(data, tmp_path).key == before.key  # the digest is of the content
+
+    plots = package / "reporting.py"  # not imported by the training process: no new runs for a figure change
+    plots.write_text(plots.read_text() + "\n# a plotting change\n")
+    assert _resolve(data, tmp_path).key == before.key
+
+
+def test_code_digest_covers_what_the_training_process_imports():
+    files = {str(p.relative_to(experiments.PACKAGE)) for p in
+             experiments._import_closure(["tspsis.runner", "tspsis.models"])}
+    assert {"runner.py", "pseudo.py", "cam.py", "evaluation.py", "overlap.py", "models/roi_heads.py",
+            "models/opmask.py", "models/boxinst.py", "models/loading.py", "models/metric.py"} <= files
+    assert not files & {"notebooks.py", "reporting.py", "visualize.py", "experiments.py", "launch.py", "cli.py"}
+
+
+def test_a_gpu_profile_fails_at_once_without_a_gpu(monkeypatch, tmp_path):
+    monkeypatch.setattr(experiments, "resolve_gpus", lambda gpus: 0)
+    with pytest.raises(launch.DeviceError, match=r"profile 'full' needs a GPU.*--profile demo"):
+        experiments.require_device("full")
+    with pytest.raises(launch.DeviceError, match="profile 'coco' needs a GPU"):
+        experiments.Context.create("00", "coco", tmp_path / "nothing-here")  # before looking for COCO
+    assert experiments.require_device("demo") == 0
+    monkeypatch.setattr(experiments, "resolve_gpus", lambda gpus: 2 if gpus is None else gpus)
+    assert experiments.require_device("full") == 2
+
+
+def test_run_notebooks_with_a_gpu_profile_exits_within_seconds_naming_the_fix(tmp_path):
+    if launch.resolve_gpus(None):
+        pytest.skip("a GPU is visible: the full profile would start")
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-m", "tspsis", "run-notebooks", "--profile", "full", "--out",
+                           str(tmp_path / "run"), "--data-root", str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=30, cwd=launch.REPO_ROOT)
+    assert proc.returncode != 0 and time.time() - start < 30
+    assert "profile 'full' needs a GPU" in proc.stderr and "torch.cuda.is_available() is False" in proc.stderr
+    assert "--profile demo" in proc.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()  # nothing generated
+
+
+def test_plan_line_counts_runs_to_train_and_estimates_their_time(data, tmp_path, capsys, monkeypatch):
+    experiments_ = [_resolve(data, tmp_path), _resolve(data, tmp_path, seed=1), _resolve(data, tmp_path, seed=2)]
+    done = experiments_[0].work_dir
+    done.mkdir(parents=True)
+    (done / "experiment.json").write_text(json.dumps({"profile": "tiny"}))
+    (done / "metrics.json").write_text(json.dumps({"run": {"complete": True, "wall_seconds_total": 30.0}}))
+    experiments.print_plan(experiments_, 2, "tiny", tmp_path)
+    line = capsys.readouterr().out
+    assert "training 2 runs (1 cached), 2 at a time: about 0.5 min (30 s per run: median of 1 finished" in line
+    monkeypatch.setitem(experiments.SECONDS_PER_RUN, "tiny", 20.0)  # no timed run: the profile's constant
+    assert experiments.estimate_seconds("tiny", tmp_path / "empty") == (20.0, "the tiny profile's measured "
+                                                                              "SECONDS_PER_RUN")
+    experiments.print_plan(experiments_[:1], 2, "tiny", tmp_path)
+    assert capsys.readouterr().out == "1 run, all cached\n"  # no estimate, no line per cached run
 
 
 def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):

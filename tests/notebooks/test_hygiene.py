@@ -61,3 +61,25 @@ def test_run_notebooks_passes_exactly_the_declared_parameters(tmp_path):
     assert params["work_dir"] == str((tmp_path / "wd").resolve())
     default = notebook_parameters("demo", tmp_path)
     assert default["data_root"].endswith("data/synth/demo") and default["work_dir"].endswith("work_dirs/demo")
+
+
+def test_gpus_default_is_the_same_everywhere():
+    """None (every visible GPU, the CPU when none) in tspsis train / test / run-notebooks, run_notebooks and
+    every notebook's parameters cell; train_seed defaults to 0 (one seed) in the CLI and the notebooks."""
+    import inspect
+
+    from tspsis.cli import build_parser
+    from tspsis.notebooks import run_notebooks
+
+    parser = build_parser()
+    for argv in (["train", "c.py", "--work-dir", "w"], ["test", "c.py", "k.pth", "--work-dir", "w"],
+                 ["run-notebooks"]):
+        assert parser.parse_args(argv).gpus is None, argv
+    args = parser.parse_args(["run-notebooks", "--train-seed", "0,1,2", "--force"])
+    assert args.train_seed == [0, 1, 2] and args.force and parser.parse_args(["run-notebooks"]).train_seed == 0
+    assert parser.parse_args(["train", "c.py", "--work-dir", "w", "--seed", "3"]).seed == 3
+    assert inspect.signature(run_notebooks).parameters["gpus"].default is None
+    for path in PATHS:
+        (cell,) = [c for c in _read(path).cells if "parameters" in c.metadata.get("tags", [])]
+        values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
+        assert values["gpus"] is None and values["train_seed"] == 0, path.name

@@ -2,6 +2,8 @@
 cache), and a failing notebook that stops the chain and keeps its partial output."""
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -15,9 +17,17 @@ pytestmark = pytest.mark.slow
 ALL = notebooks.discover()
 
 
+STAT_KEYS = {"mean", "std", "n", "values", "seeds"}  # reporting.Stat in metrics.json
+
+
 def _numbers(node, key=None):
-    """(key, value) of every number in a JSON tree (key: the innermost dict key)."""
-    if isinstance(node, dict):
+    """(key, value) of every number in a JSON tree (key: the innermost dict key; a Stat's mean, std and values
+    count under the key of the Stat itself)."""
+    if isinstance(node, dict) and set(node) == STAT_KEYS:
+        yield from _numbers([node["mean"], *node["values"]], key)
+        if node["std"] is not None:
+            yield "std", node["std"]
+    elif isinstance(node, dict):
         for k, v in node.items():
             yield from _numbers(v, k)
     elif isinstance(node, list):
@@ -60,10 +70,11 @@ def test_tables_hold_measured_numbers_for_every_run_row(chain):
     table1 = json.loads((root / "run" / "03_main_results" / "metrics.json").read_text())["table1"]
     for direction in ("voc2nonvoc", "nonvoc2voc"):
         for method in ("Mask R-CNN", "Mask R-CNN + ours", "Oracle"):
-            assert 0 <= table1[direction][method]["AP"] <= 100
+            assert 0 <= table1[direction][method]["AP"]["mean"] <= 100 and table1[direction][method]["AP"]["n"] == 1
     runs = [json.loads((root / "run" / nb.stem / "metrics.json").read_text()).get("runs", {}) for nb in ALL]
-    shared = runs[1]["Mask R-CNN | voc2nonvoc"]["work_dir"]  # 01 trained it, 03 and 04 reused it
-    assert runs[3]["Mask R-CNN | voc2nonvoc"]["work_dir"] == shared == runs[4]["Mask R-CNN | voc2nonvoc"]["work_dir"]
+    name = "Mask R-CNN | voc2nonvoc | seed 0"
+    shared = runs[1][name]["work_dir"]  # 01 trained it, 03 and 04 reused it
+    assert runs[3][name]["work_dir"] == shared == runs[4][name]["work_dir"] and runs[1][name]["seed"] == 0
     table5 = json.loads((root / "run" / "06_ablations" / "metrics.json").read_text())["table5_train_seconds"]
     assert all(seconds > 0 for seconds in table5.values())
 
@@ -104,3 +115,34 @@ def test_failing_notebook_stops_the_chain_and_keeps_partial_output(tmp_path, mon
     code = notebooks.run_notebooks("tiny", only=["00"], out=tmp_path / "run", data_root=tmp_path / "d",
                                    work_dir=tmp_path / "w")
     assert code == 0 and "00_ok.ipynb: already complete" in capsys.readouterr().out
+
+
+def test_force_re_executes_complete_notebooks_in_a_quiet_kernel(tmp_path, monkeypatch, capsys):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    params = "\n".join(f"{name} = None" for name in notebooks.PARAMETERS)
+    body = ("import json, os, pathlib, warnings\n"
+            "from tspsis.notebooks import prepare_kernel\n"
+            "prepare_kernel()\n"
+            "warnings.warn('pkg_resources is deprecated as an API. See ...', UserWarning)\n"
+            "print('env', os.environ.get('TSPSIS_PROGRESS'), os.environ.get('TQDM_DISABLE'), 'seed', train_seed)\n"
+            "with open(pathlib.Path(output_dir, 'executions'), 'a') as f: f.write('x')\n"
+            "pathlib.Path(output_dir, 'metrics.json').write_text(json.dumps({'complete': True}))")
+    _write(nb_dir / "00_ok.ipynb", [params, body])
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", nb_dir)
+    monkeypatch.delenv("TSPSIS_PROGRESS", raising=False)
+    kwargs = dict(out=tmp_path / "run", data_root=tmp_path / "d", work_dir=tmp_path / "w", train_seed=[0, 1])
+
+    assert notebooks.run_notebooks("tiny", **kwargs) == 0
+    assert notebooks.run_notebooks("tiny", **kwargs) == 0  # complete: skipped
+    assert "already complete" in capsys.readouterr().out
+    assert (tmp_path / "run" / "00_ok" / "executions").read_text() == "x"
+    assert notebooks.run_notebooks("tiny", force=True, **kwargs) == 0
+    printed = capsys.readouterr().out
+    assert (tmp_path / "run" / "00_ok" / "executions").read_text() == "xx" and "already complete" not in printed
+    assert re.search(r"\[1/1\] 00_ok.ipynb: done in \d+ s", printed)  # a line per notebook, with seconds
+    assert "TSPSIS_PROGRESS" not in os.environ  # the kernel's environment did not leak into this process
+
+    executed = nbformat.read(tmp_path / "run" / "00_ok.ipynb", as_version=4)
+    streams = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
+    assert [o.text for o in streams] == ["env lines 1 seed [0, 1]\n"]  # no warning, no progress bar

@@ -66,3 +66,48 @@ def test_opmask_cams_from_a_trained_run(tiny_synth, tmp_path):
     for cam in cams:  # Eq. 9 on the 7x7 box-head map, min-max normalised
         assert cam.shape == (7, 7) and cam.min() == 0.0 and cam.max() == pytest.approx(1.0)
     assert visualize.draw_cams(data["val_images"], val, objects, cams, {c["id"]: c["name"] for c in val["categories"]})
+
+
+def _image_dir(tmp_path, data):
+    import matplotlib.pyplot as plt
+
+    for image in data["images"]:
+        plt.imsave(tmp_path / image["file_name"], np.full((image["height"], image["width"], 3), 0.5))
+    return tmp_path
+
+
+def test_a_model_without_matches_is_one_line_of_text_not_a_column_of_empty_panels(tmp_path):
+    import matplotlib.pyplot as plt
+
+    data = _dataset()
+    objects = data["annotations"][:1]
+    match = {1: [dict(image_id=1, category_id=1, score=0.9, segmentation=_rle((0, 0, 10, 8)))]}
+    nothing = {1: [dict(image_id=1, category_id=2, score=0.9, segmentation=_rle((0, 0, 10, 10)))]}  # other class
+    fig = visualize.draw_object_grid(_image_dir(tmp_path, data), data, objects, {"good": match, "empty": nothing},
+                                     annotation_overlaps(data), {1: "a", 2: "b"})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 2 and titles[1].startswith("good") and not any("empty" in t for t in titles)
+    assert [t.get_text() for t in fig.texts] == ["empty: no matching detection for any of these objects"]
+    grid = visualize.draw_image_grid(tmp_path, data, [1], {"good": match, "empty": nothing}, [1], min_score=0.5)
+    assert len(grid.axes) == 2 and "empty: no detection of these categories" in grid.texts[0].get_text()
+    plt.close(fig)
+    plt.close(grid)
+
+
+def test_cam_panels_have_a_colour_bar_and_the_objects_box(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    data = _dataset()
+    objects = data["annotations"][:2]
+    cams = [np.linspace(0, 1, 49).reshape(7, 7)] * 2
+    fig = visualize.draw_cams(_image_dir(tmp_path, data), data, objects, cams, {1: "a", 2: "b"})
+    panels, colour_bars = fig.axes[:4], fig.axes[4:]
+    assert len(colour_bars) == 1 and "CAM" in colour_bars[0].get_ylabel()
+    for ax in panels:  # the ground-truth box, on the crop and on the map
+        boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(boxes) == 1
+    x, y, w, h = objects[1]["bbox"]
+    box = next(p for p in fig.axes[3].patches if isinstance(p, Rectangle))
+    assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (x, y, w, h)
+    plt.close(fig)

@@ -2,7 +2,8 @@
 from pathlib import Path
 
 from tspsis import cli, launch
-from tspsis.runner import load_config, replace_data_root
+from tspsis.runner import (DEFAULT_SEED, METRICS_FILE, default_test_name, load_config, replace_data_root,
+                           metrics_file_of_test)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
@@ -54,3 +55,22 @@ def test_mixins_pass_through_the_launcher_and_the_cli(tmp_path):
     for command in (["train", "c.py", "--work-dir", "w"], ["test", "c.py", "k.pth", "--work-dir", "w"]):
         args = cli.build_parser().parse_args([*command, "--mixin", "m1.py", "--mixin", "m2.py"])
         assert args.mixin == [Path("m1.py"), Path("m2.py")]
+
+
+def test_every_run_is_seeded_and_seed_overrides_the_config(tmp_path):
+    config = str(TS)
+    assert load_config(config, str(tmp_path), []).randomness.seed == DEFAULT_SEED  # no config sets one
+    assert load_config(config, str(tmp_path), [], seed=7).randomness.seed == 7
+    from_options = load_config(config, str(tmp_path), ["randomness.seed=3", "randomness.deterministic=True"])
+    assert from_options.randomness.seed == 3 and from_options.randomness.deterministic is True
+    overridden = load_config(config, str(tmp_path), ["randomness.seed=3", "randomness.deterministic=True"], seed=5)
+    assert overridden.randomness.seed == 5 and overridden.randomness.deterministic is True  # the rest is kept
+
+
+def test_a_test_is_named_after_its_checkpoint_and_options_never_metrics_json():
+    name = default_test_name("/runs/x/iter_12.pth", ["model.roi_head.test_mask_head=teacher"])
+    assert name == "iter_12-test_mask_head-teacher"
+    assert metrics_file_of_test(name) == "test-iter_12-test_mask_head-teacher.metrics.json" != METRICS_FILE
+    long = default_test_name("iter_1.pth", [f"a.b{k}=/some/long/path/value{k}" for k in range(10)])
+    assert len(long) <= 80 and long != default_test_name("iter_1.pth", ["a.b0=/other"])
+    assert default_test_name("iter_1.pth", ["x=1"]) != default_test_name("iter_1.pth", ["x=2"])
