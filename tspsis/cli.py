@@ -175,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--out", type=Path, help="output folder (default papermill_runs/<date>-<profile>)")
     nb.add_argument("--gpus", type=int, default=None, help=GPUS_HELP)
     nb.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
-    nb.add_argument("--train-seed", type=_seeds, default=0, metavar="N[,M,...]",
-                    help="training seed(s); several: each run once per seed, tables show mean ± std (n)")
+    nb.add_argument("--train-seed", type=_seeds, default=None, metavar="N[,M,...]",
+                    help="training seed(s) (default: the profile's, SCHEDULES[profile].train_seeds); several: "
+                         "each run once per seed, tables show mean ± std (n)")
     nb.add_argument("--force", action="store_true",
                     help="re-execute notebooks already complete in --out (cached training runs are reused: "
                          "their key covers config, model code and data)")

@@ -41,7 +41,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +75,10 @@ TRACK_MIXINS: dict[str, dict[str, tuple[str, ...]]] = {
                         "full": (_BOX_TRACK,)},  # full: + SIZING's one-GPU schedule
 }
 # The track a profile runs when a call names none (resolve, run, available, Context).
-PROFILE_TRACKS: dict[str, str] = {"tiny": "detector", "demo": "detector", "full": "detector", "coco": "detector"}
+# The CPU profiles run the box-conditioned track: a from-scratch detector cannot be trained on 2 cores in minutes,
+# the mask heads (the paper's subject) can. `full` (GPU) and `coco` run the paper's detector track.
+PROFILE_TRACKS: dict[str, str] = {"tiny": "box_conditioned", "demo": "box_conditioned", "full": "detector",
+                                  "coco": "detector"}
 _SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
 _PLACEHOLDER_WORK_DIR = "WORK_DIR"  # the resolved config is hashed without the run's own folder
 
@@ -118,6 +121,9 @@ class Method:
     settings: Mapping[str, str] = field(default_factory=dict)  # per-profile {setting} where SETTINGS differs
     sizing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per-profile sizing where SIZING differs
     tracks: tuple[str, ...] = TRACKS  # the tracks this method has
+    untrained_tracks: tuple[str, ...] = ()  # tracks where nothing of the method learns: 1 iteration, no sizing
+    why_not_tracks: str = ""  # why the method lacks the tracks it lacks (printed in the tables)
+    track_mixins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per track, after the track's own
 
     def config_path(self, profile: str, direction: str) -> Path:
         """The leaf config file (may not exist)."""
@@ -131,7 +137,7 @@ class Method:
         _check_choice("profile", profile, PROFILES)
         _check_choice("track", track, TRACKS)
         if track not in self.tracks:
-            return f"{self.label!r} has no {track} track (tracks: {', '.join(self.tracks)})"
+            return self.why_not_tracks or f"{self.label!r} has no {track} track (tracks: {', '.join(self.tracks)})"
         if profile not in TRACK_MIXINS[track]:
             return f"the {track} track is not defined for the {profile} profile"
         return None
@@ -142,25 +148,36 @@ class Method:
         leaf = self.config_path(profile, direction)
         if (problem := self.lacks_track(profile, track)) is not None:
             raise ValueError(problem)
-        mixins = (*self.mixins, *TRACK_MIXINS[track][profile], *self.sizing.get(profile, SIZING[profile]))
+        track_mixins = TRACK_MIXINS[track][profile]
+        if track in self.untrained_tracks:  # nothing trains: the track's own mixin, not its network sizing
+            track_mixins = track_mixins[:1]
+        mixins = (*self.mixins, *track_mixins, *self.track_mixins.get(track, ()),
+                  *self.sizing.get(profile, SIZING[profile]))
         return ConfigSpec(leaf, tuple(CONFIGS / m for m in mixins))
 
 
 _TS = "mask_rcnn_ts/ts-mask-rcnn_{setting}-{direction}"  # Mask R-CNN + ours, the leaf of its variants
 _TS_BOXINST = "boxinst/ts-boxinst_{setting}-{direction}"
 _VARIANT = "_base_/ts_variants/{}.py".format
+# Teacher-student rows of the box-conditioned track train from scratch in minutes: the student learns unseen objects
+# from half-way through (measured on held-out data, README "Results"); "ts: no warm-up" is the paper's setting.
+_TS_OPTIONS = dict(track_mixins={"box_conditioned": (_VARIANT("warmup-half"),)})
 # BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned track
 _BOXINST = dict(settings={"coco": "r50_fpn_8xb2-ms-90k_coco"},
-                sizing={"full": ("_base_/schedules/boxinst_synth_gpu.py",)}, tracks=("detector",))
+                sizing={"full": ("_base_/schedules/boxinst_synth_gpu.py",)}, tracks=("detector",),
+                why_not_tracks="detector track only: BoxInst's masks come from dynamic filters that its FCOS head "
+                               "predicts per location, not from RoI features, so a given box has no mask head input "
+                               "of its own; choosing one location per box would be another model than the paper's")
 METHODS: dict[str, Method] = {m.label: m for m in (
     # Table 1 rows, in the paper's order; a row without a config is shown with the paper's numbers only.
     Method("Mask R-CNN", "mask_rcnn/psis-mask-rcnn_{setting}-{direction}"),      # class-agnostic mask head
-    Method("Mask R-CNN + ours", _TS),                                             # teacher-student, r = threshold
+    Method("Mask R-CNN + ours", _TS, **_TS_OPTIONS),                              # teacher-student, r = threshold
     Method("MaskX R-CNN", "maskx_rcnn/maskx-rcnn_{setting}-{direction}"),
-    Method("Mask GrabCut", "grabcut/grabcut-faster-rcnn_{setting}-{direction}"),
+    # given boxes need no detector: GrabCut alone makes the masks of the box-conditioned track
+    Method("Mask GrabCut", "grabcut/grabcut-faster-rcnn_{setting}-{direction}", untrained_tracks=("box_conditioned",)),
     Method("CPMask", "cpmask/cpmask_{setting}-{direction}"),
     Method("OPMask", "opmask/opmask_{setting}-{direction}"),
-    Method("OPMask + ours", "opmask/ts-opmask_{setting}-{direction}"),
+    Method("OPMask + ours", "opmask/ts-opmask_{setting}-{direction}", **_TS_OPTIONS),
     Method("BoxInst", "boxinst/psis-boxinst_{setting}-{direction}", **_BOXINST),
     Method("BoxInst + ours", _TS_BOXINST, **_BOXINST),
     Method("Oracle", "mask_rcnn/oracle-mask-rcnn_{setting}-{direction}"),        # class-specific, all masks
@@ -168,11 +185,12 @@ METHODS: dict[str, Method] = {m.label: m for m in (
     Method("BoxInst + ours: CRF", _TS_BOXINST, (_VARIANT("boxinst-crf"),), **_BOXINST),            # r = CRF
     Method("BoxInst + ours: interact", _TS_BOXINST, (_VARIANT("boxinst-interact"),), **_BOXINST),  # (Mt + Ms)/2
     # Variants of "Mask R-CNN + ours" for Tables 3-5
-    Method("ts: no post-processing", _TS, (_VARIANT("no-post"),)),      # Table 4: G_l = Mt
-    Method("ts: CRF", _TS, (_VARIANT("crf"),)),                         # Table 5: r = CRF, >= 0.5
-    Method("ts: interact", _TS, (_VARIANT("interact"),)),               # Table 5: (Mt + Ms)/2
-    Method("ts: high-res teacher", _TS, (_VARIANT("hr-teacher"),)),     # Table 3: 56 x 56
-    Method("ts: deeper teacher", _TS, (_VARIANT("deep-teacher"),)),     # Table 3: 12 convs
+    Method("ts: no post-processing", _TS, (_VARIANT("no-post"),), **_TS_OPTIONS),      # Table 4: G_l = Mt
+    Method("ts: CRF", _TS, (_VARIANT("crf"),), **_TS_OPTIONS),                         # Table 5: r = CRF, >= 0.5
+    Method("ts: interact", _TS, (_VARIANT("interact"),), **_TS_OPTIONS),               # Table 5: (Mt + Ms)/2
+    Method("ts: high-res teacher", _TS, (_VARIANT("hr-teacher"),), **_TS_OPTIONS),     # Table 3: 56 x 56
+    Method("ts: deeper teacher", _TS, (_VARIANT("deep-teacher"),), **_TS_OPTIONS),     # Table 3: 12 convs
+    Method("ts: no warm-up", _TS),  # the paper's setting in the box-conditioned track: r(Mt) trains Fs from the start
 )}
 
 
@@ -188,6 +206,8 @@ class Schedule:
     cfg_options: tuple[str, ...]          # profile-wide overrides (part of every run's key)
     parallel_runs: int                    # CPU runs trained at once by Context.run_all (see Context)
     note: str                             # what the measured numbers are, printed under every table
+    train_seeds: tuple[int, ...] = (0,)   # training seeds of the notebooks (their train_seed=None)
+    seeded_methods: tuple[str, ...] | None = None  # methods trained on every seed (None: all); others on the first
 
 
 # Training ends with one test pass (tspsis.runner); the validation pass the iteration schedules add at the end
@@ -209,21 +229,24 @@ SCHEDULES: dict[str, Schedule] = {
         max_iters=2, methods=dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS), ablation_directions=("voc2nonvoc",),
         seen_first_k=(0, 6), seen_split_methods=_FIG8_MASK_RCNN,
         cfg_options=_SHORT_RUN + ("default_hooks.logger.interval=1",), parallel_runs=2,
-        note="tiny profile: 2 training iterations per model on 16 images; a smoke test, not a result"),
-    # The README's main job (`make demo`) on 2 CPU cores within 20 minutes including the venv set-up: 22 runs of
-    # 10 iterations, two at a time with one thread each. Table 1 in both directions for the Mask R-CNN family, the
-    # other rows voc -> non-voc only; Tables 3-5 voc -> non-voc; Fig. 8 for Mask R-CNN +- ours. A run costs
-    # ~8 s start-up, 10 iterations (1.2-3.5 s each, by method) and a test pass over the 200 val images (~20-50 s).
-    # Measured from a fresh clone (README): 730 s for the notebooks, 1072 s with the venv set-up.
-    # Every model gets the same schedule: rows are comparable with each other, not with the paper.
+        note="tiny profile, box-conditioned track: 2 training iterations per model on 16 images; a smoke test, "
+             "not a result"),
+    # The README's main job (`make demo`): the box-conditioned track (PROFILE_TRACKS) on 2 CPU cores. Every model
+    # gets the same schedule, 500 iterations of 16 images (5.3 epochs of the 1500 training images), the length
+    # measured on held-out data (generator seed 1; README "Results": the class-agnostic baseline's unseen AP was
+    # 16.3 at 500 iterations, 20.3 at 1000), so the rows compare with each other, not with the paper. Table 1's
+    # core rows in both directions with 3 training seeds, every other row voc -> non-voc with one seed.
     "demo": Schedule(
-        max_iters=10, methods={**dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS),
-                               **dict.fromkeys(_OTHER_METHODS, ("voc2nonvoc",))},
+        max_iters=500, methods={**dict.fromkeys(("Mask R-CNN", "Mask R-CNN + ours", "Oracle"), DIRECTIONS),
+                                **dict.fromkeys((*_MASK_RCNN_FAMILY[3:], "ts: no warm-up", *_OTHER_METHODS),
+                                                ("voc2nonvoc",))},
         ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9), seen_split_methods=_FIG8_MASK_RCNN,
-        cfg_options=_SHORT_RUN, parallel_runs=2,
-        note="demo profile: synthetic 160 px data, R18-FPN from scratch, 10 iterations of 4 images per model on "
-             "2 CPU cores. A demonstration of the pipeline: the models are far from trained (AP ≈ 0), so these "
-             "numbers are not results"),
+        cfg_options=_SHORT_RUN, parallel_runs=2, train_seeds=(0, 1, 2),
+        seeded_methods=("Mask R-CNN", "Mask R-CNN + ours", "Oracle"),
+        note="demo profile, box-conditioned track: mask heads trained and tested on the ground-truth boxes (no RPN, "
+             "detections = the val boxes and labels, score = the mask's mean foreground probability); synthetic "
+             "160 px data, ResNet-18 at a quarter width + FPN, from scratch, 500 iterations of 16 images per model on "
+             "2 CPU cores; ± = std over training seeds (n in each cell)"),
     "full": Schedule(
         max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12),
         seen_split_methods=_FIG8_PAPER, cfg_options=(), parallel_runs=1,
@@ -541,6 +564,8 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         seen = None  # the direction's own split: the same run as without `seen`
     schedule = SCHEDULES[profile]
     iters = schedule.max_iters if max_iters == "profile" else max_iters
+    if track in METHODS[method].untrained_tracks:
+        iters = 1  # nothing to learn (e.g. GrabCut on given boxes): one iteration, then the test pass
     data_root = Path(data_root).resolve()
     options = [*schedule.cfg_options, *cfg_options]
     if seen is not None:
@@ -611,16 +636,19 @@ class Context:
     @classmethod
     def create(cls, notebook: str, profile: str, data_root: str | Path | None = None,
                work_dir: str | Path | None = None, output_dir: str | Path | None = None, gpus: int | None = None,
-               seed: int = 0, train_seed: int | Iterable[int] = 0) -> Context:
+               seed: int = 0, train_seed: int | Iterable[int] | None = None) -> Context:
         """Resolve a notebook's ``parameters`` cell (None = default: data/synth/<profile> or data/coco,
         work_dirs/<profile>, papermill_runs/interactive-<profile>/<notebook>, every visible GPU or the CPU) and
         prepare the data. A profile that needs a GPU fails here, at once, when none would be used
-        (``require_device``). ``seed`` seeds the synthetic data, ``train_seed`` (an int or a list) the trainings.
+        (``require_device``). ``seed`` seeds the synthetic data, ``train_seed`` (an int or a list; None: the
+        profile's ``Schedule.train_seeds``) the trainings.
         """
         from .notebooks import prepare_kernel
 
         prepare_kernel()
         gpus = require_device(profile, gpus)
+        if train_seed is None:
+            train_seed = SCHEDULES[profile].train_seeds
         train_seeds = (int(train_seed),) if isinstance(train_seed, int) else tuple(int(s) for s in train_seed)
         if not train_seeds:
             raise ValueError("train_seed: give a seed or a non-empty list of seeds")
@@ -645,9 +673,12 @@ class Context:
 
     def why_not(self, method: str, direction: str) -> str:
         """Why ``available`` is False, for a table's note column."""
+        reason = unavailable_reason(method, direction, self.profile)
+        if reason is not None and _method(method).lacks_track(self.profile, PROFILE_TRACKS[self.profile]):
+            return reason  # no such track for this method: why, whatever the time budget
         if not self.trains(method, direction):
             return f"not trained in the {self.profile} profile (time budget)"
-        return f"not run: no {config_path(method, direction, self.profile).name}"
+        return f"not run: {reason}"
 
     def run(self, method: str, direction: str, seen: str | None = None, seed: int | None = None) -> Run:
         """``experiments.run`` with this notebook's profile, data, work dir and GPUs (seed: the first
@@ -676,14 +707,40 @@ class Context:
                      seeds: Iterable[int] | None = None) -> dict[tuple, dict]:
         """Train every (method, direction[, seen]) once per seed (all of them through one ``run_all``) and
         return {request: ``metrics[iou_type][record]`` over the seeds (``reporting.over_seeds``: numbers become
-        ``reporting.Stat``, mean ± std and n)}. seeds: None = ``train_seeds``."""
+        ``reporting.Stat``, mean ± std and n)}. seeds: None = ``seeds_of(method)``."""
         from .reporting import over_seeds
 
         requests = [tuple(r) for r in requests]
-        seeds = self.train_seeds if seeds is None else tuple(seeds)
-        runs = self.run_all([(*(*r, None)[:3], seed) for r in requests for seed in seeds])
-        return {r: over_seeds([run.metrics[iou_type][record] for run in runs[k * len(seeds):(k + 1) * len(seeds)]],
-                              seeds) for k, r in enumerate(requests)}
+        per_request = [self.seeds_of(r[0]) if seeds is None else tuple(seeds) for r in requests]
+        runs = iter(self.run_all([(*(*r, None)[:3], seed) for r, rs in zip(requests, per_request) for seed in rs]))
+        return {r: over_seeds([next(runs).metrics[iou_type][record] for _ in rs], rs)
+                for r, rs in zip(requests, per_request)}
+
+    def test_with(self, method: str, direction: str, cfg_options: Sequence[str], name: str,
+                  record: str = "unseen", iou_type: str = "segm") -> dict:
+        """Test the trained runs of ``method`` (one per ``seeds_of(method)``) again with ``cfg_options`` (e.g.
+        ``model.roi_head.test_mask_head=teacher``: the same checkpoint, the teacher predicts); the results go to
+        each run's ``test-<name>.metrics.json`` (cached: a finished test is read back) and come back as
+        ``metrics[iou_type][record]`` over the seeds."""
+        from .launch import completed_run, metrics_file_of_test, test
+        from .reporting import over_seeds
+
+        seeds = self.seeds_of(method)
+        records = []
+        for seed, trained in zip(seeds, self.run_all([(method, direction, None, seed) for seed in seeds])):
+            experiment = resolve(method, direction, profile=self.profile, data_root=self.data_root,
+                                 work_dir=self.work_dir, gpus=self.gpus, seed=seed)
+            tested = completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
+                experiment.config, trained.checkpoint, trained.work_dir, gpus=self.gpus, data_root=self.data_root,
+                cfg_options=[*experiment.cfg_options, *cfg_options], name=name, mixins=experiment.mixins)
+            records.append(tested.metrics[iou_type][record])
+        return over_seeds(records, seeds)
+
+    def seeds_of(self, method: str) -> tuple[int, ...]:
+        """The training seeds ``measure`` uses for ``method``: every ``train_seeds`` for the profile's
+        ``seeded_methods`` (all methods when None), the first one for the others (time budget)."""
+        seeded = self.schedule.seeded_methods
+        return self.train_seeds if seeded is None or method in seeded else self.train_seeds[:1]
 
     def measure(self, methods: Iterable[str], directions: Iterable[str], record: str = "unseen",
                 iou_type: str = "segm", seeds: Iterable[int] | None = None

@@ -1,8 +1,8 @@
 """Headless execution of ``notebooks/NN_*.ipynb`` with papermill (``tspsis run-notebooks``).
 
 Each notebook runs with the parameters ``profile``, ``data_root``, ``work_dir``, ``gpus`` (None: every visible
-GPU, or the CPU), ``seed`` (of the synthetic data), ``train_seed`` (the training seed, or a list of seeds: every
-run is trained once per seed and the tables show mean ± std) and ``output_dir`` (its own folder under the run
+GPU, or the CPU), ``seed`` (of the synthetic data), ``train_seed`` (the training seed, a list of seeds: every
+run is trained once per seed and the tables show mean ± std, or None: the profile's seeds) and ``output_dir`` (its own folder under the run
 folder, where it writes ``metrics.json``, figures and ``tables.md``). A profile that needs a GPU stops before
 anything runs when none is visible (``tspsis.experiments.require_device``). The chain stops at the first
 failing notebook; its executed copy keeps the partial output and the failing cell is named. Notebooks that
@@ -41,14 +41,15 @@ KERNEL_ENV: dict[str, str] = {"TSPSIS_PROGRESS": "lines", "TQDM_DISABLE": "1"}
 
 def notebook_parameters(profile: str, output_dir: Path, gpus: int | None = None, seed: int = 0,
                         data_root: Path | None = None, work_dir: Path | None = None,
-                        train_seed: int | Iterable[int] = 0) -> dict:
+                        train_seed: int | Iterable[int] | None = None) -> dict:
     """The parameters every notebook's ``parameters`` cell declares (``PARAMETERS``); data_root / work_dir
-    default to data/synth/<profile> (data/coco) and work_dirs/<profile>; train_seed: one seed or a list."""
+    default to data/synth/<profile> (data/coco) and work_dirs/<profile>; train_seed: one seed, a list, or None
+    (the profile's ``Schedule.train_seeds``)."""
     from .experiments import default_data_root
 
     data_root = Path(data_root) if data_root else default_data_root(profile)
     work_dir = Path(work_dir) if work_dir else REPO_ROOT / "work_dirs" / profile
-    train_seed = train_seed if isinstance(train_seed, int) else [int(s) for s in train_seed]
+    train_seed = train_seed if train_seed is None or isinstance(train_seed, int) else [int(s) for s in train_seed]
     return dict(profile=profile, data_root=str(data_root.resolve()), work_dir=str(work_dir.resolve()), gpus=gpus,
                 seed=seed, train_seed=train_seed, output_dir=str(Path(output_dir).resolve()))
 
@@ -108,7 +109,7 @@ def gather_results(run_dir: Path) -> Path:
 
 
 def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | None = None,
-                  gpus: int | None = None, seed: int = 0, train_seed: int | Iterable[int] = 0,
+                  gpus: int | None = None, seed: int = 0, train_seed: int | Iterable[int] | None = None,
                   data_root: Path | None = None, work_dir: Path | None = None, force: bool = False) -> int:
     """Execute the notebooks in order; returns a process exit code (0 = all ran).
 

@@ -186,13 +186,31 @@ def split_table(manifests: Mapping[str, Mapping]) -> str:
     return markdown_table(["seen spec", "seen", "unseen", "seen categories (masks in training)"], rows)
 
 
-def overlap_bins_table(bins: Mapping[str, Mapping[str, Mapping]]) -> str:
-    """Fig. 2 as a table: one row per overlap bin, the unseen ground-truth count and each model's mask AP.
-    bins: {model label: metrics["segm"]["unseen_overlap_bins"]}."""
+def overlap_bins_table(bins: Mapping[str, Mapping[str, Mapping]], value: str = "AP") -> str:
+    """Fig. 2 as a table: one row per overlap bin, the unseen ground-truth count and each model's ``value``
+    (``AP``, or ``mIoU`` of the box-conditioned track). bins: {model label: metrics["segm"]["unseen_overlap_bins"]
+    (or metrics["segm"]["mask_iou"]["unseen"]["overlap_bins"])}."""
     labels = list(bins)
     first = bins[labels[0]]
-    rows = [[b.replace("-", "–"), first[b].get("num_gt"), *(bins[m][b].get("AP") for m in labels)] for b in first]
-    return markdown_table(["O bin", "unseen GT", *(f"AP {m}" for m in labels)], rows)
+    rows = [[b.replace("-", "–"), first[b].get("num_gt"), *(bins[m][b].get(value) for m in labels)] for b in first]
+    return markdown_table(["O bin", "unseen GT", *(f"{value} {m}" for m in labels)], rows)
+
+
+def iou_table(records: Mapping[str, Mapping | None], *, title: str, note: str | None = None) -> str:
+    """Mean mask IoU (%) of the box-conditioned track per method: unseen, unseen with O >= 0.3, seen, all.
+
+    records: {method: metrics["segm"]["mask_iou"] (over seeds: ``Stat`` cells)} or None where not measured."""
+    rows = []
+    for method, record in records.items():
+        record = record or {}
+        unseen = record.get("unseen") or {}
+        rows.append([method, unseen.get("mIoU"), (unseen.get("overlapped") or {}).get("mIoU"),
+                     (record.get("seen") or {}).get("mIoU"), (record.get("all") or {}).get("mIoU")])
+    where = note if note is not None else "see the note under the notebook's title"
+    caption = (f"**{title}**\n\nMean IoU of each ground-truth object's mask with the mask predicted for its own box "
+               f"(measured here, {where}); it does not depend on the scores that rank detections for AP.")
+    return caption + "\n\n" + markdown_table(["method", "unseen mIoU", "unseen mIoU, O ≥ 0.3", "seen mIoU",
+                                                "all mIoU"], rows)
 
 
 def fp_table(attributions: Mapping[str, Mapping]) -> str:
@@ -287,10 +305,12 @@ def _ap_axis(ax, values: Sequence[float]) -> None:
         ax.text(0.5, 0.5, "AP = 0 everywhere", transform=ax.transAxes, ha="center", va="center", color="0.4")
 
 
-def plot_ap_by_overlap(curves: Mapping[str, Mapping[str, Any]], counts: Mapping[str, int]):
-    """Fig. 2: unseen mask AP per overlap bin, with the number of ground-truth objects per bin.
+def plot_ap_by_overlap(curves: Mapping[str, Mapping[str, Any]], counts: Mapping[str, int],
+                       ylabel: str = "unseen mask AP (%)"):
+    """Fig. 2: unseen mask AP (or another per-bin measure, ``ylabel``: the mean mask IoU) per overlap bin, with
+    the number of ground-truth objects per bin.
 
-    curves: {model label: {bin label "0.0-0.1": AP, a ``Stat`` over seeds (error bar: std) or None}};
+    curves: {model label: {bin label "0.0-0.1": value, a ``Stat`` over seeds (error bar: std) or None}};
     counts: {bin label: num_gt}. Returns the figure.
     """
     plt = _pyplot()
@@ -304,7 +324,7 @@ def plot_ap_by_overlap(curves: Mapping[str, Mapping[str, Any]], counts: Mapping[
     _ap_lines(ax, range(len(bins)), {label: [curve.get(b) for b in bins] for label, curve in curves.items()})
     ax.set_xticks(range(len(bins)), [b.replace("-", "–") for b in bins], rotation=45)
     ax.set_xlabel("object overlap O (x_{i-1} < O ≤ x_i)")
-    ax.set_ylabel("unseen mask AP (%)")
+    ax.set_ylabel(ylabel)
     ax.legend()
     return fig
 

@@ -16,7 +16,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 from tspsis.models.box_conditioned import GroundTruthProposals, mask_scores  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-BASE_MODEL = CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py"
+BASE_MODEL = CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py"
 TRACK = CONFIGS / "_base_/tracks/box_conditioned.py"
 SIZING = CONFIGS / "_base_/schedules/box_conditioned_cpu.py"
 PSIS_HEAD = dict(type="PartialRoIHead", mask_head=dict(class_agnostic=True))
@@ -63,9 +63,14 @@ def test_unseen_masks_do_not_leak(box_conditioned, partial_batch, check_unseen_m
     assert mask_keys and all(not torch.equal(zero_losses[k], changed_losses[k]) for k in mask_keys)
 
 
-def test_predicts_one_scored_mask_per_given_box(box_conditioned, partial_batch, partial_objects, predict):
-    model = box_conditioned(dict(TS_HEAD, pseudo_labeler=dict(type="PseudoLabeler", post_process=dict(type="threshold"))))
-    for head, bias in ((model.roi_head.mask_head, 3.0), (model.roi_head.teacher_head, -50.0)):
+@pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
+def test_predicts_one_scored_mask_per_given_box(box_conditioned, partial_batch, partial_objects, predict,
+                                                test_mask_head):
+    model = box_conditioned(dict(TS_HEAD, test_mask_head=test_mask_head,
+                                 pseudo_labeler=dict(type="PseudoLabeler", post_process=dict(type="threshold"))))
+    tested, other = ((model.roi_head.mask_head, model.roi_head.teacher_head) if test_mask_head == "student"
+                     else (model.roi_head.teacher_head, model.roi_head.mask_head))
+    for head, bias in ((tested, 3.0), (other, -50.0)):
         torch.nn.init.zeros_(head.conv_logits.weight)
         torch.nn.init.constant_(head.conv_logits.bias, bias)
     results = predict(model, partial_batch())
@@ -73,7 +78,7 @@ def test_predicts_one_scored_mask_per_given_box(box_conditioned, partial_batch, 
         pred = result.pred_instances
         assert torch.equal(pred.bboxes, torch.tensor([box for box, _, _ in objects], dtype=torch.float32))
         assert pred.labels.tolist() == [label for _, label, _ in objects]
-        # the student says sigmoid(3) everywhere: each mask fills its box, scored by that probability
+        # the tested head says sigmoid(3) everywhere: each mask fills its box, scored by that probability
         assert torch.allclose(pred.scores, torch.sigmoid(torch.tensor(3.0)).expand(len(objects)))
         for mask, (x0, y0, x1, y1) in zip(pred.masks, (box for box, _, _ in objects)):
             # pasting interpolates: the box's corner pixels may fall below 0.5, nothing outside it is set
@@ -105,7 +110,7 @@ def test_jittered_proposals_stay_in_the_image():
 
 
 def test_grabcut_segments_the_given_boxes(load_config, build_model, partial_batch, predict):
-    cfg = load_config(CONFIGS / "_base_/models/grabcut-faster-rcnn_r18_fpn_scratch.py")
+    cfg = load_config(CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py")
     cfg.merge_from_dict(Config.fromfile(str(TRACK)).to_dict())
     model = build_model(cfg)
     objects = ((((8, 8, 40, 40), 3, False),),)  # one image, one box-only object

@@ -65,7 +65,7 @@ def test_run_notebooks_passes_exactly_the_declared_parameters(tmp_path):
 
 def test_gpus_default_is_the_same_everywhere():
     """None (every visible GPU, the CPU when none) in tspsis train / test / run-notebooks, run_notebooks and
-    every notebook's parameters cell; train_seed defaults to 0 (one seed) in the CLI and the notebooks."""
+    every notebook's parameters cell; train_seed defaults to None (the profile's seeds) in the CLI and the notebooks."""
     import inspect
 
     from tspsis.cli import build_parser
@@ -76,10 +76,11 @@ def test_gpus_default_is_the_same_everywhere():
                  ["run-notebooks"]):
         assert parser.parse_args(argv).gpus is None, argv
     args = parser.parse_args(["run-notebooks", "--train-seed", "0,1,2", "--force"])
-    assert args.train_seed == [0, 1, 2] and args.force and parser.parse_args(["run-notebooks"]).train_seed == 0
+    assert args.train_seed == [0, 1, 2] and args.force and parser.parse_args(["run-notebooks"]).train_seed is None
     assert parser.parse_args(["train", "c.py", "--work-dir", "w", "--seed", "3"]).seed == 3
     assert inspect.signature(run_notebooks).parameters["gpus"].default is None
+    assert inspect.signature(run_notebooks).parameters["train_seed"].default is None
     for path in PATHS:
         (cell,) = [c for c in _read(path).cells if "parameters" in c.metadata.get("tags", [])]
         values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
-        assert values["gpus"] is None and values["train_seed"] == 0, path.name
+        assert values["gpus"] is None and values["train_seed"] is None, path.name

@@ -430,7 +430,10 @@ class TeacherStudentRoIHead(PartialRoIHead):
             return empty_instances(batch_img_metas, mask_rois.device, task_type='mask',
                                    instance_results=results_list,
                                    mask_thr_binary=self.test_cfg.mask_thr_binary)
-        mask_feats = self._mask_forward(x, mask_rois)['mask_feats']
+        # the extractor alone: _mask_forward would also run (and waste) the student
+        mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs], mask_rois)
+        if self.with_shared_head:
+            mask_feats = self.shared_head(mask_feats)
         mask_preds = self.teacher_head(mask_feats).split([len(res) for res in results_list], 0)
         return self.teacher_head.predict_by_feat(
             mask_preds=mask_preds, results_list=results_list, batch_img_metas=batch_img_metas,
