@@ -5,8 +5,8 @@ every synthetic BoxInst config; unseen-category masks (crowd ones included) cann
 masks clean the pseudo masks; a batch without has_mask raises; adding the teacher-student heads leaves every BoxInst
 loss (values and gradients) unchanged, the student's loss being the only addition (Sec. 4.3); the pseudo-labeller's
 warm-up and weighting reach BoxInst + ours; the head's grid geometry for the student's targets; old options fail
-loudly; which head predicts at test time; the configs say what their names say. The teacher-student models are
-built here from the PSIS config (``ts()``), so they do not depend on configs/ts-boxinst_*.
+loudly; which head predicts at test time; every config, with each variant and hardware mixin, says what its name
+says.
 """
 import math
 import types
@@ -24,29 +24,35 @@ from mmengine.structures import InstanceData  # noqa: E402
 from tspsis.models import boxinst  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-PSIS = "psis-boxinst_r18_fpn_cpu_synth-voc2nonvoc.py"
+PSIS = "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+TS = "ts-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+R = {"thr": (), "crf": ("_base_/ts_variants/boxinst-crf.py",),  # r of Table 5: the leaf is r = threshold,
+     "interact": ("_base_/ts_variants/boxinst-interact.py",)}  # the others are mixins
+GPU = "_base_/schedules/boxinst_synth_gpu.py"  # the synthetic leaves on one GPU
 NUM_CLASSES = 24
 SIZE = 64
-BOXINST_CONFIGS = sorted(p.name for p in CONFIGS.glob("*boxinst_*.py"))
-SYNTHETIC = [name for name in BOXINST_CONFIGS if "_synth-" in name]
+BOXINST_CONFIGS = sorted(p.name for p in (CONFIGS / "boxinst").glob("*.py"))
+# (leaf, mixins): every leaf, "+ ours" with each r, the synthetic ones also sized for one GPU
+EXPERIMENTS = [(name, mixins) for name in BOXINST_CONFIGS
+               for mixins in (R.values() if name.startswith("ts-") else [()])]
+EXPERIMENTS += [(name, (*mixins, GPU)) for name, mixins in EXPERIMENTS if "_synth-" in name]
+SYNTHETIC = [(name, mixins) for name, mixins in EXPERIMENTS if "_synth-" in name and GPU not in mixins]
+
+
+def _id(experiment: tuple) -> str:
+    name, mixins = experiment
+    return "+".join([name[:-len(".py")], *(Path(m).stem for m in mixins)])
+
+
 BOXINST_KEYS = {"loss_cls", "loss_bbox", "loss_centerness", "loss_mask_project", "loss_mask_pairwise",
                 "loss_mask_seen"}
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def ts(post_process: str = "threshold", **options) -> dict:
-    """build_model options that make the PSIS model "BoxInst + ours" (as configs/_base_/models/ts-boxinst_*), with
-    r = `post_process` and the other `options` of the PseudoLabeler (keys with a dot go to the model as they are)."""
-    model = {key: options.pop(key) for key in list(options) if "." in key}
-    return {
-        # Fs's dynamic weights per object: Ft's hidden layers (576) + C output channels x (16 weights + 1 bias)
-        "model.bbox_head": dict(type="TeacherStudentBoxInstBboxHead", student_num_params=576 + 17 * NUM_CLASSES),
-        "model.mask_head": dict(
-            type="TeacherStudentBoxInstMaskHead", num_classes=NUM_CLASSES, crf_roi_size=28,
-            pseudo_labeler=dict(type="PseudoLabeler", post_process=dict(type=post_process), **options),
-            loss_mask_student=dict(type="DiceLoss", use_sigmoid=True, activate=True, eps=5e-6, loss_weight=1.0)),
-        **model}
+def labeler(**options) -> dict:
+    """build_model options that set these options of "BoxInst + ours"'s PseudoLabeler (mask_head.pseudo_labeler)."""
+    return {f"model.mask_head.pseudo_labeler.{key}": value for key, value in options.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -121,10 +127,9 @@ def test_preprocessor_keeps_annotated_masks_and_images(boxinst_batch):
 
 
 # -------------------------------------------------------------------------------------------- training
-@pytest.mark.parametrize("name", SYNTHETIC)
-def test_synthetic_config_trains_one_step(load_config, with_pseudo_labeler, build_model, boxinst_batch, train_one_step,
-                                          name):
-    cfg = with_pseudo_labeler(load_config(name))
+@pytest.mark.parametrize("name,mixins", SYNTHETIC, ids=map(_id, SYNTHETIC))
+def test_synthetic_config_trains_one_step(load_config, build_model, boxinst_batch, train_one_step, name, mixins):
+    cfg = load_config(name, mixins)
     log_vars, changed = train_one_step(build_model(cfg), boxinst_batch(), cfg.optim_wrapper)
 
     expected = BOXINST_KEYS | ({"loss_mask_student"} if name.startswith("ts-") else set())
@@ -137,18 +142,19 @@ def test_synthetic_config_trains_one_step(load_config, with_pseudo_labeler, buil
         assert "bbox_head.controller.student.weight" in changed  # the student's
 
 
-@pytest.mark.parametrize("options", [None, ts("threshold"), ts("crf"), ts("interact", weighting="confidence")],
-                         ids=["psis", "ts-threshold", "ts-crf", "ts-interact-confidence"])
-def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks_do_not_leak, options):
+@pytest.mark.parametrize("name,mixins,options", [
+    (PSIS, (), None), (TS, R["thr"], None), (TS, R["crf"], None),
+    (TS, R["interact"], labeler(weighting="confidence"))], ids=["psis", "ts-thr", "ts-crf", "ts-interact-confidence"])
+def test_unseen_masks_do_not_leak(build_model, boxinst_batch, check_unseen_masks_do_not_leak, name, mixins, options):
     # The comparison is sensitive: inverting a *seen* object's mask changes the mask-supervised losses.
-    zero_losses, changed_losses = check_unseen_masks_do_not_leak(build_model(PSIS, options), boxinst_batch)
-    supervised = ["loss_mask_seen"] + (["loss_mask_student"] if options else [])
+    zero_losses, changed_losses = check_unseen_masks_do_not_leak(build_model(name, options, mixins), boxinst_batch)
+    supervised = ["loss_mask_seen"] + (["loss_mask_student"] if name.startswith("ts-") else [])
     assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in supervised)
 
 
 def test_seen_crowd_masks_clean_pseudo_masks_and_unseen_crowds_do_not_leak(build_model, boxinst_batch, losses_and_grads,
                                                                            assert_bitwise_equal, with_crowd):
-    model = build_model(PSIS, ts())
+    model = build_model(TS)
     plain, _ = losses_and_grads(model, boxinst_batch(), backward=False)
     zero, zero_grads = losses_and_grads(model, with_crowd(boxinst_batch(), "unseen-zero"))
     noisy, noisy_grads = losses_and_grads(model, with_crowd(boxinst_batch(), "unseen-random"))
@@ -159,12 +165,12 @@ def test_seen_crowd_masks_clean_pseudo_masks_and_unseen_crowds_do_not_leak(build
     assert torch.equal(seen["loss_mask_seen"], plain["loss_mask_seen"])
 
 
-@pytest.mark.parametrize("options", [None, ts()], ids=["psis", "ts"])
-def test_missing_has_mask_raises(build_model, boxinst_batch, losses_and_grads, without_has_mask, options):
+@pytest.mark.parametrize("name", [PSIS, TS], ids=["psis", "ts"])
+def test_missing_has_mask_raises(build_model, boxinst_batch, losses_and_grads, without_has_mask, name):
     batch = without_has_mask(boxinst_batch())
     with pytest.raises(ValueError, match=r"gt_instances\.has_mask.*PackPartialDetInputs"):
-        losses_and_grads(build_model(PSIS, options), batch, backward=False)
-    model = build_model(PSIS, {**(options or {}), "model.mask_head.fully_supervised": True})
+        losses_and_grads(build_model(name), batch, backward=False)
+    model = build_model(name, {"model.mask_head.fully_supervised": True})
     losses, _ = losses_and_grads(model, batch, backward=False)  # every instance counts as mask-annotated
     assert losses["loss_mask_seen"] > 0
 
@@ -174,7 +180,7 @@ def test_warmup_keeps_the_teacher_out_of_the_student_loss(build_model, boxinst_b
                                                          warmup_iters):
     """BoxInst + ours takes the pseudo-labeller's warm-up: at iteration 100 < 1000 another teacher (its dynamic
     weights from BoxInst's controller) leaves L_segS unchanged, after the warm-up it does not."""
-    model = build_model(PSIS, ts(warmup_iters=warmup_iters))
+    model = build_model(TS, labeler(warmup_iters=warmup_iters))
     before, _ = losses_and_grads(model, boxinst_batch(), backward=False)
     with torch.no_grad():
         model.bbox_head.controller.bias.add_(0.5)  # the teacher's rows only; the student's are controller.student
@@ -184,8 +190,8 @@ def test_warmup_keeps_the_teacher_out_of_the_student_loss(build_model, boxinst_b
 
 
 def test_confidence_weighting_changes_the_student_loss_only(build_model, boxinst_batch, losses_and_grads):
-    plain, _ = losses_and_grads(build_model(PSIS, ts()), boxinst_batch(), backward=False)
-    weighted, _ = losses_and_grads(build_model(PSIS, ts(weighting="confidence")), boxinst_batch(), backward=False)
+    plain, _ = losses_and_grads(build_model(TS), boxinst_batch(), backward=False)
+    weighted, _ = losses_and_grads(build_model(TS, labeler(weighting="confidence")), boxinst_batch(), backward=False)
     assert set(plain) == set(weighted)
     for key in plain:
         assert torch.equal(plain[key], weighted[key]) == (key != "loss_mask_student"), key
@@ -195,14 +201,14 @@ def test_confidence_weighting_changes_the_student_loss_only(build_model, boxinst
                                       ("pseudo_warmup_iters", "warmup_iters"), ("pseudo_weighting", "weighting")])
 def test_old_options_fail_loudly_naming_the_new_key(build_model, old, new):
     with pytest.raises(TypeError, match=rf"`{old}` -> `pseudo_labeler\.{new}`"):
-        build_model(PSIS, ts(**{f"model.mask_head.{old}": dict(type="threshold") if old == "pseudo_mask" else 1}))
+        build_model(TS, {f"model.mask_head.{old}": dict(type="threshold") if old == "pseudo_mask" else 1})
 
 
-@pytest.mark.parametrize("r", ["threshold", "interact", "crf"])
+@pytest.mark.parametrize("r", ["thr", "interact", "crf"])
 def test_teacher_student_leaves_boxinst_losses_unchanged(build_model, boxinst_batch, losses_and_grads, r):
     """Sec. 4.3: same weights, seed and inputs -> every BoxInst loss and its gradients are identical with the
     teacher-student heads added; the student's loss is the only new one."""
-    teacher_student = build_model(PSIS, ts(r))
+    teacher_student = build_model(TS, mixins=R[r])
     baseline = build_model(PSIS)
     missing, unexpected = baseline.load_state_dict(teacher_student.state_dict(), strict=False)
     assert not missing and set(unexpected) == {"bbox_head.controller.student.weight",
@@ -219,7 +225,7 @@ def test_teacher_student_leaves_boxinst_losses_unchanged(build_model, boxinst_ba
 
 
 def test_student_loss_trains_the_student_not_the_teacher_head(build_model, boxinst_batch, losses_and_grads):
-    model = build_model(PSIS, ts())
+    model = build_model(TS)
     _, grads = losses_and_grads(model, boxinst_batch(), backward={"loss_mask_student"})
     assert torch.count_nonzero(grads["bbox_head.controller.student.weight"]) > 0
     teacher_rows = grads.get("bbox_head.controller.weight")
@@ -241,7 +247,7 @@ def selected_case() -> boxinst.SelectedPositives:
 
 def test_student_targets_threshold_and_cleaning(build_model):
     """The head hands the pseudo-labeller the stride grid in cells: the box [16, 16, 48, 48] is cells 4..11."""
-    head = build_model(PSIS, ts()).mask_head
+    head = build_model(TS).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), 20.0)  # Mt = 1 everywhere
     targets, weights = head.student_targets(teacher, torch.zeros(2, 16, 16), sel, InstanceData())
@@ -257,7 +263,7 @@ def test_student_targets_threshold_and_cleaning(build_model):
 
 
 def test_student_targets_crf_stay_in_the_box(build_model):
-    head = build_model(PSIS, ts("crf")).mask_head
+    head = build_model(TS, mixins=R["crf"]).mask_head
     sel = selected_case()
     teacher = torch.full((2, 16, 16), -20.0)
     teacher[1, 4:12, 4:12] = 20.0  # the teacher is sure of the unseen object's box
@@ -273,7 +279,7 @@ def test_student_targets_crf_stay_in_the_box(build_model):
 
 
 def test_student_params_pick_channel_l_in_boxinst_layout(build_model):
-    head = build_model(PSIS, ts()).mask_head
+    head = build_model(TS).mask_head
     assert head.num_params == 593 and head.student_num_params == 576 + 17 * NUM_CLASSES
     params = torch.arange(head.student_num_params, dtype=torch.float32)[None].repeat(2, 1)
     picked = head.student_params_for_labels(params, torch.tensor([0, 3]))
@@ -291,7 +297,7 @@ def test_student_params_pick_channel_l_in_boxinst_layout(build_model):
 
 
 def test_wrong_student_num_params_names_the_fix(build_model, boxinst_batch, losses_and_grads):
-    model = build_model(PSIS, ts(**{"model.bbox_head.student_num_params": 100}))
+    model = build_model(TS, {"model.bbox_head.student_num_params": 100})
     with pytest.raises(ValueError, match=f"student_num_params={576 + 17 * NUM_CLASSES}"):
         losses_and_grads(model, boxinst_batch())
 
@@ -302,13 +308,13 @@ def test_wrong_student_num_params_names_the_fix(build_model, boxinst_batch, loss
 ])
 def test_bad_options_name_the_field(build_model, bad, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
-        build_model(PSIS, ts(**bad))
+        build_model(TS, bad)
 
 
 # ------------------------------------------------------------------------------------------- inference
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
 def test_inference_uses_the_chosen_head(build_model, boxinst_batch, test_mask_head):
-    model = build_model(PSIS, ts(**{"model.mask_head.test_mask_head": test_mask_head}))
+    model = build_model(TS, {"model.mask_head.test_mask_head": test_mask_head})
     model.eval()
     head = model.mask_head
     data = model.data_preprocessor(boxinst_batch(), training=False)
@@ -330,9 +336,9 @@ def test_inference_uses_the_chosen_head(build_model, boxinst_batch, test_mask_he
         assert bool(res.masks.any()) == (test_mask_head == "student")
 
 
-@pytest.mark.parametrize("options", [None, ts()], ids=["psis", "ts"])
-def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predict, options):
-    for out in predict(build_model(PSIS, options), boxinst_batch(size=56)):
+@pytest.mark.parametrize("name", [PSIS, TS], ids=["psis", "ts"])
+def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predict, name):
+    for out in predict(build_model(name), boxinst_batch(size=56)):
         pred = out.pred_instances
         assert len(pred.bboxes) > 0  # an untrained head scores ~0.5 everywhere
         assert pred.masks.shape == (len(pred.bboxes), 56, 56) and pred.masks.dtype == torch.bool
@@ -341,14 +347,15 @@ def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predic
 
 # --------------------------------------------------------------------------------------------- configs
 def test_every_boxinst_config_is_there():
-    # psis + ts (thr, crf, interact) in two directions, on COCO and on the synthetic benchmark (CPU and GPU)
-    for setting in ("_coco-", "_cpu_synth-", "_gpu_synth-"):
-        assert len([n for n in BOXINST_CONFIGS if setting in n]) == 2 * 4, setting
+    # psis + ts in two directions, on COCO and on the synthetic benchmark; Table 5's r as mixins
+    for setting in ("_coco-", "_synth-"):
+        assert len([n for n in BOXINST_CONFIGS if setting in n]) == 2 * 2, setting
+    assert all((CONFIGS / m).is_file() for mixins in (*R.values(), (GPU,)) for m in mixins)
 
 
-@pytest.mark.parametrize("name", BOXINST_CONFIGS)
-def test_boxinst_config_matches_its_name(load_config, with_pseudo_labeler, assert_direction_files, name):
-    cfg = with_pseudo_labeler(load_config(name))
+@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=map(_id, EXPERIMENTS))
+def test_boxinst_config_matches_its_name(load_config, assert_direction_files, name, mixins):
+    cfg = load_config(name, mixins)
     model = cfg.model
     assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
     assert "tspsis.models" in cfg.custom_imports.imports
@@ -356,7 +363,7 @@ def test_boxinst_config_matches_its_name(load_config, with_pseudo_labeler, asser
     pipeline = [step.type for step in cfg.train_dataloader.dataset.pipeline]
     assert "LoadPartialAnnotations" in pipeline and pipeline[-1] == "PackPartialDetInputs"
     if name.startswith("ts-"):
-        r = name[:-len(".py")].rsplit("_", 1)[1]
+        r = next((r for r, variant in R.items() if variant and variant[0] in mixins), "thr")
         assert model.mask_head.type == "TeacherStudentBoxInstMaskHead"
         assert model.bbox_head.type == "TeacherStudentBoxInstBboxHead"
         assert model.mask_head.pseudo_labeler.post_process.type == {"thr": "threshold"}.get(r, r)
@@ -374,6 +381,6 @@ def test_boxinst_config_matches_its_name(load_config, with_pseudo_labeler, asser
         assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == 0.01
         # the pairwise term's warm-up is 1/9 of the iterations, as BoxInst's 10k of 90k
         assert model.mask_head.warmup_iters == cfg.train_cfg.max_iters // 9
-        gpu = "_gpu_" in name
+        gpu = GPU in mixins
         assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu
         assert cfg.train_dataloader.batch_size == (16 if gpu else 4)

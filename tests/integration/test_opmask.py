@@ -4,7 +4,8 @@ Checks: Eq. 8 is the spatial mean of Eq. 9 in the CAM box head; the object mask 
 the mask loss sees the CAM of the object's class only and never the masks of unseen objects; OPMask +
 teacher-student leaves every OPMask loss unchanged and adds the student loss (Sec. 4.3); inference uses
 the predicted labels and the chosen mask head; with mask_roi_source='gt_boxes' the mask heads and the prior
-take the ground-truth boxes; the configs build and the synthetic ones train a step.
+take the ground-truth boxes; the configs build (the synthetic ones also with the one-GPU mixin) and the
+synthetic ones train a step.
 """
 import math
 from pathlib import Path
@@ -19,12 +20,8 @@ from mmdet.utils import register_all_modules  # noqa: E402
 from tspsis.models.opmask import CAMBBoxHead, object_mask_prior  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-OPMASK = CONFIGS / "_base_/models/opmask_r18_fpn_scratch.py"
-# OPMask + teacher-student, built here from OPMask's config (as _base_/models/ts-opmask_r18_fpn_scratch.py does)
-TS_OPMASK = {"model.roi_head.type": "TeacherStudentOPMaskRoIHead",
-             "model.roi_head.mask_head.class_agnostic": False,  # the student Fs: OPMask's mask head with C channels
-             "model.roi_head.teacher_head": {},  # Ft: OPMask's class-agnostic mask head
-             "model.roi_head.pseudo_labeler": dict(type="PseudoLabeler", post_process=dict(type="threshold"))}
+OPMASK = CONFIGS / "opmask/opmask_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+TS_OPMASK = CONFIGS / "opmask/ts-opmask_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
 GT_BOXES = {"model.roi_head.mask_roi_source": "gt_boxes"}
 NUM_CLASSES = 24
 SIZE = 64
@@ -78,10 +75,11 @@ def test_object_mask_prior_by_hand():
 
 
 # ------------------------------------------------------------------------------------- training
-@pytest.mark.parametrize("options", [{}, TS_OPMASK, GT_BOXES, {**TS_OPMASK, **GT_BOXES}],
+@pytest.mark.parametrize("config,options", [(OPMASK, {}), (TS_OPMASK, {}), (OPMASK, GT_BOXES), (TS_OPMASK, GT_BOXES)],
                          ids=["opmask", "ts-opmask", "opmask-gt-boxes", "ts-opmask-gt-boxes"])
-def test_unseen_masks_do_not_leak(build_model, partial_batch, losses_and_grads, assert_bitwise_equal, options):
-    model = build_model(OPMASK, options)
+def test_unseen_masks_do_not_leak(build_model, partial_batch, losses_and_grads, assert_bitwise_equal, config,
+                                  options):
+    model = build_model(config, options)
     zero, zero_grads = losses_and_grads(model, partial_batch("zero"))
     noisy, noisy_grads = losses_and_grads(model, partial_batch("random", noise_seed=1))
     assert_bitwise_equal(zero, noisy)
@@ -130,7 +128,7 @@ def test_mask_loss_sees_the_cam_of_the_objects_class_only(build_model, partial_o
 def test_teacher_student_adds_only_the_student_loss(build_model, partial_batch, losses_and_grads):
     """Sec. 4.3: with the same weights, seed and batch every OPMask loss is unchanged."""
     opmask = build_model(OPMASK)
-    ts = build_model(OPMASK, TS_OPMASK)
+    ts = build_model(TS_OPMASK)
     state = ts.state_dict()
     for name, value in opmask.state_dict().items():  # OPMask's mask head is the teacher
         state[name.replace("roi_head.mask_head.", "roi_head.teacher_head.")] = value
@@ -153,7 +151,7 @@ def test_mask_loss_trains_the_box_convs_not_the_classifier(build_model, partial_
 
 def test_requires_the_cam_box_head(build_model):
     with pytest.raises(ValueError, match="bbox_head.type"):  # Mask R-CNN's fc box head has no CAM
-        build_model(CONFIGS / "_base_/models/mask-rcnn_r18_fpn_scratch.py", {"model.roi_head.type": "OPMaskRoIHead"})
+        build_model(CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py", {"model.roi_head.type": "OPMaskRoIHead"})
 
 
 # ------------------------------------------------------------------------------------ inference
@@ -168,7 +166,7 @@ def test_inference_uses_the_predicted_labels(build_model, partial_batch, predict
 
 @pytest.mark.parametrize("test_mask_head", ["student", "teacher"])
 def test_teacher_student_inference_uses_the_chosen_head(build_model, assert_test_mask_head_is_used, test_mask_head):
-    model = build_model(OPMASK, {**TS_OPMASK, "model.roi_head.test_mask_head": test_mask_head})
+    model = build_model(TS_OPMASK, {"model.roi_head.test_mask_head": test_mask_head})
     assert_test_mask_head_is_used(model, test_mask_head, thr=0.5)
 
 
@@ -179,28 +177,30 @@ def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predic
 
 
 # -------------------------------------------------------------------------------------- configs
-NAMES = sorted(p.name for p in CONFIGS.glob("*.py") if p.name.startswith(("opmask_", "ts-opmask_")))
+NAMES = sorted(p.name for p in (CONFIGS / "opmask").glob("*.py"))
+GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
 
 
 def test_every_setting_and_direction_has_a_config(config_names):
-    assert set(NAMES) == config_names("opmask") | config_names("ts-opmask", suffix="_thr")
+    assert set(NAMES) == config_names("opmask") | config_names("ts-opmask")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_config_builds_and_trains(load_config, with_pseudo_labeler, assert_direction_files, build_model, partial_batch,
-                                  train_one_step, name):
-    cfg = with_pseudo_labeler(load_config(name))
+@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
+def test_config_builds_and_trains(load_config, assert_direction_files, build_model, partial_batch, train_one_step,
+                                  name, mixins):
+    cfg = load_config(name, mixins)
     assert_direction_files(cfg, name)  # masks of seen categories only
     roi_head = cfg.model.roi_head
     assert roi_head.type == ("TeacherStudentOPMaskRoIHead" if name.startswith("ts-") else "OPMaskRoIHead")
     assert roi_head.bbox_head.type == "CAMBBoxHead" and roi_head.mask_head.num_convs == 7  # OPMask's heads
     assert roi_head.mask_head.class_agnostic == (not name.startswith("ts-"))
     if name.startswith("ts-"):
-        assert roi_head.pseudo_labeler.post_process.type == "threshold"  # the _thr of the name
+        assert roi_head.pseudo_labeler.post_process.type == "threshold"  # the leaf's r; variants are mixins
     if "_coco-" in name:
         assert roi_head.bbox_head.conv_out_channels == 256 and roi_head.bbox_head.num_classes == 80
         assert cfg.optim_wrapper.clip_grad == dict(type="value", clip_value=1.0)
-        assert MODELS.build(cfg.model).roi_head.bbox_head.features(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 7, 7)
+        assert build_model(cfg).roi_head.bbox_head.features(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 7, 7)
         return
     cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
     log_vars, changed = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)
