@@ -115,7 +115,8 @@ def _fixed(resolved: dict) -> dict:
     """The documented fixes made after the move, applied to an old resolved config (in place): the test
     pipelines load the boxes before resizing (the box-conditioned track's given boxes must be scaled with the
     image), and the test evaluator asks for overlap bins and false-positive attribution explicitly (both are
-    off by default in PartialCocoMetric since issue 11)."""
+    off by default in PartialCocoMetric since issue 11), every run has a training seed, and soft
+    targets (post_process type 'none') carry no threshold."""
     for loader in ("val_dataloader", "test_dataloader"):
         pipeline = ((resolved.get(loader) or {}).get("dataset") or {}).get("pipeline")
         if pipeline:
@@ -123,6 +124,19 @@ def _fixed(resolved: dict) -> dict:
             pipeline.insert(1, pipeline.pop(load))
     if resolved.get("test_evaluator", {}).get("type") == "PartialCocoMetric":
         resolved["test_evaluator"].update(overlap_bins=True, fp_attribution=True)
+    resolved.setdefault("randomness", {}).setdefault("seed", 0)  # every run is seeded (runner.DEFAULT_SEED)
+
+    def soft_targets_take_no_threshold(node):  # post_process type 'none' has no thr (PseudoLabeler checks)
+        if isinstance(node, dict):
+            if node.get("type") == "none" and "thr" in node:
+                node.pop("thr")
+            for value in node.values():
+                soft_targets_take_no_threshold(value)
+        elif isinstance(node, list):
+            for value in node:
+                soft_targets_take_no_threshold(value)
+
+    soft_targets_take_no_threshold(resolved.get("model"))
     return resolved
 
 

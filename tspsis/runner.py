@@ -69,7 +69,7 @@ def _rescale_warmups(node: Any, rescale) -> None:
     """Warm-ups inside the model (BoxInst's pairwise-loss warm-up, the pseudo-label warm-up) follow the schedule."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("warmup_iters", "pseudo_warmup_iters") and isinstance(value, int) and value > 0:
+            if key == "warmup_iters" and isinstance(value, int) and value > 0:
                 node[key] = rescale(value)
             else:
                 _rescale_warmups(value, rescale)
