@@ -94,29 +94,34 @@ def renamed(resolved: dict) -> dict:
     """The old resolved config with the teacher-student options in the new interface (module docstring)."""
     out = copy.deepcopy(resolved)
 
-    def visit(node):
-        if isinstance(node, dict):
-            if "pseudo_mask" in node and str(node.get("type", "")).startswith("TeacherStudent"):
-                node["pseudo_labeler"] = dict(type="PseudoLabeler", post_process=node.pop("pseudo_mask"),
-                                              clean=node.pop("clean_pseudo", True),
-                                              warmup_iters=node.pop("pseudo_warmup_iters", 0),
-                                              weighting=node.pop("pseudo_weighting", "none"))
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
+    def move(node: dict) -> None:
+        if "pseudo_mask" in node and str(node.get("type", "")).startswith("TeacherStudent"):
+            node["pseudo_labeler"] = dict(type="PseudoLabeler", post_process=node.pop("pseudo_mask"),
+                                          clean=node.pop("clean_pseudo", True),
+                                          warmup_iters=node.pop("pseudo_warmup_iters", 0),
+                                          weighting=node.pop("pseudo_weighting", "none"))
 
-    visit(out.get("model"))
+    _visit_dicts(out.get("model"), move)
     return _fixed(out)
+
+
+def _visit_dicts(node, fn) -> None:
+    """fn(d) for every dict d under node (before descending into it)."""
+    if isinstance(node, dict):
+        fn(node)
+        for value in node.values():
+            _visit_dicts(value, fn)
+    elif isinstance(node, list):
+        for value in node:
+            _visit_dicts(value, fn)
 
 
 def _fixed(resolved: dict) -> dict:
     """The documented fixes made after the move, applied to an old resolved config (in place): the test
     pipelines load the boxes before resizing (the box-conditioned track's given boxes must be scaled with the
-    image), and the test evaluator asks for overlap bins and false-positive attribution explicitly (both are
-    off by default in PartialCocoMetric since issue 11), every run has a training seed, and soft
-    targets (post_process type 'none') carry no threshold."""
+    image), the test evaluator asks for overlap bins and false-positive attribution explicitly (both are off by
+    default in PartialCocoMetric since issue 11), every run has a training seed, and soft targets
+    (post_process type 'none') carry no threshold (the PseudoLabeler refuses options a type does not take)."""
     for loader in ("val_dataloader", "test_dataloader"):
         pipeline = ((resolved.get(loader) or {}).get("dataset") or {}).get("pipeline")
         if pipeline:
@@ -125,18 +130,7 @@ def _fixed(resolved: dict) -> dict:
     if resolved.get("test_evaluator", {}).get("type") == "PartialCocoMetric":
         resolved["test_evaluator"].update(overlap_bins=True, fp_attribution=True)
     resolved.setdefault("randomness", {}).setdefault("seed", 0)  # every run is seeded (runner.DEFAULT_SEED)
-
-    def soft_targets_take_no_threshold(node):  # post_process type 'none' has no thr (PseudoLabeler checks)
-        if isinstance(node, dict):
-            if node.get("type") == "none" and "thr" in node:
-                node.pop("thr")
-            for value in node.values():
-                soft_targets_take_no_threshold(value)
-        elif isinstance(node, list):
-            for value in node:
-                soft_targets_take_no_threshold(value)
-
-    soft_targets_take_no_threshold(resolved.get("model"))
+    _visit_dicts(resolved.get("model"), lambda d: d.pop("thr") if d.get("type") == "none" and "thr" in d else None)
     return resolved
 
 
