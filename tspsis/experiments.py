@@ -415,7 +415,7 @@ def default_data_root(profile: str) -> Path:
 
 
 def _source_names(profile: str) -> tuple[str, str]:
-    """Full train / val annotation file names under DATA_ROOT/annotations (INTERFACES.md; COCO 2017 names)."""
+    """Full train / val annotation file names under DATA_ROOT/annotations (COCO 2017 names for coco)."""
     return ("instances_train2017.json", "instances_val2017.json") if profile == "coco" else ("train.json", "val.json")
 
 

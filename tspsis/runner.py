@@ -100,6 +100,19 @@ def merge_mixin(cfg, mixin: str | Path) -> None:
     cfg.merge_from_dict(_without_orphan_deletes(content, cfg.to_dict()), allow_list_keys=False)
 
 
+def _stale_data_root(cfg) -> str | None:
+    """The root the training dataset's paths were built from, if it is not the config's ``data_root`` variable.
+
+    The dataset bases build every path (dataloaders, evaluators) from ``data_root`` when they are parsed, so a
+    child config that sets ``data_root = 'elsewhere/'`` alone would leave them pointing at the old root (the trap
+    of mmengine's variables); ``load_config`` moves them."""
+    dataset = (cfg.get("train_dataloader") or {}).get("dataset") or {}
+    built_from = dataset.get("data_root")
+    if "data_root" not in cfg or not isinstance(built_from, str) or built_from == cfg.data_root:
+        return None
+    return built_from
+
+
 def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None,
                 max_iters: int | None = None, mixins: list[str] | tuple[str, ...] = (), seed: int | None = None):
     """The resolved config of a run: ``config``, then ``mixins`` merged over it in order (``merge_mixin``), then
@@ -115,6 +128,9 @@ def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: s
         parser = argparse.ArgumentParser()
         parser.add_argument("--o", nargs="+", action=DictAction)
         cfg.merge_from_dict(parser.parse_args(["--o", *cfg_options]).o)
+    built_from = _stale_data_root(cfg)
+    if built_from is not None:  # a child changed `data_root` alone: move the paths the bases built from the old one
+        cfg.merge_from_dict(replace_data_root(cfg.to_dict(), built_from, cfg.data_root), allow_list_keys=True)
     if data_root is not None:
         if "data_root" not in cfg:
             raise ValueError(f"{config}: --data-root given but the config defines no `data_root` variable")

@@ -8,6 +8,7 @@ from tspsis.runner import (DEFAULT_SEED, METRICS_FILE, default_test_name, load_c
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
 TS = CONFIGS / "mask_rcnn_ts" / "ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+PSIS = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
 
 
 def test_max_iters_rescales_the_schedule_and_model_warmups(tmp_path):
@@ -74,3 +75,12 @@ def test_a_test_is_named_after_its_checkpoint_and_options_never_metrics_json():
     long = default_test_name("iter_1.pth", [f"a.b{k}=/some/long/path/value{k}" for k in range(10)])
     assert len(long) <= 80 and long != default_test_name("iter_1.pth", ["a.b0=/other"])
     assert default_test_name("iter_1.pth", ["x=1"]) != default_test_name("iter_1.pth", ["x=2"])
+
+
+def test_a_child_that_sets_data_root_alone_moves_every_derived_path(tmp_path):
+    child = tmp_path / "child.py"
+    child.write_text(f"_base_ = '{PSIS}'\ndata_root = 'elsewhere/'\n")
+    cfg = load_config(str(child), str(tmp_path), [])
+    assert cfg.train_dataloader.dataset.data_root == "elsewhere/" == cfg.test_dataloader.dataset.data_root
+    assert cfg.val_evaluator.ann_file.startswith("elsewhere/") and cfg.test_evaluator.manifest.startswith("elsewhere/")
+    assert load_config(str(PSIS), str(tmp_path), []).test_evaluator.ann_file.startswith("data/synth/demo/")

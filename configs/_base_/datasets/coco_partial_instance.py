@@ -1,8 +1,8 @@
 # COCO 2017 instance segmentation with mmdet's standard 1333x800 pipelines and the partial-annotation
 # transforms: common part of the coco_* dataset configs. This file trains on the full
 # annotations/instances_train2017.json; the split configs replace the training file and set the
-# evaluator's manifest. Changing a variable in a child does not update the fields built from it here
-# (override those too, or use --cfg-options).
+# evaluator's manifest. A child may set `data_root` alone (tspsis.runner.load_config moves every path built
+# from it); another variable changed in a child must be followed by the fields built from it.
 dataset_type = 'PartialCocoDataset'  # tspsis.models.dataset: box-only instances + per-instance has_mask
 data_root = 'data/coco/'
 img_scale = (1333, 800)

@@ -1,12 +1,11 @@
-# Synthetic benchmark (tspsis.data.synth), COCO layout of INTERFACES.md: common part of the synth_* dataset
+# Synthetic benchmark (tspsis.data.synth), COCO layout (README, "Your own data"): common part of the synth_* dataset
 # configs. This file trains on the full annotations/train.json (all masks); the split configs replace the
 # training file and set the evaluator's manifest (seen / unseen category ids).
 #
-# The variables below are read when this file is parsed: a child that changes one of them must also override
-# the fields built from it, e.g. for another profile
-#   data_root = 'data/synth/full/'
-#   train_dataloader = dict(dataset=dict(data_root=data_root))  (and val/test, evaluators)
-# or pass --data-root to `tspsis train` (what the notebooks do).
+# The variables below are read when this file is parsed. A child that sets `data_root = 'data/synth/full/'` alone
+# is enough with tspsis (tspsis.runner.load_config moves every path built from the old root, evaluators included),
+# as is `tspsis train --data-root`; another variable changed in a child must be followed by the fields built
+# from it.
 dataset_type = 'PartialCocoDataset'  # tspsis.models.dataset: box-only instances + per-instance has_mask
 data_root = 'data/synth/demo/'
 # Images are generated at their profile's size (tiny 128, demo 160, full 256 px) and trained at that size:
