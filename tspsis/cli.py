@@ -46,12 +46,18 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _placement(args: argparse.Namespace) -> dict:
+    """Where ``train``/``test`` run: the launcher and the nodes (``tspsis.launch.resolve_nodes``)."""
+    return dict(nodes=args.nodes, node_rank=args.node_rank, master_addr=args.master_addr,
+                master_port=args.master_port, launcher=args.launcher)
+
+
 def _train(args: argparse.Namespace) -> int:
     from .launch import train
 
     run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
                 data_root=args.data_root, max_iters=args.max_iters, seed=args.seed, force=args.force,
-                mixins=args.mixin)
+                mixins=args.mixin, **_placement(args))
     print(f"checkpoint: {run.checkpoint}\nmetrics: {run.metrics_path}")
     return 0
 
@@ -60,7 +66,7 @@ def _test(args: argparse.Namespace) -> int:
     from .launch import test
 
     run = test(args.config, args.checkpoint, args.work_dir, gpus=args.gpus, cfg_options=args.cfg_options,
-               data_root=args.data_root, name=args.name, mixins=args.mixin)
+               data_root=args.data_root, name=args.name, mixins=args.mixin, **_placement(args))
     print(f"metrics: {run.metrics_path}")
     return 0
 
@@ -79,7 +85,7 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     from .notebooks import run_notebooks
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
-    return run_notebooks(args.profile, only=only, out=args.out, gpus=args.gpus, seed=args.seed,
+    return run_notebooks(args.profile, only=only, out=args.out, gpus=args.gpus, nodes=args.nodes, seed=args.seed,
                          train_seed=args.train_seed, data_root=args.data_root, work_dir=args.work_dir,
                          force=args.force)
 
@@ -94,7 +100,9 @@ def _seeds(text: str) -> int | list[int]:
 
 
 GPUS_HELP = ("default: every visible GPU, the CPU when none is visible; 0: CPU; N > 1: torchrun with N "
-             "processes")
+             "processes (per node)")
+NODES_HELP = ("machines (default 1); N > 1: torchrun --nnodes N, the same command on every node, the work dir on a "
+              "file system they all see")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,8 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "(repeatable, applied in order)")
         cmd.add_argument("--data-root", type=Path, help="replace the config's data_root")
         cmd.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
-        cmd.add_argument("--gpus", type=int, default=None, help=GPUS_HELP + (" (test: one process at most)"
+        cmd.add_argument("--gpus", type=int, default=None, help=GPUS_HELP + (" (test: one process per node at most)"
                                                                           if name == "test" else ""))
+        cmd.add_argument("--nodes", type=int, default=1, help=NODES_HELP)
+        cmd.add_argument("--node-rank", type=int, help="this machine's rank, 0 … NODES-1 (default $NODE_RANK)")
+        cmd.add_argument("--master-addr", help="node 0's host name or address (default $MASTER_ADDR)")
+        cmd.add_argument("--master-port", type=int, help="node 0's port (default $MASTER_PORT, else 29500; one "
+                                                         "machine: a free port)")
+        cmd.add_argument("--launcher", choices=["local", "slurm"], default="local",
+                         help="local (default): tspsis starts one process or torchrun; slurm: run under srun, one "
+                              "task per process, each runs the runner itself (mmengine's slurm launcher; --gpus "
+                              "and --nodes are srun's)")
         if name == "test":
             cmd.add_argument("--name", help="results go to WORK_DIR/test-NAME.metrics.json (default: the "
                                             "checkpoint's stem and the options); metrics.json is never touched")
@@ -174,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--only", help="comma-separated notebook number prefixes, e.g. 00,03")
     nb.add_argument("--out", type=Path, help="output folder (default papermill_runs/<date>-<profile>)")
     nb.add_argument("--gpus", type=int, default=None, help=GPUS_HELP)
+    nb.add_argument("--nodes", type=int, default=1, help=NODES_HELP + "; each node's rank and node 0's address from "
+                                                         "$NODE_RANK, $MASTER_ADDR ($MASTER_PORT, else 29500)")
     nb.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     nb.add_argument("--train-seed", type=_seeds, default=None, metavar="N[,M,...]",
                     help="training seed(s) (default: the profile's, SCHEDULES[profile].train_seeds); several: "

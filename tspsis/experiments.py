@@ -11,19 +11,20 @@ Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][-seen-<spec>]-<
 *resolved* config (``tspsis.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin file
 changes it, and so does the training seed, ``randomness.seed``), the data root, the size and modification time
 of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
-processes and a digest of the Python code the training process runs (``code_digest``: every tspsis module that
-``python -m tspsis.runner`` can import, found by following the imports of tspsis.runner and tspsis.models: the
-heads, losses, pseudo masks, CAMs, data loading, the metric and the evaluation; not the notebooks, tables or
-figures). Several notebooks asking for the same run share one training; a finished run is not trained again
-(``launch.train`` skips it) and an interrupted one resumes; editing the model code gives new keys, so new runs.
-``force=True`` retrains a run in place.
+processes (over every node) and a digest of the Python code the training process runs (``code_digest``: every
+tspsis module that ``python -m tspsis.runner`` can import, found by following the imports of tspsis.runner and
+tspsis.models: the heads, losses, pseudo masks, CAMs, data loading, the metric and the evaluation; not the
+notebooks, tables or figures). Several notebooks asking for the same run share one training; a finished run is
+not trained again (``launch.train`` skips it) and an interrupted one resumes; editing the model code gives new
+keys, so new runs. ``force=True`` retrains a run in place.
 
 Seeds: ``seed=`` of ``resolve``/``run`` (and ``Context.measure(seeds=...)``) is the training seed; each
 (method, direction, seed) is its own cached run, and ``Context.measure`` reports mean ± std over the seeds
 (``tspsis.reporting.Stat``).
 
 Devices: the ``full`` and ``coco`` profiles need a GPU (``GPU_PROFILES``); ``require_device`` says so at once,
-before any data is generated.
+before any data is generated. ``nodes`` > 1 trains and tests on several machines (``launch.resolve_nodes``: each
+runs the same notebook, its node rank and node 0's address in ``$NODE_RANK`` / ``$MASTER_ADDR``), one run at a time.
 
 Registry: ``METHODS`` maps a row label of the paper's tables to a leaf config under configs/ (a template with
 ``{setting}``, the backbone/schedule/data part chosen by the profile: ``SETTINGS``, and ``{direction}``,
@@ -490,6 +491,7 @@ class Experiment:
     track: str = "detector"
     seed: int = 0  # training seed (randomness.seed)
     code: str = ""  # code_digest() of the key
+    nodes: int = 1  # machines, gpus processes on each (launch.train)
 
     def train(self, force: bool = False) -> Run:
         """Write the seen split if needed and ``experiment.json``, then ``launch.train``. A finished run is
@@ -502,11 +504,11 @@ class Experiment:
         write_json_atomic(self.work_dir / "experiment.json", {
             "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
             "config": str(self.config), "mixins": [str(m) for m in self.mixins], "data_root": str(self.data_root),
-            "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "seed": self.seed,
+            "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "nodes": self.nodes, "seed": self.seed,
             "cfg_options": list(self.cfg_options), "code_digest": self.code, "key": self.key}, indent=1)
         return train(self.config, self.work_dir, gpus=self.gpus, cfg_options=self.cfg_options,
                      data_root=self.data_root, max_iters=self.max_iters, seed=self.seed, force=force,
-                     mixins=self.mixins)
+                     mixins=self.mixins, nodes=self.nodes)
 
 
 def _renamed_split(path: str, old: str, new: str, source: str) -> str:
@@ -540,7 +542,7 @@ def _data_fingerprint(data_root: Path, profile: str) -> list:
 
 def resolve(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
             gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
-            cfg_options: Iterable[str] = (), track: str | None = None, seed: int = 0) -> Experiment:
+            cfg_options: Iterable[str] = (), track: str | None = None, seed: int = 0, nodes: int = 1) -> Experiment:
     """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
     seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K``: train and score with that seen
@@ -548,7 +550,7 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     max_iters: "profile" (``SCHEDULES[profile].max_iters``), None (the config's schedule) or a number.
     track: ``detector`` or ``box_conditioned`` (None: ``PROFILE_TRACKS[profile]``).
     seed: the training seed (``randomness.seed`` of the resolved config, so part of the key).
-    gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``).
+    gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``), on each of ``nodes`` machines.
     """
     from .runner import load_config
 
@@ -574,27 +576,28 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters, mixins=mixins, seed=seed)
     code = code_digest()
     material = json.dumps({"config": cfg.to_dict(), "data_root": str(data_root), "max_iters": iters,
-                           "seen": seen, "processes": max(gpus, 1), "code": code,
+                           "seen": seen, "processes": max(gpus, 1) * nodes, "code": code,
                            "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
     name = spec.name + (f"-seen-{seen}" if seen else "") + f"-{key}"
     return Experiment(method, direction, profile, spec.leaf, Path(work_dir).resolve() / name, data_root, iters, seen,
-                      gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code)
+                      gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code, nodes=nodes)
 
 
 def run(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
         gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
-        cfg_options: Iterable[str] = (), force: bool = False, track: str | None = None, seed: int = 0) -> Run:
+        cfg_options: Iterable[str] = (), force: bool = False, track: str | None = None, seed: int = 0,
+        nodes: int = 1) -> Run:
     """Train and test one row of the paper (cached, see the module docstring) and return the finished run.
 
     method: a ``METHODS`` label; direction: ``voc2nonvoc`` or ``nonvoc2voc``; profile: tiny / demo / full / coco;
-    gpus: 0 = CPU, 1 = one process, N > 1 = torchrun with N processes; track: ``detector`` / ``box_conditioned``
-    (None: ``PROFILE_TRACKS[profile]``). Other arguments as in ``resolve``.
+    gpus: 0 = CPU, 1 = one process, N > 1 = torchrun with N processes (on each of ``nodes`` machines); track:
+    ``detector`` / ``box_conditioned`` (None: ``PROFILE_TRACKS[profile]``). Other arguments as in ``resolve``.
     A ``seen`` split is written first if it does not exist. ``run.metrics`` holds the nested
     ``tspsis.evaluation`` output ("segm"/"bbox" -> "unseen"/"seen"/"all"/overlap subsets) plus "run" meta.
     """
     return resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus, seen=seen,
-                   max_iters=max_iters, cfg_options=cfg_options, track=track, seed=seed).train(force)
+                   max_iters=max_iters, cfg_options=cfg_options, track=track, seed=seed, nodes=nodes).train(force)
 
 
 def training_seconds(run: Run) -> float | None:
@@ -614,8 +617,8 @@ class Context:
     ``cpu_count // parallel_runs`` threads (``OMP_NUM_THREADS``): the small convolutions of these models scale
     poorly over threads (on 2 loaded cores one 2-thread run measured 6.5 s per iteration, two 1-thread runs
     3.1 s each), and one run's single-threaded parts (start-up, COCO evaluation) overlap the other's training.
-    On GPUs runs go one after another. Before training, ``run_all`` prints how many runs it will train and
-    about how long that takes (``estimate_seconds``).
+    On GPUs, and on several nodes (``nodes``), runs go one after another. Before training, ``run_all`` prints how
+    many runs it will train and about how long that takes (``estimate_seconds``).
 
     Seeds: ``train_seeds`` (the notebooks' ``train_seed`` parameter, one seed or a list) are the training
     seeds; ``run``/``run_all`` train the first unless a request names its own, ``measure``/``measure_each``
@@ -632,16 +635,18 @@ class Context:
     data: dict
     runs: dict = field(default_factory=dict)
     train_seeds: tuple[int, ...] = (0,)
+    nodes: int = 1
 
     @classmethod
     def create(cls, notebook: str, profile: str, data_root: str | Path | None = None,
                work_dir: str | Path | None = None, output_dir: str | Path | None = None, gpus: int | None = None,
-               seed: int = 0, train_seed: int | Iterable[int] | None = None) -> Context:
+               seed: int = 0, train_seed: int | Iterable[int] | None = None, nodes: int = 1) -> Context:
         """Resolve a notebook's ``parameters`` cell (None = default: data/synth/<profile> or data/coco,
         work_dirs/<profile>, papermill_runs/interactive-<profile>/<notebook>, every visible GPU or the CPU) and
         prepare the data. A profile that needs a GPU fails here, at once, when none would be used
         (``require_device``). ``seed`` seeds the synthetic data, ``train_seed`` (an int or a list; None: the
-        profile's ``Schedule.train_seeds``) the trainings.
+        profile's ``Schedule.train_seeds``) the trainings. ``nodes``: the machines each run trains on (``gpus``
+        processes on each; every node runs the same notebook, see ``launch.resolve_nodes``).
         """
         from .notebooks import prepare_kernel
 
@@ -656,7 +661,7 @@ class Context:
         return cls(notebook, profile, data["root"],
                    Path(work_dir or REPO_ROOT / "work_dirs" / profile).resolve(),
                    Path(output_dir or REPO_ROOT / "papermill_runs" / f"interactive-{profile}" / notebook).resolve(),
-                   gpus, seed, data, train_seeds=train_seeds)
+                   gpus, seed, data, train_seeds=train_seeds, nodes=nodes)
 
     @property
     def schedule(self) -> Schedule:
@@ -691,9 +696,9 @@ class Context:
         requests = [(m, d, seen, self.train_seeds[0] if seed is None else seed)
                     for m, d, seen, seed in ((*r, None, None)[:4] for r in requests)]
         experiments = [resolve(m, d, profile=self.profile, data_root=self.data_root, work_dir=self.work_dir,
-                               gpus=self.gpus, seen=seen, seed=seed)
+                               gpus=self.gpus, seen=seen, seed=seed, nodes=self.nodes)
                        for m, d, seen, seed in requests]  # config parsing: one thread
-        parallel = self.schedule.parallel_runs if self.gpus == 0 else 1
+        parallel = self.schedule.parallel_runs if self.gpus == 0 and self.nodes == 1 else 1
         if self.gpus == 0:  # the same thread count for a lone run: Table 5's times stay comparable
             os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))  # launch passes it on
         print_plan(experiments, parallel, self.profile, self.work_dir)
@@ -729,10 +734,11 @@ class Context:
         records = []
         for seed, trained in zip(seeds, self.run_all([(method, direction, None, seed) for seed in seeds])):
             experiment = resolve(method, direction, profile=self.profile, data_root=self.data_root,
-                                 work_dir=self.work_dir, gpus=self.gpus, seed=seed)
+                                 work_dir=self.work_dir, gpus=self.gpus, seed=seed, nodes=self.nodes)
             tested = completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
                 experiment.config, trained.checkpoint, trained.work_dir, gpus=self.gpus, data_root=self.data_root,
-                cfg_options=[*experiment.cfg_options, *cfg_options], name=name, mixins=experiment.mixins)
+                cfg_options=[*experiment.cfg_options, *cfg_options], name=name, mixins=experiment.mixins,
+                nodes=self.nodes)
             records.append(tested.metrics[iou_type][record])
         return over_seeds(records, seeds)
 

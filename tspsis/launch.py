@@ -1,4 +1,4 @@
-"""Launchers: train or test a config in a subprocess — one process, or ``torchrun`` for several GPUs.
+"""Launchers: train or test a config in a subprocess — one process, or ``torchrun`` for several GPUs or machines.
 
 The same functions serve the ``tspsis train`` / ``tspsis test`` commands and the notebooks::
 
@@ -7,13 +7,22 @@ The same functions serve the ``tspsis train`` / ``tspsis test`` commands and the
     metrics = tspsis.evaluation.load(run.metrics_path)
 
 A run resumes from the last checkpoint in its work dir after a kill, and is skipped when it already finished
-(its ``metrics.json`` says ``complete``). The child's log goes to ``WORK_DIR/launcher.log`` (its path is printed
-once when the run starts); progress is read from mmengine's ``Iter(train) [i/N]`` lines and shown as
-(``progress_style``) a tqdm bar in a terminal, a widget in Jupyter with ipywidgets, and otherwise (papermill,
-pipes, Jupyter without ipywidgets) as a few plain lines per phase: no carriage returns in stored outputs.
+(its ``metrics.json`` says ``complete``). The child's log goes to ``WORK_DIR/launcher.log`` (node R > 0 of several:
+``launcher.nodeR.log``; its path is printed once when the run starts); progress is read from mmengine's
+``Iter(train) [i/N]`` lines and shown as (``progress_style``) a tqdm bar in a terminal, a widget in Jupyter with
+ipywidgets, and otherwise (papermill, pipes, Jupyter without ipywidgets) as a few plain lines per phase: no
+carriage returns in stored outputs.
 
 GPUs: ``gpus=None`` (the default everywhere: ``tspsis train``/``test``/``run-notebooks`` and the notebooks)
 means every visible GPU, or the CPU when none is visible (``resolve_gpus``); 0 forces the CPU.
+
+Past one machine: ``nodes=N`` runs ``torchrun --nnodes N`` with ``gpus`` processes on each node (``resolve_nodes``:
+every node runs the same call with its own ``node_rank`` and node 0's ``master_addr`` / ``master_port``, or
+``$NODE_RANK`` / ``$MASTER_ADDR`` / ``$MASTER_PORT``); the work dir must be one folder every node sees (a shared
+file system): rank 0 writes the checkpoints and metrics, every rank resumes from them; so must the repository, the
+children's working directory, where mmengine gathers a distributed test's results (``.dist_test/``).
+``launcher="slurm"``: ``srun`` started this process as one task of the job, and the runner runs here, in this
+process (mmengine's slurm launcher).
 """
 from __future__ import annotations
 
@@ -29,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .runner import METRICS_FILE, metrics_file_of_test
+from .runner import DEFAULT_MASTER_PORT, METRICS_FILE, metrics_file_of_test
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LAUNCHERS = ("local", "slurm")  # local: this process starts the runner's processes; slurm: srun started them
 PROGRESS_ENV = "TSPSIS_PROGRESS"  # "bar" or "lines": overrides progress_style() (run-notebooks sets "lines")
 _PROGRESS = re.compile(r"(?:Iter|Epoch)\((train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
 
@@ -47,6 +57,37 @@ class Run:
     @property
     def metrics(self) -> dict:
         return json.loads(self.metrics_path.read_text())
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """The machines a run spans (``torchrun --nnodes``): ``count`` of them, this one the ``rank``-th, meeting at
+    node 0's ``master_addr:master_port`` (port None: a free one, on one machine only)."""
+
+    count: int = 1
+    rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int | None = None
+
+
+def resolve_nodes(nodes: int = 1, node_rank: int | None = None, master_addr: str | None = None,
+                  master_port: int | None = None) -> Nodes:
+    """``Nodes`` from ``train``/``test``'s arguments. On several machines what is not given comes from the
+    environment, so every node can run the same notebook: ``$NODE_RANK``, ``$MASTER_ADDR`` (both required one way
+    or the other) and ``$MASTER_PORT`` (default 29500)."""
+    if nodes < 1:
+        raise ValueError(f"nodes must be 1 or more, got {nodes}")
+    if nodes > 1:
+        node_rank = os.environ.get("NODE_RANK") if node_rank is None else node_rank
+        master_addr = master_addr or os.environ.get("MASTER_ADDR")
+        if node_rank is None or not master_addr:
+            raise ValueError(f"nodes={nodes}: give this node's rank and node 0's address (--node-rank, --master-addr; "
+                             "or $NODE_RANK, $MASTER_ADDR)")
+        master_port = master_port or int(os.environ.get("MASTER_PORT", DEFAULT_MASTER_PORT))
+    node_rank = int(node_rank or 0)
+    if not 0 <= node_rank < nodes:
+        raise ValueError(f"node_rank must be in 0 … {nodes - 1} (nodes={nodes}), got {node_rank}")
+    return Nodes(nodes, node_rank, master_addr or "127.0.0.1", master_port)
 
 
 def _free_port() -> int:
@@ -142,12 +183,41 @@ class _Progress:
             self._line()
 
 
-def _command(mode: str, config: Path, work_dir: Path, gpus: int, extra: list[str]) -> list[str]:
-    args = ["-m", "tspsis.runner", mode, str(config), "--work-dir", str(work_dir), *extra]
-    if gpus > 1:
-        return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}",
-                f"--master_port={_free_port()}", *args, "--launcher", "pytorch"]
+def _runner_args(mode: str, config: Path, work_dir: Path, extra: list[str]) -> list[str]:
+    """The arguments of ``python -m tspsis.runner`` (``runner.main``)."""
+    return [mode, str(config), "--work-dir", str(work_dir), *extra]
+
+
+def _command(mode: str, config: Path, work_dir: Path, gpus: int, extra: list[str],
+             nodes: Nodes = Nodes()) -> list[str]:
+    """The child's command: ``python -m tspsis.runner`` (one process), or ``torchrun`` with ``gpus`` processes (at
+    least one) on each of ``nodes.count`` machines."""
+    args = ["-m", "tspsis.runner", *_runner_args(mode, config, work_dir, extra)]
+    if gpus > 1 or nodes.count > 1:
+        return [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes.count}", f"--node_rank={nodes.rank}",
+                f"--nproc_per_node={max(gpus, 1)}", f"--master_addr={nodes.master_addr}",
+                f"--master_port={nodes.master_port or _free_port()}", *args, "--launcher", "pytorch"]
     return [sys.executable, *args]
+
+
+def _start(mode: str, config: Path, work_dir: Path, gpus: int, env: dict, extra: list[str], launcher: str,
+           nodes: int, node_rank: int | None, master_addr: str | None, master_port: int | None) -> None:
+    """Run the runner: in a child with ``env`` (one process or torchrun's ``gpus`` per node, ``launcher`` ``local``),
+    or in this process as one task of an ``srun`` job (``slurm``: slurm placed the processes)."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+    if launcher == "slurm":
+        if nodes != 1 or (node_rank, master_addr, master_port) != (None, None, None):
+            raise ValueError("launcher='slurm': srun places the processes; leave nodes, node_rank, master_addr and "
+                             "master_port unset ($MASTER_PORT sets the port)")
+        from .runner import main
+
+        main([*_runner_args(mode, config, work_dir, extra), "--launcher", "slurm"])
+        return
+    placed = resolve_nodes(nodes, node_rank, master_addr, master_port)
+    log_name = "launcher.log" if placed.rank == 0 else f"launcher.node{placed.rank}.log"
+    _stream(_command(mode, config, work_dir, gpus, extra, placed), work_dir, env, mode, _label(config, work_dir),
+            log_name)
 
 
 def _label(config: Path, work_dir: Path) -> str:
@@ -156,10 +226,10 @@ def _label(config: Path, work_dir: Path) -> str:
     return work_dir.name if work_dir.name.startswith(config.stem) else config.stem
 
 
-def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str) -> None:
-    """Run ``cmd`` (``mode`` train or test of the config ``name``), tee its output to ``launcher.log`` and show
-    progress, one bar per phase (a training run ends with its test pass); raise with the log's tail."""
-    log_path = work_dir / "launcher.log"
+def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str, log_name: str = "launcher.log") -> None:
+    """Run ``cmd`` (``mode`` train or test of the config ``name``), tee its output to ``work_dir / log_name`` and
+    show progress, one bar per phase (a training run ends with its test pass); raise with the log's tail."""
+    log_path = work_dir / log_name
     tail: deque[str] = deque(maxlen=40)
     bar, phase, style = None, None, progress_style()
     print(f"{mode} {name}: log {log_path}", flush=True)
@@ -206,11 +276,14 @@ def _extra_args(data_root: str | Path | None, cfg_options: Iterable[str] | None,
 def train(config: str | Path, work_dir: str | Path, *, gpus: int | None = None, resume: bool = True,
           cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
           max_iters: int | None = None, seed: int | None = None, force: bool = False,
-          mixins: Iterable[str | Path] | None = None) -> Run:
+          mixins: Iterable[str | Path] | None = None, nodes: int = 1, node_rank: int | None = None,
+          master_addr: str | None = None, master_port: int | None = None, launcher: str = "local") -> Run:
     """Train ``config`` in a subprocess and test the final model; returns where the metrics are.
 
     gpus: None = every visible GPU, or the CPU when none (``resolve_gpus``); 0 = CPU only; 1 = one process on
-    whatever device is visible; N > 1 = ``torchrun`` with N processes (gloo when no GPU is visible).
+    whatever device is visible; N > 1 = ``torchrun`` with N processes (gloo when no GPU is visible), on each node.
+    ``nodes`` > 1: ``torchrun --nnodes`` (``resolve_nodes``; call it on every node with its ``node_rank``).
+    ``launcher="slurm"``: this process is one ``srun`` task and runs the runner itself (gpus and nodes unused).
     ``max_iters`` rescales an iteration-based schedule (warm-up, lr steps, checkpoints). ``seed``: the
     training seed (``randomness.seed``; None: the config's, else ``runner.DEFAULT_SEED``). ``mixins``: config
     files merged over ``config`` in order (``tspsis.runner.merge_mixin``). A finished run is returned without
@@ -224,20 +297,23 @@ def train(config: str | Path, work_dir: str | Path, *, gpus: int | None = None, 
     gpus = resolve_gpus(gpus)
     extra = _extra_args(data_root, cfg_options, max_iters, mixins) + (["--resume"] if resume else [])
     extra += ["--seed", str(seed)] if seed is not None else []
-    _stream(_command("train", config, work_dir, gpus, extra), work_dir, _environment(gpus), "train",
-            _label(config, work_dir))
+    _start("train", config, work_dir, gpus, _environment(gpus), extra, launcher, nodes, node_rank, master_addr,
+           master_port)
     return _finished(work_dir)
 
 
 def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gpus: int | None = None,
          cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
-         name: str | None = None, mixins: Iterable[str | Path] | None = None) -> Run:
-    """Evaluate ``checkpoint`` (of ``config`` + ``mixins``, as trained) in one process;
+         name: str | None = None, mixins: Iterable[str | Path] | None = None, nodes: int = 1,
+         node_rank: int | None = None, master_addr: str | None = None, master_port: int | None = None,
+         launcher: str = "local") -> Run:
+    """Evaluate ``checkpoint`` (of ``config`` + ``mixins``, as trained) in one process per node;
     ``WORK_DIR/test-<name>.metrics.json`` holds unseen / seen / all metrics (the training's ``metrics.json`` in
     the same folder is left alone).
 
     name: what the results are called (default ``runner.default_test_name``: the checkpoint's stem and the
-    options, e.g. ``iter_12-test_mask_head-teacher``). gpus as in ``train`` (one process at most).
+    options, e.g. ``iter_12-test_mask_head-teacher``). gpus as in ``train`` (one process per node at most);
+    nodes, node_rank, master_addr, master_port and launcher as in ``train``.
     """
     from .runner import default_test_name
 
@@ -250,8 +326,8 @@ def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gp
         raise ValueError(f"test name {name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
     extra = ["--checkpoint", str(checkpoint), "--name", name, *_extra_args(data_root, options, mixins=mixins)]
     gpus = resolve_gpus(gpus)
-    _stream(_command("test", config, work_dir, min(gpus, 1), extra), work_dir, _environment(gpus), "test",
-            _label(config, work_dir))
+    _start("test", config, work_dir, min(gpus, 1), _environment(gpus), extra, launcher, nodes, node_rank, master_addr,
+           master_port)
     return _finished(work_dir, metrics_file_of_test(name))
 
 

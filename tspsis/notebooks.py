@@ -1,15 +1,17 @@
 """Headless execution of ``notebooks/NN_*.ipynb`` with papermill (``tspsis run-notebooks``).
 
 Each notebook runs with the parameters ``profile``, ``data_root``, ``work_dir``, ``gpus`` (None: every visible
-GPU, or the CPU), ``seed`` (of the synthetic data), ``train_seed`` (the training seed, a list of seeds: every
-run is trained once per seed and the tables show mean ± std, or None: the profile's seeds) and ``output_dir`` (its own folder under the run
-folder, where it writes ``metrics.json``, figures and ``tables.md``). A profile that needs a GPU stops before
-anything runs when none is visible (``tspsis.experiments.require_device``). The chain stops at the first
-failing notebook; its executed copy keeps the partial output and the failing cell is named. Notebooks that
-already completed in the same run folder are not re-executed, so a re-run resumes; ``force=True``
-(``--force``) executes them again. ``results.md`` gathers every notebook's ``tables.md``. Trained models live
-in ``work_dir`` (the run cache of :mod:`tspsis.experiments`), so notebooks share them and a re-executed
-notebook does not retrain unless the config, the model code or the data changed.
+GPU, or the CPU), ``nodes`` (machines: > 1 trains with ``torchrun --nnodes``, every node running the same
+notebooks with its ``$NODE_RANK``, see ``tspsis.launch.resolve_nodes``), ``seed`` (of the synthetic data),
+``train_seed`` (the training seed, a list of seeds: every run is trained once per seed and the tables show mean ±
+std, or None: the profile's seeds) and ``output_dir`` (its own folder under the run folder, where it writes
+``metrics.json``, figures and ``tables.md``). A profile that needs a GPU stops before anything runs when none is
+visible (``tspsis.experiments.require_device``). The chain stops at the first failing notebook; its executed copy
+keeps the partial output and the failing cell is named. Notebooks that already completed in the same run folder
+are not re-executed, so a re-run resumes; ``force=True`` (``--force``) executes them again. ``results.md`` gathers
+every notebook's ``tables.md``. Trained models live in ``work_dir`` (the run cache of :mod:`tspsis.experiments`),
+so notebooks share them and a re-executed notebook does not retrain unless the config, the model code or the data
+changed.
 
 Executed notebooks stay readable: the kernel gets ``TSPSIS_PROGRESS=lines`` (training progress as a few plain
 lines, ``tspsis.launch.progress_style``) and ``TQDM_DISABLE=1`` (no carriage-return bars in stored outputs),
@@ -33,7 +35,8 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 RUNS = REPO_ROOT / "papermill_runs"
 
 
-PARAMETERS: tuple[str, ...] = ("profile", "data_root", "work_dir", "gpus", "seed", "train_seed", "output_dir")
+PARAMETERS: tuple[str, ...] = ("profile", "data_root", "work_dir", "gpus", "nodes", "seed", "train_seed",
+                               "output_dir")
 _RELATIVE_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^/)][^)]*\))")  # ![caption](file.png), not a URL or path
 # What the papermill kernel gets in its environment (see the module docstring).
 KERNEL_ENV: dict[str, str] = {"TSPSIS_PROGRESS": "lines", "TQDM_DISABLE": "1"}
@@ -41,17 +44,17 @@ KERNEL_ENV: dict[str, str] = {"TSPSIS_PROGRESS": "lines", "TQDM_DISABLE": "1"}
 
 def notebook_parameters(profile: str, output_dir: Path, gpus: int | None = None, seed: int = 0,
                         data_root: Path | None = None, work_dir: Path | None = None,
-                        train_seed: int | Iterable[int] | None = None) -> dict:
+                        train_seed: int | Iterable[int] | None = None, nodes: int = 1) -> dict:
     """The parameters every notebook's ``parameters`` cell declares (``PARAMETERS``); data_root / work_dir
     default to data/synth/<profile> (data/coco) and work_dirs/<profile>; train_seed: one seed, a list, or None
-    (the profile's ``Schedule.train_seeds``)."""
+    (the profile's ``Schedule.train_seeds``); nodes: the machines each run trains on."""
     from .experiments import default_data_root
 
     data_root = Path(data_root) if data_root else default_data_root(profile)
     work_dir = Path(work_dir) if work_dir else REPO_ROOT / "work_dirs" / profile
     train_seed = train_seed if train_seed is None or isinstance(train_seed, int) else [int(s) for s in train_seed]
     return dict(profile=profile, data_root=str(data_root.resolve()), work_dir=str(work_dir.resolve()), gpus=gpus,
-                seed=seed, train_seed=train_seed, output_dir=str(Path(output_dir).resolve()))
+                nodes=int(nodes), seed=seed, train_seed=train_seed, output_dir=str(Path(output_dir).resolve()))
 
 
 def prepare_kernel() -> None:
@@ -110,13 +113,15 @@ def gather_results(run_dir: Path) -> Path:
 
 def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | None = None,
                   gpus: int | None = None, seed: int = 0, train_seed: int | Iterable[int] | None = None,
-                  data_root: Path | None = None, work_dir: Path | None = None, force: bool = False) -> int:
+                  data_root: Path | None = None, work_dir: Path | None = None, force: bool = False,
+                  nodes: int = 1) -> int:
     """Execute the notebooks in order; returns a process exit code (0 = all ran).
 
     out: the run folder (default papermill_runs/<date>-<profile>); data_root / work_dir: see
     ``notebook_parameters`` (the tests point them at temporary folders). force: execute notebooks that are
-    already complete in ``out`` again. Raises ``tspsis.launch.DeviceError`` before anything runs if the
-    profile needs a GPU and none would be used."""
+    already complete in ``out`` again. nodes > 1: run the same call on every node (its own ``out``), with
+    ``$NODE_RANK`` and ``$MASTER_ADDR`` set (the notebooks' runs read them, ``tspsis.launch.resolve_nodes``).
+    Raises ``tspsis.launch.DeviceError`` before anything runs if the profile needs a GPU and none would be used."""
     from .experiments import require_device
 
     require_device(profile, gpus)  # seconds, before any data is generated
@@ -136,7 +141,7 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
         output_dir.mkdir(exist_ok=True)
         print(f"{prefix}: running ... ({time.time() - chain_start:.0f} s since the start)", flush=True)
         start = time.time()
-        parameters = notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir, train_seed)
+        parameters = notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir, train_seed, nodes)
         try:
             with _environment(KERNEL_ENV):
                 pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,

@@ -1,7 +1,12 @@
 """The process that :mod:`tspsis.launch` starts: one mmengine ``Runner`` that trains or tests a config.
 
 ``python -m tspsis.runner {train,test} CONFIG --work-dir DIR [--mixin FILE ...] [--checkpoint CKPT]
-[--data-root ROOT] [--seed N] [--name NAME] [--launcher {none,pytorch}] [--resume] [--cfg-options k=v ...]``.
+[--data-root ROOT] [--seed N] [--name NAME] [--launcher {none,pytorch,slurm}] [--resume] [--cfg-options k=v ...]``.
+
+Launchers (mmengine's): ``none`` one process; ``pytorch`` one of ``torchrun``'s processes (one machine or several,
+``tspsis.launch``); ``slurm`` one task of an ``srun`` job (rank, world size and master from ``SLURM_PROCID``,
+``SLURM_NTASKS``, ``SLURM_LOCALID``, ``SLURM_NODELIST`` and ``MASTER_ADDR`` / ``MASTER_PORT`` if set). Without a
+GPU both distributed launchers run on gloo (``_init_cpu_distributed``).
 
 Mixins (``--mixin``, repeated) are config files merged over CONFIG in the order given, before ``--cfg-options``:
 a variant, a track or a hardware sizing that would otherwise be a copy of the config (README, "Configs").
@@ -21,8 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
+import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,7 @@ import torch
 
 METRICS_FILE = "metrics.json"
 DEFAULT_SEED = 0  # randomness.seed of a config that sets none (mmengine would draw a new one every run)
+DEFAULT_MASTER_PORT = 29500  # torch.distributed's, and mmengine's for slurm when MASTER_PORT is not set
 
 
 def replace_data_root(node: Any, old: str, new: str) -> Any:
@@ -165,12 +174,25 @@ def metrics_file_of_test(name: str) -> str:
     return f"test-{name}.metrics.json"
 
 
-def _init_cpu_distributed(cfg) -> None:
-    """torchrun without GPUs (tests, CPU clusters): gloo, and DDP without device ids.
+def slurm_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """torch's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` for the slurm task whose
+    variables are ``env``, as mmengine's ``_init_dist_slurm`` sets them: the master is ``MASTER_ADDR`` if set, else
+    the first host of ``SLURM_NODELIST`` (``scontrol show hostname``); the port ``MASTER_PORT``, else 29500."""
+    addr = env.get("MASTER_ADDR") or subprocess.run(
+        ["scontrol", "show", "hostname", env["SLURM_NODELIST"]], capture_output=True, text=True,
+        check=True).stdout.split()[0]
+    return dict(RANK=env["SLURM_PROCID"], WORLD_SIZE=env["SLURM_NTASKS"], LOCAL_RANK=env.get("SLURM_LOCALID", "0"),
+                MASTER_ADDR=addr, MASTER_PORT=env.get("MASTER_PORT", str(DEFAULT_MASTER_PORT)))
 
-    mmengine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``; initialising the process group first
-    makes the Runner skip it.
+
+def _init_cpu_distributed(cfg, launcher: str) -> None:
+    """torchrun or srun without GPUs (tests, CPU clusters): gloo, and DDP without device ids.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device``; initialising the process group first makes the
+    Runner skip it. ``launcher`` ``slurm``: the task's SLURM_* variables become torch's (``slurm_environment``).
     """
+    if launcher == "slurm":
+        os.environ.update(slurm_environment(os.environ))
     torch.distributed.init_process_group(backend="gloo")
     cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", broadcast_buffers=False, device_ids=None)
 
@@ -203,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-iters", type=int, help="rescale an iteration-based schedule to this length")
     ap.add_argument("--seed", type=int, help=f"randomness.seed (default: the config's, else {DEFAULT_SEED})")
     ap.add_argument("--name", help="test mode: results go to test-NAME.metrics.json (default: default_test_name())")
-    ap.add_argument("--launcher", choices=["none", "pytorch"], default="none")
+    ap.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--cfg-options", nargs="+", default=[])
     process_start = time.time()
@@ -212,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--name {args.name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
 
     import tspsis.models  # noqa: F401  (registers the plugin; configs also list it in custom_imports)
+    from mmengine.dist import barrier
     from mmengine.runner import Runner
 
     from .checkpoint import install_mmengine_loader
@@ -222,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, str(work_dir), args.cfg_options, args.data_root, args.max_iters, args.mixin,
                       args.seed)
     cfg.launcher = args.launcher
-    if args.launcher == "pytorch" and not torch.cuda.is_available():
-        _init_cpu_distributed(cfg)
+    if args.launcher != "none" and not torch.cuda.is_available():
+        _init_cpu_distributed(cfg, args.launcher)
     # training: test.* and metrics.json; a test: test-<name>.* only, whatever else is in the folder
     name = None if args.mode == "train" else (args.name or default_test_name(args.checkpoint, args.cfg_options))
     prefix = work_dir / ("test" if name is None else f"test-{name}")
@@ -261,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["wall_seconds_total"] = time.time() - process_start  # start-up, training and test: a run's cost
         flat = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in flat.items()}
         write_json_atomic(out_path, dict(detail, flat=flat, run=meta), indent=1)
+    barrier()  # no process exits before the metrics exist: each node's launcher reads them once its processes exit
     return 0
 
 

@@ -1,8 +1,11 @@
 """tspsis.launch: subprocess training that resumes after a kill, skips finished runs, and runs several
-processes through torchrun (gloo on CPU — the same path that starts several GPUs); seeded training; tests
-that leave the training's metrics alone; progress without carriage returns."""
+processes through torchrun (gloo on CPU — the same path that starts several GPUs), on one machine or as two
+nodes, and slurm tasks on gloo; seeded training; tests that leave the training's metrics alone; progress without
+carriage returns."""
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -65,6 +68,90 @@ def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path):
     assert meta["mixins"] == [str(mixin.resolve())]
     dumped = (tmp_path / "ddp" / CONFIG.name).read_text()  # the config mmengine ran, as it dumped it
     assert "max_keep_ckpts=1" in dumped.replace(" ", "")
+
+
+RECORD_IMAGES = """
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RecordImages(Hook):  # the ids of the images each rank trains on, in WORK_DIR/images.rank<R>.txt
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        with open(f"{runner.work_dir}/images.rank{runner.rank}.txt", "a") as out:
+            out.writelines(f"{sample.img_id}\\n" for sample in data_batch["data_samples"])
+"""
+
+
+def test_two_nodes_train_on_halves_of_the_data_and_one_process_resumes(data_root, tmp_path):
+    """Two torchrun invocations as node 0 and node 1 of one job (gloo on 127.0.0.1, started concurrently, the
+    work dir shared as on a cluster's file system), then the checkpoint resumes in a single process."""
+    (tmp_path / "record_images.py").write_text(RECORD_IMAGES)
+    mixin = tmp_path / "record.py"  # the hook module, imported when the runner parses the mixin
+    mixin.write_text('custom_imports = dict(imports=["tspsis.models", "record_images"], allow_failed_imports=False)\n'
+                     'custom_hooks = [dict(type="RecordImages")]\n')
+    work_dir, port = tmp_path / "nodes", launch._free_port()
+    path = [str(tmp_path), str(launch.REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(path))
+    nodes = []
+    try:
+        for rank in (0, 1):
+            with open(tmp_path / f"node{rank}.out", "w") as out:
+                nodes.append(subprocess.Popen(
+                    [sys.executable, "-m", "tspsis.cli", "train", str(CONFIG), "--work-dir", str(work_dir),
+                     "--gpus", "0", "--nodes", "2", "--node-rank", str(rank), "--master-addr", "127.0.0.1",
+                     "--master-port", str(port), "--data-root", str(data_root), "--max-iters", "2", "--mixin",
+                     str(mixin), "--cfg-options", *_options()],
+                    cwd=launch.REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+        codes = [node.wait(timeout=900) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+    assert codes == [0, 0], "\n".join((tmp_path / f"node{rank}.out").read_text()[-3000:] for rank in (0, 1))
+    meta = json.loads((work_dir / "metrics.json").read_text())["run"]
+    assert meta["world_size"] == 2 and meta["iters"] == 2 and meta["complete"]
+    assert (work_dir / "launcher.node1.log").is_file()  # node 1's own log beside node 0's launcher.log
+
+    train_ids = {str(image["id"]) for image in
+                 json.loads((data_root / "annotations" / "train_voc.json").read_text())["images"]}
+    per_rank = [(work_dir / f"images.rank{rank}.txt").read_text().split() for rank in (0, 1)]
+    assert len(per_rank[0]) == len(per_rank[1]) == len(train_ids) // 2  # 2 iterations x 4 images: one epoch
+    assert set(per_rank[0]).isdisjoint(per_rank[1]) and set(per_rank[0]) | set(per_rank[1]) == train_ids
+
+    logged = (work_dir / "launcher.log").read_text()
+    run = launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=_options(), max_iters=3,
+                       force=True)
+    resumed = (work_dir / "launcher.log").read_text()[len(logged):]
+    assert f"Auto resumed from the latest checkpoint {work_dir.resolve() / 'iter_2.pth'}" in resumed
+    assert "Iter(train) [3/3]" in resumed and "Iter(train) [1/3]" not in resumed  # it went on from iteration 2
+    meta = run.metrics["run"]
+    assert meta["world_size"] == 1 and meta["iters"] == 3 and run.checkpoint.name == "iter_3.pth"
+
+
+SLURM_TASK = """
+import os, types
+import torch
+from tspsis.runner import _init_cpu_distributed
+
+_init_cpu_distributed(types.SimpleNamespace(), "slurm")
+total = torch.tensor([torch.distributed.get_rank() + 1])
+torch.distributed.all_reduce(total)
+print(os.environ["RANK"], torch.distributed.get_world_size(), int(total))
+torch.distributed.destroy_process_group()
+"""
+
+
+def test_slurm_tasks_meet_on_gloo_without_gpus(tmp_path):
+    """What ``python -m tspsis.runner ... --launcher slurm`` does first on a CPU: two tasks of a (pretend) srun
+    job become ranks 0 and 1 of one gloo group from their SLURM_* variables."""
+    job = dict(os.environ, SLURM_NTASKS="2", SLURM_NODELIST="localhost", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(launch._free_port()), CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    tasks = [subprocess.Popen([sys.executable, "-c", SLURM_TASK], cwd=launch.REPO_ROOT, text=True,
+                              stdout=subprocess.PIPE, env=dict(job, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank)))
+             for rank in (0, 1)]
+    outputs = [task.communicate(timeout=120)[0].split() for task in tasks]
+    assert outputs == [["0", "2", "3"], ["1", "2", "3"]]
 
 
 NO_TEST = ["test_dataloader=None", "test_evaluator=None", "test_cfg=None"]  # training only: the losses are the point

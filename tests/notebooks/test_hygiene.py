@@ -63,9 +63,10 @@ def test_run_notebooks_passes_exactly_the_declared_parameters(tmp_path):
     assert default["data_root"].endswith("data/synth/demo") and default["work_dir"].endswith("work_dirs/demo")
 
 
-def test_gpus_default_is_the_same_everywhere():
-    """None (every visible GPU, the CPU when none) in tspsis train / test / run-notebooks, run_notebooks and
-    every notebook's parameters cell; train_seed defaults to None (the profile's seeds) in the CLI and the notebooks."""
+def test_gpus_and_nodes_defaults_are_the_same_everywhere():
+    """gpus None (every visible GPU, the CPU when none) and nodes 1 in tspsis train / test / run-notebooks,
+    run_notebooks, notebook_parameters and every notebook's parameters cell; train_seed defaults to None (the
+    profile's seeds) in the CLI and the notebooks."""
     import inspect
 
     from tspsis.cli import build_parser
@@ -74,13 +75,16 @@ def test_gpus_default_is_the_same_everywhere():
     parser = build_parser()
     for argv in (["train", "c.py", "--work-dir", "w"], ["test", "c.py", "k.pth", "--work-dir", "w"],
                  ["run-notebooks"]):
-        assert parser.parse_args(argv).gpus is None, argv
+        assert parser.parse_args(argv).gpus is None and parser.parse_args(argv).nodes == 1, argv
     args = parser.parse_args(["run-notebooks", "--train-seed", "0,1,2", "--force"])
     assert args.train_seed == [0, 1, 2] and args.force and parser.parse_args(["run-notebooks"]).train_seed is None
     assert parser.parse_args(["train", "c.py", "--work-dir", "w", "--seed", "3"]).seed == 3
     assert inspect.signature(run_notebooks).parameters["gpus"].default is None
     assert inspect.signature(run_notebooks).parameters["train_seed"].default is None
+    assert inspect.signature(run_notebooks).parameters["nodes"].default == 1
+    assert notebook_parameters("tiny", Path("out"))["nodes"] == 1
+    assert notebook_parameters("tiny", Path("out"), nodes=2)["nodes"] == 2
     for path in PATHS:
         (cell,) = [c for c in _read(path).cells if "parameters" in c.metadata.get("tags", [])]
         values = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
-        assert values["gpus"] is None and values["train_seed"] is None, path.name
+        assert values["gpus"] is None and values["nodes"] == 1 and values["train_seed"] is None, path.name
