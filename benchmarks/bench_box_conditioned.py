@@ -36,8 +36,8 @@ METHODS = ("Mask R-CNN", "Mask R-CNN + ours", "ts: CRF", "ts: interact", "ts: de
 
 
 def _build(method: str, data_root: Path, batch: int):
-    config, mixins = experiments.box_conditioned_config(method, "voc2nonvoc", "demo")
-    cfg = load_config(str(config), tempfile.mkdtemp(), [], str(data_root), mixins=mixins)
+    spec = experiments.config(method, "voc2nonvoc", "demo", track="box_conditioned")
+    cfg = load_config(str(spec.leaf), tempfile.mkdtemp(), [], str(data_root), mixins=[str(m) for m in spec.mixins])
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     items = [dataset[i] for i in range(batch)]
     torch.manual_seed(0)
