@@ -7,3 +7,6 @@ _base_ = ['../_base_/models/mask-rcnn_r18-scratch_fpn.py', '../_base_/datasets/s
 manifest_file = 'annotations/train_voc.manifest.json'  # unseen = the 18 nonvoc-like categories
 val_evaluator = dict(manifest=_base_.data_root + manifest_file)
 test_evaluator = val_evaluator
+# One class-specific mask head trained on every mask (PartialRoIHead with every instance mask-annotated trains as
+# mmdet's StandardRoIHead); unlike the stock head it also predicts the given boxes of the box-conditioned track.
+model = dict(roi_head=dict(type='PartialRoIHead', fully_supervised=True))

@@ -119,3 +119,12 @@ def test_grabcut_segments_the_given_boxes(load_config, build_model, partial_batc
     assert pred.labels.tolist() == [3] and torch.equal(pred.bboxes, torch.tensor([[8.0, 8.0, 40.0, 40.0]]))
     inside = pred.masks[0, 8:40, 8:40].float().mean()
     assert inside > 0.7 and not pred.masks[0, :, 44:].any()  # the painted square, nothing far outside
+
+
+def test_the_oracle_predicts_the_given_boxes_too(load_config, build_model, partial_batch, partial_objects, predict):
+    cfg = load_config(CONFIGS / "mask_rcnn/oracle-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py")
+    for mixin in (TRACK, SIZING):
+        cfg.merge_from_dict(Config.fromfile(str(mixin)).to_dict())
+    results = predict(build_model(cfg), partial_batch())
+    for result, objects in zip(results, partial_objects):  # one detection per given box, its own label
+        assert result.pred_instances.labels.tolist() == [label for _, label, _ in objects]

@@ -40,7 +40,7 @@ HEAD_TYPES = {"Mask R-CNN": ("roi_head", "PartialRoIHead"), "Mask R-CNN + ours":
               "OPMask + ours": ("roi_head", "TeacherStudentOPMaskRoIHead"),
               "BoxInst": ("mask_head", "PartialBoxInstMaskHead"),
               "BoxInst + ours": ("mask_head", "TeacherStudentBoxInstMaskHead"),
-              "Oracle": ("roi_head", "StandardRoIHead")}
+              "Oracle": ("roi_head", "PartialRoIHead")}  # fully_supervised: every mask, and given-box prediction
 # The variants: label -> (the Table 1 row they vary, r)
 VARIANTS = {"ts: no post-processing": ("Mask R-CNN + ours", "none"), "ts: CRF": ("Mask R-CNN + ours", "crf"),
             "ts: interact": ("Mask R-CNN + ours", "interact"),
