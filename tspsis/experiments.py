@@ -268,10 +268,10 @@ GPU_PROFILES: dict[str, str] = {
 }
 # Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
 # prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
-# is some. demo: a 500-iteration box-conditioned run with one thread, two at a time on 2 CPU cores (held-out
-# sweeps, README "Results"): ~150 s with start-up and test pass. tiny: one run of the tiny profile on 2 shared cores
+# is some. demo: a 500-iteration box-conditioned run with one thread, two at a time on 2 CPU cores: median 214 s
+# with start-up and test pass over the reference run's 25 runs (README "Results"). tiny: one run of the tiny profile on 2 shared cores
 # (~19 s, measured by the helper who added this). full / coco: not measured yet (None: no estimate).
-SECONDS_PER_RUN: dict[str, float | None] = {"tiny": 20.0, "demo": 150.0, "full": None, "coco": None}
+SECONDS_PER_RUN: dict[str, float | None] = {"tiny": 20.0, "demo": 214.0, "full": None, "coco": None}
 
 
 def require_device(profile: str, gpus: int | None = None) -> int:
