@@ -63,7 +63,7 @@ def check_claims(ctx, directions: Sequence[str]) -> list[list[str]]:
                      f"voc→non-voc, bin {populated[0]}: {_cell(first)}, bin {populated[-1]}: {_cell(last)} "
                      f"(bins with ≥ {MIN_BIN_OBJECTS} unseen objects)", _verdict(drop)])
     measured, _ = ctx.measure([BASELINE, OURS], directions, "unseen")
-    overlapped, _ = ctx.measure([BASELINE, OURS], ["voc2nonvoc"], "unseen_overlapped")
+    overlapped, _ = ctx.measure([BASELINE, OURS], directions, "unseen_overlapped")
     for direction in directions:
         got = measured[direction]
         if BASELINE in got and OURS in got:
@@ -72,13 +72,16 @@ def check_claims(ctx, directions: Sequence[str]) -> list[list[str]]:
             rows.append([f"2. + ours > baseline, unseen AP ({direction})", f"Table 1: {paper_gain} AP",
                          f"{_cell(got[OURS]['AP'])} vs {_cell(got[BASELINE]['AP'])}: {_cell(gain)}",
                          _verdict(gain)])
-    got_all, got_o = measured["voc2nonvoc"], overlapped["voc2nonvoc"]
-    if all(m in got_all and m in got_o for m in (BASELINE, OURS)):
-        gain_all = paired_difference(got_all[OURS]["AP"], got_all[BASELINE]["AP"])
-        gain_o = paired_difference(got_o[OURS]["AP"], got_o[BASELINE]["AP"])
-        rows.append(["3. the gain is larger on O ≥ 0.3 (Table 2)", "Tables 2 vs 1: AP +1.1 vs +2.4, AP50 +12.9 vs +0.7",
-                     f"gain O ≥ 0.3: {_cell(gain_o)}; all: {_cell(gain_all)}",
-                     _verdict(paired_difference(gain_o, gain_all))])
+    for direction in directions:  # the paper's Table 2 is voc -> non-voc only
+        got_all, got_o = measured[direction], overlapped[direction]
+        if all(m in got_all and m in got_o for m in (BASELINE, OURS)):
+            gain_all = paired_difference(got_all[OURS]["AP"], got_all[BASELINE]["AP"])
+            gain_o = paired_difference(got_o[OURS]["AP"], got_o[BASELINE]["AP"])
+            paper = ("Tables 2 vs 1: AP +1.1 vs +2.4, AP50 +12.9 vs +0.7" if direction == "voc2nonvoc" else
+                     "not reported (Table 2: voc → non-voc only)")
+            rows.append([f"3. the gain is larger on O ≥ 0.3 ({direction})", paper,
+                         f"gain O ≥ 0.3: {_cell(gain_o)}; all: {_cell(gain_all)}",
+                         _verdict(paired_difference(gain_o, gain_all))])
     teachers, notes = ctx.measure([OURS, "ts: deeper teacher"], ["voc2nonvoc"], "unseen")
     got = teachers["voc2nonvoc"]
     if "ts: deeper teacher" in got:

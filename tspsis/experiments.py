@@ -42,9 +42,11 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .io import write_json_atomic
@@ -54,7 +56,8 @@ from .paper import DIRECTIONS
 __all__ = ["DIRECTIONS", "GPU_PROFILES", "METHODS", "PROFILES", "PROFILE_TRACKS", "SCHEDULES", "SECONDS_PER_RUN",
            "SETTINGS", "SIZING", "TRACKS", "TRACK_MIXINS", "ConfigSpec", "Context", "Experiment", "Method", "Schedule",
            "available", "code_digest", "config", "config_path", "default_data_root", "estimate_seconds",
-           "prepare_data", "require_device", "resolve", "run", "seen_specs", "training_seconds", "unavailable_reason"]
+           "PRETRAINING", "prepare_data", "pretraining", "require_device", "resolve", "run", "seen_specs",
+           "training_seconds", "unavailable_reason"]
 
 CONFIGS = REPO_ROOT / "configs"
 PROFILES: tuple[str, ...] = ("tiny", "demo", "full", "coco")
@@ -193,6 +196,12 @@ METHODS: dict[str, Method] = {m.label: m for m in (
     Method("ts: deeper teacher", _TS, (_VARIANT("deep-teacher"),), **_TS_OPTIONS),     # Table 3: 12 convs
     Method("ts: no warm-up", _TS),  # the paper's setting in the box-conditioned track: r(Mt) trains Fs from the start
 )}
+# The shared pre-training of a profile (Schedule.pretrain_iters; not a table row): the class-agnostic baseline's leaf,
+# track and sizing with its mask head removed, trained on the boxes and labels of every category (no mask is read),
+# the analogue of the paper's ImageNet initialisation. Every trained row of the profile starts from its weights.
+PRETRAINING = Method("pretraining: box classification", "mask_rcnn/psis-mask-rcnn_{setting}-{direction}",
+                     track_mixins=dict.fromkeys(TRACKS, ("_base_/pretrain/box_classification.py",)))
+_PRETRAIN_DIRECTION = "voc2nonvoc"  # boxes and labels of every category: the same data in both directions
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,7 @@ class Schedule:
     note: str                             # what the measured numbers are, printed under every table
     train_seeds: tuple[int, ...] = (0,)   # training seeds of the notebooks (their train_seed=None)
     seeded_methods: tuple[str, ...] | None = None  # methods trained on every seed (None: all); others on the first
+    pretrain_iters: int | None = None     # iterations of the shared pre-training (PRETRAINING); None: none
 
 
 # Training ends with one test pass (tspsis.runner); the validation pass the iteration schedules add at the end
@@ -229,7 +239,7 @@ SCHEDULES: dict[str, Schedule] = {
     "tiny": Schedule(
         max_iters=2, methods=dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS), ablation_directions=("voc2nonvoc",),
         seen_first_k=(0, 6), seen_split_methods=_FIG8_MASK_RCNN,
-        cfg_options=_SHORT_RUN + ("default_hooks.logger.interval=1",), parallel_runs=2,
+        cfg_options=_SHORT_RUN + ("default_hooks.logger.interval=1",), parallel_runs=2, pretrain_iters=2,
         note="tiny profile, box-conditioned track: 2 training iterations per model on 16 images; a smoke test, "
              "not a result"),
     # The README's main job (`make demo`): the box-conditioned track (PROFILE_TRACKS) on 2 CPU cores. Every model
@@ -244,7 +254,7 @@ SCHEDULES: dict[str, Schedule] = {
                                                 ("voc2nonvoc",))},  # BoxInst: detector track only
         ablation_directions=("voc2nonvoc",), seen_first_k=(0, 9), seen_split_methods=_FIG8_MASK_RCNN,
         cfg_options=_SHORT_RUN, parallel_runs=2, train_seeds=(0, 1, 2),
-        seeded_methods=("Mask R-CNN", "Mask R-CNN + ours", "Oracle"),
+        seeded_methods=("Mask R-CNN", "Mask R-CNN + ours", "Oracle"), pretrain_iters=1500,
         note="demo profile, box-conditioned track: mask heads trained and tested on the ground-truth boxes (no RPN, "
              "detections = the val boxes and labels, score = the mask's mean foreground probability); synthetic "
              "160 px data, ResNet-18 at a quarter width + FPN, from scratch, 500 iterations of 16 images per model on "
@@ -375,6 +385,8 @@ def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
 
 
 def _method(method: str) -> Method:
+    if method == PRETRAINING.label:
+        return PRETRAINING
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     return METHODS[method]
@@ -493,12 +505,25 @@ class Experiment:
     seed: int = 0  # training seed (randomness.seed)
     code: str = ""  # code_digest() of the key
     nodes: int = 1  # machines, gpus processes on each (launch.train)
+    pretrained: Experiment | None = None  # the shared pre-training this run starts from (its checkpoint)
+
+    @property
+    def final_checkpoint(self) -> Path:
+        """The checkpoint the run ends with (iteration schedules: ``iter_<max_iters>.pth``)."""
+        if self.max_iters is None:
+            raise ValueError(f"{self.work_dir.name}: the final checkpoint of a run without max_iters is not known "
+                             "before it runs")
+        return self.work_dir / f"iter_{self.max_iters}.pth"
 
     def train(self, force: bool = False) -> Run:
-        """Write the seen split if needed and ``experiment.json``, then ``launch.train``. A finished run is
-        returned at once, silently (``Context.run_all``'s plan line counts the cached runs)."""
+        """Write the seen split if needed and ``experiment.json``, then ``launch.train`` (after the shared
+        pre-training it starts from, once, if not done yet). A finished run is returned at once, silently
+        (``Context.run_all``'s plan line counts the cached runs)."""
         if not force and (done := completed_run(self.work_dir)) is not None:
             return done
+        if self.pretrained is not None:
+            with _PRETRAINING_LOCK:  # parallel runs of run_all share one pre-training
+                self.pretrained.train()
         if self.seen is not None:
             _ensure_split(self.data_root / "annotations", _source_names(self.profile)[0], self.seen)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -506,7 +531,8 @@ class Experiment:
             "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
             "config": str(self.config), "mixins": [str(m) for m in self.mixins], "data_root": str(self.data_root),
             "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "nodes": self.nodes, "seed": self.seed,
-            "cfg_options": list(self.cfg_options), "code_digest": self.code, "key": self.key}, indent=1)
+            "cfg_options": list(self.cfg_options), "code_digest": self.code, "key": self.key,
+            "pretrained": self.pretrained and str(self.pretrained.final_checkpoint)}, indent=1)
         return train(self.config, self.work_dir, gpus=self.gpus, cfg_options=self.cfg_options,
                      data_root=self.data_root, max_iters=self.max_iters, seed=self.seed, force=force,
                      mixins=self.mixins, nodes=self.nodes)
@@ -543,7 +569,8 @@ def _data_fingerprint(data_root: Path, profile: str) -> list:
 
 def resolve(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
             gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
-            cfg_options: Iterable[str] = (), track: str | None = None, seed: int = 0, nodes: int = 1) -> Experiment:
+            cfg_options: Iterable[str] = (), track: str | None = None, seed: int = 0, nodes: int = 1,
+            mixins: Iterable[str | Path] = ()) -> Experiment:
     """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
     seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K``: train and score with that seen
@@ -552,11 +579,13 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     track: ``detector`` or ``box_conditioned`` (None: ``PROFILE_TRACKS[profile]``).
     seed: the training seed (``randomness.seed`` of the resolved config, so part of the key).
     gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``), on each of ``nodes`` machines.
+    mixins: config files (paths under configs/, or absolute) merged after the row's own: a variant of your own.
     """
     from .runner import load_config
 
     track = PROFILE_TRACKS[profile] if track is None and profile in PROFILE_TRACKS else track
     spec = config(method, direction, profile, track)
+    spec = ConfigSpec(spec.leaf, (*spec.mixins, *(CONFIGS / m for m in mixins)))
     if missing := spec.missing():
         raise FileNotFoundError(f"{missing[0]}: no config for method {method!r} ({direction}, profile {profile}, "
                                 f"{track} track)")
@@ -567,10 +596,17 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         seen = None  # the direction's own split: the same run as without `seen`
     schedule = SCHEDULES[profile]
     iters = schedule.max_iters if max_iters == "profile" else max_iters
-    if track in METHODS[method].untrained_tracks:
+    untrained = track in _method(method).untrained_tracks
+    if untrained:
         iters = 1  # nothing to learn (e.g. GrabCut on given boxes): one iteration, then the test pass
     data_root = Path(data_root).resolve()
     options = [*schedule.cfg_options, *cfg_options]
+    pretrained = None
+    if schedule.pretrain_iters is not None and method != PRETRAINING.label and not untrained:
+        pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
+        # the detector's init_cfg loads after every module's own initialisation (mmengine BaseModule.init_weights),
+        # non-strictly: what the pre-training has not (mask heads, OPMask's conv box head) keeps its own init
+        options += ["model.init_cfg.type=Pretrained", f"model.init_cfg.checkpoint={pretrained.final_checkpoint}"]
     if seen is not None:
         cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), mixins=mixins)
         options += _seen_options(cfg, direction, seen, _source_names(profile)[0])
@@ -582,7 +618,32 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
     name = spec.name + (f"-seen-{seen}" if seen else "") + f"-{key}"
     return Experiment(method, direction, profile, spec.leaf, Path(work_dir).resolve() / name, data_root, iters, seen,
-                      gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code, nodes=nodes)
+                      gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code, nodes=nodes,
+                      pretrained=pretrained)
+
+
+_PRETRAINING_LOCK = threading.Lock()
+
+
+def pretraining(profile: str, data_root: str | Path, gpus: int = 0, track: str | None = None,
+                nodes: int = 1) -> Experiment:
+    """The shared pre-training of ``profile`` on ``data_root`` (``PRETRAINING``, ``Schedule.pretrain_iters``
+    iterations, training seed 0): a cached run in ``DATA_ROOT/pretrained/``, next to the splits it was made from.
+    ``.train()`` trains it (once); ``.final_checkpoint`` is what every row of the profile loads."""
+    if SCHEDULES[profile].pretrain_iters is None:
+        raise ValueError(f"the {profile} profile has no shared pre-training (Schedule.pretrain_iters is None)")
+    data_root = Path(data_root).resolve()
+    # resolving parses the configs; the arguments of the cached call include what the key depends on
+    return _pretraining(profile, data_root, gpus, track, nodes, code_digest(),
+                        json.dumps(_data_fingerprint(data_root, profile)))
+
+
+@lru_cache(maxsize=None)
+def _pretraining(profile: str, data_root: Path, gpus: int, track: str | None, nodes: int, code: str,
+                 data: str) -> Experiment:
+    return resolve(PRETRAINING.label, _PRETRAIN_DIRECTION, profile=profile, data_root=data_root,
+                   work_dir=data_root / "pretrained", gpus=gpus, max_iters=SCHEDULES[profile].pretrain_iters,
+                   track=track, nodes=nodes)
 
 
 def run(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,

@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     testing = cfg.get("test_evaluator") is not None and cfg.get("test_dataloader") is not None
     if testing:
         cfg.test_evaluator.outfile_prefix = str(prefix)
+    else:  # a training without a test (e.g. the shared pre-training): mmengine wants all three or none
+        cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
     if args.mode == "train":
         cfg.resume = args.resume
         # the final model is tested below; the loop's own validation at the last iteration would score it twice

@@ -1,0 +1,95 @@
+"""Choose schedules and options on held-out data: train rows of a profile on another generator seed's data.
+
+Every (method, iterations, training seed) of the product is one cached run of ``tspsis.experiments`` (the profile's
+track, sizing and shared pre-training), trained two at a time with one thread each, then tested on the held-out
+data's own val images (never the reported ones). Prints one markdown row per run and mean ± std over the seeds.
+
+    python scripts/heldout_study.py --methods "Mask R-CNN" Oracle --iters 250 500 1000 --seeds 0 1 2
+    python scripts/heldout_study.py --methods "Mask R-CNN + ours" --iters 500 --teacher   # + its teacher's test
+    python scripts/heldout_study.py --methods Oracle --iters 500 --cfg-options optim_wrapper.enabled=False
+    python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits_lr.py
+
+Held-out data: ``tspsis data synth --profile demo --out data/synth/demo-s1 --seed 1`` (made here if missing).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tspsis import experiments
+from tspsis.launch import completed_run, metrics_file_of_test, test
+from tspsis.reporting import over_seeds
+
+TEACHER = "model.roi_head.test_mask_head=teacher"  # the same checkpoint, its teacher Ft predicting
+
+
+def _record(metrics: dict) -> dict:
+    segm = metrics["segm"]
+    return {"unseen AP": segm["unseen"]["AP"], "seen AP": segm["seen"]["AP"],
+            "unseen mIoU": segm["mask_iou"]["unseen"]["mIoU"]}
+
+
+def _teacher_record(experiment: experiments.Experiment) -> dict:
+    run = completed_run(experiment.work_dir)
+    tested = completed_run(run.work_dir, metrics_file_of_test("teacher")) or test(
+        experiment.config, run.checkpoint, run.work_dir, gpus=0, data_root=experiment.data_root,
+        cfg_options=[*experiment.cfg_options, TEACHER], name="teacher", mixins=experiment.mixins)
+    return _record(tested.metrics)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="demo")
+    ap.add_argument("--data-root", type=Path, default=Path("data/synth/demo-s1"))
+    ap.add_argument("--data-seed", type=int, default=1, help="generator seed of the held-out data (not 0)")
+    ap.add_argument("--work-dir", type=Path, default=Path("work_dirs/heldout"))
+    ap.add_argument("--methods", nargs="+", required=True)
+    ap.add_argument("--direction", default="voc2nonvoc")
+    ap.add_argument("--iters", nargs="+", type=int, required=True)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--cfg-options", nargs="+", default=[])
+    ap.add_argument("--mixin", action="append", default=[], help="config file (under configs/) merged over each row")
+    ap.add_argument("--teacher", action="store_true", help="also test teacher-student runs with their teacher")
+    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
+    args = ap.parse_args(argv)
+    if args.data_seed == 0:
+        ap.error("--data-seed 0 is the data the tables report: choose on another seed")
+
+    data = experiments.prepare_data(args.profile, args.data_root, seed=args.data_seed)
+    plan = [(m, n, s) for m in args.methods for n in args.iters for s in args.seeds]
+    runs = [experiments.resolve(m, args.direction, profile=args.profile, data_root=data["root"],
+                                work_dir=args.work_dir, max_iters=n, seed=s, cfg_options=args.cfg_options,
+                                mixins=args.mixin)
+            for m, n, s in plan]
+    os.environ["OMP_NUM_THREADS"] = "1"  # launch passes it on: one thread per run, `parallel` runs at once
+    if runs and runs[0].pretrained is not None:
+        runs[0].pretrained.train()
+    with ThreadPoolExecutor(args.parallel) as pool:
+        records = [_record(r.metrics) for r in pool.map(experiments.Experiment.train, runs)]
+    options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin)]
+    rows = [dict(method=m, iters=n, seed=s, options=options, **rec, run=str(r.work_dir))
+            for (m, n, s), rec, r in zip(plan, records, runs)]
+    if args.teacher:
+        rows += [dict(method=f"{m}: its teacher", iters=n, seed=s, options=options, **_teacher_record(r),
+                      run=str(r.work_dir)) for (m, n, s), r in zip(plan, runs) if "ours" in m or m.startswith("ts:")]
+    print(f"held-out data {data['root']} ({args.direction}), options {options or 'none'}")
+    print("| run | iterations | seeds | unseen AP | seen AP | unseen mIoU |\n|---|---|---|---|---|---|")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for iters in args.iters:
+            group = [r for r in rows if r["method"] == method and r["iters"] == iters]
+            stat = over_seeds([{k: r[k] for k in ("unseen AP", "seen AP", "unseen mIoU")} for r in group],
+                              [r["seed"] for r in group])
+            print(f"| {method} | {iters} | {','.join(str(r['seed']) for r in group)} | {stat['unseen AP']} | "
+                  f"{stat['seen AP']} | {stat['unseen mIoU']} |")
+    if args.out:
+        with args.out.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The shared pre-training (tspsis.experiments.PRETRAINING): boxes and labels only, trained once, loaded by every row."""
+import json
+import shutil
+
+import pytest
+import torch
+
+from tspsis import experiments
+from tspsis.runner import load_config
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module")
+def data(tiny_synth, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-pretraining")
+    shutil.copytree(tiny_synth, root, dirs_exist_ok=True)
+    return experiments.prepare_data("tiny", root)
+
+
+def test_the_pretraining_reads_no_mask_and_has_no_mask_head(data):
+    pretraining = experiments.pretraining("tiny", data["root"])
+    cfg = load_config(str(pretraining.config), "W", list(pretraining.cfg_options), str(data["root"]),
+                      pretraining.max_iters, [str(m) for m in pretraining.mixins])
+    assert cfg.model.roi_head.mask_head is None and cfg.model.roi_head.mask_roi_extractor is None
+    loads = [t for step in cfg.train_dataloader.dataset.pipeline for t in step.get("transforms", [step])
+             if t["type"] == "LoadPartialAnnotations"]
+    assert [t["with_mask"] for t in loads] == [False]
+    assert cfg.get("test_evaluator") is None  # the weights are the product: no test pass
+    assert pretraining.work_dir.parent == data["root"] / "pretrained"  # cached next to the data
+    assert experiments.pretraining("tiny", data["root"]) is pretraining  # resolved once per data state
+
+
+def test_every_trained_row_starts_from_the_pretraining(data, tmp_path):
+    row = experiments.resolve("Mask R-CNN + ours", "nonvoc2voc", profile="tiny", data_root=data["root"],
+                              work_dir=tmp_path)
+    assert row.pretrained == experiments.pretraining("tiny", data["root"])  # one for both directions
+    assert f"model.init_cfg.checkpoint={row.pretrained.final_checkpoint}" in row.cfg_options
+    assert experiments.resolve("Mask GrabCut", "voc2nonvoc", profile="tiny", data_root=data["root"],
+                               work_dir=tmp_path).pretrained is None  # nothing of it trains
+    assert experiments.pretraining("tiny", data["root"]).pretrained is None
+
+
+def test_a_row_trains_the_pretraining_first_and_loads_its_weights(data, tmp_path):
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    row = experiments.resolve("Oracle", "voc2nonvoc", profile="tiny", data_root=data["root"], work_dir=tmp_path)
+    row.train()
+    checkpoint = row.pretrained.final_checkpoint
+    assert checkpoint.is_file()
+    assert json.loads((row.work_dir / "experiment.json").read_text())["pretrained"] == str(checkpoint)
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_config(str(row.config), str(tmp_path / "w"), list(row.cfg_options), str(data["root"]),
+                      row.max_iters, [str(m) for m in row.mixins])
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    own = model.state_dict()
+    for name in ("backbone.conv1.weight", "neck.fpn_convs.0.conv.weight", "roi_head.bbox_head.fc_cls.weight"):
+        assert torch.equal(own[name], state[name]), name  # loaded from the pre-training
+    assert not any(name.startswith("roi_head.mask_head") for name in state)  # the mask head keeps its own init
