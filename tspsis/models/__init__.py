@@ -4,7 +4,7 @@ and metric.
 Configs load it with ``custom_imports = dict(imports=['tspsis.models'], allow_failed_imports=False)``.
 """
 from ..checkpoint import install_mmengine_loader
-from . import (box_conditioned, boxinst, cpmask, dataset, grabcut, loading, maskx, metric, opmask,  # noqa: F401
-               precision, pseudo_labeler, roi_heads)
+from . import (box_conditioned, boxinst, cpmask, dataset, grabcut, loading, maskx, metric, monitor,  # noqa: F401
+               opmask, precision, pseudo_labeler, roi_heads)
 
 install_mmengine_loader()

@@ -157,6 +157,18 @@ def class_channel_targets(label_targets: Tensor, labels: Tensor, num_classes: in
     return one_hot[:, :, None, None] * label_targets[:, None]
 
 
+@dataclass(frozen=True)
+class PseudoMasks:
+    """The student's targets G_l of the unseen positive RoIs of the last training batch (U of them), kept for
+    :class:`~tspsis.models.monitor.PseudoMaskMonitorHook`: rois (U, 4) xyxy, img_idx (U,) image in the batch,
+    labels (U,), masks (U, h, w) bool (r(Mt) after cleaning; soft targets thresholded at 0.5)."""
+
+    rois: Tensor
+    img_idx: Tensor
+    labels: Tensor
+    masks: Tensor
+
+
 @MODELS.register_module()
 class PartialRoIHead(StandardRoIHead):
     """Partially supervised Mask R-CNN baseline (the class-agnostic "Mask R-CNN" rows of Table 1).
@@ -379,6 +391,9 @@ class TeacherStudentRoIHead(PartialRoIHead):
             img_idx=positives.img_idx, images=crops)
         loss_student = self.student_mask_loss(student_logits, label_targets, positives.labels,
                                               weights)
+        unseen = ~positives.has_mask  # what PseudoMaskMonitorHook scores (it never feeds back into training)
+        self.last_pseudo_masks = PseudoMasks(positives.rois[unseen].detach(), positives.img_idx[unseen],
+                                             positives.labels[unseen], label_targets[unseen].detach() >= 0.5)
         return dict(mask_preds=student_logits, mask_feats=mask_feats, mask_targets=label_targets,
                     loss_mask=dict(loss_mask_teacher=loss_teacher,
                                    loss_mask_student=loss_student))

@@ -10,3 +10,6 @@ model = dict(
     test_cfg=dict(rcnn=dict(given_boxes=True)))
 # mean mask IoU per overlap bin beside AP: a number that does not depend on the scores
 test_evaluator = dict(mask_iou=True)
+# how good the pseudo masks are along training: their IoU with the unseen ground truth of the full annotation file,
+# read outside the data pipeline and never fed back (tspsis.models.monitor); no-op for heads without pseudo masks
+custom_hooks = [dict(type='PseudoMaskMonitorHook', interval=25, ann_file='annotations/train.json')]

@@ -1,0 +1,78 @@
+"""PseudoMaskMonitorHook: IoU of the pseudo masks with the unseen ground truth, from the full file, never fed back."""
+import json
+import shutil
+import types
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+
+from tspsis.models.monitor import PseudoMaskMonitorHook, pseudo_mask_iou
+from tspsis.models.roi_heads import PseudoMasks
+
+
+def test_pseudo_mask_iou_by_hand():
+    a = torch.zeros(3, 4, 4, dtype=torch.bool)
+    b = torch.zeros(3, 4, 4, dtype=torch.bool)
+    a[0, :2], b[0, :, :2] = True, True        # 4 common pixels of 8 + 8 - 4 = 12
+    a[1], b[1] = True, False                  # disjoint
+    torch.testing.assert_close(pseudo_mask_iou(a, b), torch.tensor([4 / 12, 0.0, 1.0]))  # both empty: 1
+
+
+def _one_object_file(tmp_path, height=40, width=60):
+    mask = np.zeros((height, width), np.uint8)
+    mask[10:30, 5:25] = 1           # the object fills the left half of its box (5, 10, 45, 30)
+    rle = mask_utils.encode(np.asfortranarray(mask))
+    rle["counts"] = rle["counts"].decode()
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 7, "file_name": "a.png", "height": height, "width": width}],
+        "categories": [{"id": 3, "name": "c3"}, {"id": 9, "name": "c9"}],
+        "annotations": [{"id": 1, "image_id": 7, "category_id": 9, "bbox": [5, 10, 40, 20], "area": 400,
+                         "iscrowd": 0, "segmentation": rle}]}))
+    return path, mask
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_the_hook_scores_pseudo_masks_against_the_file_in_the_training_frame(tmp_path, flip):
+    path, mask = _one_object_file(tmp_path)
+    hook = PseudoMaskMonitorHook(interval=1, ann_file=str(path))
+    dataset = types.SimpleNamespace(data_root=str(tmp_path), cat_ids=[3, 9])
+    hook.before_train(types.SimpleNamespace(train_dataloader=types.SimpleNamespace(dataset=dataset)))
+    box = torch.tensor([[5.0, 10.0, 45.0, 30.0]])
+    if flip:  # the training image was flipped: so are the RoI and what the pseudo mask covers
+        box = torch.tensor([[60 - 45.0, 10.0, 60 - 5.0, 30.0]])
+    left, right = torch.zeros(1, 28, 28, dtype=torch.bool), torch.zeros(1, 28, 28, dtype=torch.bool)
+    left[:, :, :14], right[:, :, 14:] = True, True
+    right_pseudo, wrong_pseudo = (left, right) if not flip else (right, left)
+    meta = {"img_id": 7, "img_shape": (40, 60), "flip": flip, "flip_direction": "horizontal"}
+    samples = [types.SimpleNamespace(metainfo=meta)]
+    for pseudo, expected in ((right_pseudo, 1.0), (wrong_pseudo, 0.0)):
+        masks = PseudoMasks(box, torch.tensor([0]), torch.tensor([1]), pseudo)
+        truth = hook._ground_truth(masks, samples, (28, 28))
+        assert float(pseudo_mask_iou(pseudo, truth)) == pytest.approx(expected, abs=0.05)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    hook = PseudoMaskMonitorHook(ann_file="annotations/nope.json")
+    dataset = types.SimpleNamespace(data_root=str(tmp_path), cat_ids=[1])
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        hook.before_train(types.SimpleNamespace(train_dataloader=types.SimpleNamespace(dataset=dataset)))
+
+
+def test_a_teacher_student_training_logs_the_pseudo_mask_iou(tiny_synth, tmp_path, single_thread):
+    from tspsis import experiments, runner
+
+    shutil.copytree(tiny_synth, tmp_path / "data")
+    data_root = experiments.prepare_data("tiny", tmp_path / "data")["root"]
+    run = experiments.resolve("Mask R-CNN + ours", "voc2nonvoc", profile="tiny", data_root=data_root,
+                              work_dir=tmp_path, max_iters=2)
+    run.pretrained.train()
+    options = [o for o in run.cfg_options] + ["custom_hooks.0.interval=1"]
+    runner.main(["train", str(run.config), "--work-dir", str(tmp_path / "w"), "--data-root", str(data_root),
+                 "--max-iters", "2", *(a for m in run.mixins for a in ("--mixin", str(m))), "--cfg-options", *options])
+    logged = [json.loads(line) for path in (tmp_path / "w").glob("*/vis_data/scalars.json")
+              for line in path.read_text().splitlines()]
+    values = [row["pseudo_mask_iou"] for row in logged if "pseudo_mask_iou" in row]
+    assert values and all(0.0 <= v <= 100.0 for v in values)
