@@ -19,7 +19,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tspsis import experiments
+from tspsis import experiments, reporting
 from tspsis.launch import completed_run, metrics_file_of_test, test
 from tspsis.reporting import over_seeds
 
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher", action="store_true", help="also test teacher-student runs with their teacher")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
+    ap.add_argument("--plot", type=Path, help="draw unseen AP and mIoU against iterations of every row here")
     args = ap.parse_args(argv)
     if args.data_seed == 0:
         ap.error("--data-seed 0 is the data the tables report: choose on another seed")
@@ -88,7 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with args.out.open("a") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
+    if args.plot:
+        _plot(rows, args.iters, args.plot)
     return 0
+
+
+def _plot(rows: list[dict], iters: list[int], path: Path) -> None:
+    """Unseen AP and mIoU against the schedule length, mean ± std over the seeds, one line per method."""
+    iters = sorted(iters)
+    panels = {}
+    for measure in ("unseen AP", "unseen mIoU"):
+        panels[f"{measure} (%), held-out val"] = {
+            method: [over_seeds([r[measure] for r in rows if r["method"] == method and r["iters"] == n],
+                                [r["seed"] for r in rows if r["method"] == method and r["iters"] == n]) or None
+                     for n in iters] for method in dict.fromkeys(r["method"] for r in rows)}
+    reporting.plot_curves(iters, panels, "training iterations (16 images each)").savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

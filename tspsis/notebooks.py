@@ -46,12 +46,13 @@ def notebook_parameters(profile: str, output_dir: Path, gpus: int | None = None,
                         data_root: Path | None = None, work_dir: Path | None = None,
                         train_seed: int | Iterable[int] | None = None, nodes: int = 1) -> dict:
     """The parameters every notebook's ``parameters`` cell declares (``PARAMETERS``); data_root / work_dir
-    default to data/synth/<profile> (data/coco) and work_dirs/<profile>; train_seed: one seed, a list, or None
-    (the profile's ``Schedule.train_seeds``); nodes: the machines each run trains on."""
-    from .experiments import default_data_root
+    default to data/synth/<profile> (data/coco) and work_dirs/<profile> (those of the profile whose data it runs
+    on, ``experiments.SHARES_DATA_OF``); train_seed: one seed, a list, or None (the profile's
+    ``Schedule.train_seeds``); nodes: the machines each run trains on."""
+    from .experiments import default_data_root, default_work_dir
 
     data_root = Path(data_root) if data_root else default_data_root(profile)
-    work_dir = Path(work_dir) if work_dir else REPO_ROOT / "work_dirs" / profile
+    work_dir = Path(work_dir) if work_dir else default_work_dir(profile)
     train_seed = train_seed if train_seed is None or isinstance(train_seed, int) else [int(s) for s in train_seed]
     return dict(profile=profile, data_root=str(data_root.resolve()), work_dir=str(work_dir.resolve()), gpus=gpus,
                 nodes=int(nodes), seed=seed, train_seed=train_seed, output_dir=str(Path(output_dir).resolve()))

@@ -363,13 +363,21 @@ def _message_figure(plt, message: str):
 def plot_seen_splits(num_seen: Sequence[int], curves: Mapping[str, Sequence[Any]]):
     """Fig. 8: unseen mask AP against the number of seen categories. curves: {model label: AP per split, each
     a number, a ``Stat`` over seeds (error bar: std) or None}."""
+    return plot_curves(num_seen, {"unseen mask AP (%)": curves}, "number of seen categories")
+
+
+def plot_curves(xs: Sequence[float], panels: Mapping[str, Mapping[str, Sequence[Any]]], xlabel: str):
+    """One panel per measure, one line per model: panels = {y label: {model label: value per x, each a number,
+    a ``Stat`` over seeds (error bar: std) or None}} (e.g. unseen AP and mIoU against training iterations)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    _ap_lines(ax, list(num_seen), curves)
-    ax.set_xticks(list(num_seen))
-    ax.set_xlabel("number of seen categories")
-    ax.set_ylabel("unseen mask AP (%)")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
+    for ax, (ylabel, curves) in zip(axes[0], panels.items()):
+        _ap_lines(ax, list(xs), curves)
+        ax.set_xticks(list(xs))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 

@@ -45,18 +45,41 @@ def test_every_method_a_profile_trains_has_its_config(profile):
             assert experiments.available(method, direction, profile), (method, direction, profile)
 
 
-def test_demo_trains_every_table1_row_voc2nonvoc_and_says_why_a_row_is_missing(tmp_path):
-    ctx = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {})
+def test_demo_all_trains_every_table1_row_voc2nonvoc_and_says_why_a_row_is_missing(tmp_path):
+    ctx = experiments.Context("03", "demo-all", tmp_path, tmp_path, tmp_path, 0, 0, {})
     for method in paper.TABLE1["R50-FPN"]:  # every row the box-conditioned track has
         assert ctx.available(method, "voc2nonvoc") == (not method.startswith("BoxInst")), method
     assert "detector track only" in ctx.why_not("BoxInst + ours", "voc2nonvoc")  # the reason, not the budget
     assert ctx.available("Mask R-CNN + ours", "nonvoc2voc") and not ctx.available("OPMask", "nonvoc2voc")
-    assert "not trained in the demo profile" in ctx.why_not("OPMask", "nonvoc2voc")
+    assert "not trained in the demo-all profile" in ctx.why_not("OPMask", "nonvoc2voc")
     assert experiments.Context("03", "full", tmp_path, tmp_path, tmp_path, 0, 0, {}).available("OPMask", "nonvoc2voc")
 
 
+def test_demo_trains_the_claims_rows_on_three_seeds_and_leaves_the_others_to_demo_all(tmp_path):
+    demo = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {}, train_seeds=(0, 1, 2))
+    for method in ("Mask R-CNN", "Mask R-CNN + ours", "Oracle"):
+        assert all(demo.available(method, d) for d in experiments.DIRECTIONS) and demo.seeds_of(method) == (0, 1, 2)
+    for method in ("ts: deeper teacher", "ts: CRF", "ts: interact"):  # claims 4 and 5
+        assert demo.available(method, "voc2nonvoc") and demo.seeds_of(method) == (0, 1, 2)
+    assert demo.available("Mask GrabCut", "voc2nonvoc") and demo.seeds_of("Mask GrabCut") == (0,)
+    assert not demo.available("OPMask", "voc2nonvoc")
+    assert "not trained in the demo profile" in demo.why_not("OPMask", "voc2nonvoc")
+    demo_rows = {(m, d) for m, ds in experiments.SCHEDULES["demo"].methods.items() for d in ds}
+    all_rows = {(m, d) for m, ds in experiments.SCHEDULES["demo-all"].methods.items() for d in ds}
+    assert demo_rows < all_rows
+
+
+def test_demo_all_shares_the_demos_data_work_dir_and_runs(data, tmp_path):
+    assert experiments.default_data_root("demo-all") == experiments.default_data_root("demo")
+    assert experiments.default_work_dir("demo-all") == experiments.default_work_dir("demo")
+    assert experiments.data_profile("demo-all") == "demo" and experiments.data_profile("tiny") == "tiny"
+    same = [experiments.resolve("Oracle", "voc2nonvoc", profile=p, data_root=data["root"], work_dir=tmp_path,
+                                max_iters=3) for p in ("demo", "demo-all")]
+    assert same[0].work_dir == same[1].work_dir  # a run both profiles schedule is trained once
+
+
 def test_measure_notes_each_direction_apart(tmp_path, monkeypatch):
-    ctx = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {})
+    ctx = experiments.Context("03", "demo-all", tmp_path, tmp_path, tmp_path, 0, 0, {})
     trained = []
 
     def fake_run_all(requests):
