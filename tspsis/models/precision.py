@@ -1,0 +1,74 @@
+"""bf16 autocast on CPUs that compute bf16 natively: the fast path of the CPU sizing.
+
+mmengine's ``AmpOptimWrapper`` asserts a GPU (it builds ``torch.cuda.amp.GradScaler``). bf16 needs no loss scaling
+(it keeps fp32's exponent range), so a CPU wrapper only has to run forward + loss under
+``torch.autocast('cpu', dtype=torch.bfloat16)``: the weights, their gradients and the SGD state stay fp32 (the
+"master weights"), and autocast casts each convolution's / matmul's inputs to bf16 and keeps the ops it lists as
+fp32-only (losses, softmax, normalisation reductions) in fp32. The backward of an autocast op runs in the dtype of
+its forward, so convolutions are bf16 both ways.
+
+Only worth it where the processor has bf16 arithmetic (AVX-512 ``avx512_bf16`` or AMX ``amx_bf16``): elsewhere bf16
+is emulated and slower than fp32, so the wrapper falls back to fp32 and says so in one line (:func:`bf16_support`).
+Config (the CPU sizing mixin, ``configs/_base_/schedules/box_conditioned_cpu.py``)::
+
+    optim_wrapper = dict(type='CPUBF16OptimWrapper', enabled='auto')   # 'auto' | True | False
+"""
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from mmengine.logging import print_log
+from mmengine.optim import OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
+
+__all__ = ['BF16_CPU_FLAGS', 'CPUBF16OptimWrapper', 'bf16_support']
+
+BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')  # /proc/cpuinfo flags of native bf16 dot products
+
+
+@lru_cache(maxsize=1)
+def bf16_support(cpuinfo: str = '/proc/cpuinfo') -> tuple[bool, str]:
+    """(True, flag) if the CPU advertises native bf16 arithmetic (``BF16_CPU_FLAGS``), else (False, why)."""
+    try:
+        flags = set(next((line.split(':', 1)[1].split() for line in Path(cpuinfo).read_text().splitlines()
+                          if line.startswith('flags')), []))
+    except OSError as error:
+        return False, f'cannot read {cpuinfo} ({error.strerror})'
+    for flag in BF16_CPU_FLAGS:
+        if flag in flags:
+            return True, flag
+    return False, f'the CPU lacks {" and ".join(BF16_CPU_FLAGS)}'
+
+
+@OPTIM_WRAPPERS.register_module()
+class CPUBF16OptimWrapper(OptimWrapper):
+    """``OptimWrapper`` whose ``optim_context`` (forward + loss in mmengine's ``train_step``) runs under CPU bf16
+    autocast; backward, gradient clipping and the optimizer step are the plain wrapper's, on fp32 weights.
+
+    Args:
+        enabled: ``'auto'`` (default): bf16 where :func:`bf16_support` finds native bf16 on the CPU and the model
+            is not on a GPU, fp32 otherwise (one log line says which and why); True forces bf16, False fp32.
+        **kwargs: ``OptimWrapper``'s (``optimizer``, ``clip_grad``, ``accumulative_counts``).
+    """
+
+    def __init__(self, *args, enabled: bool | str = 'auto', **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if enabled not in ('auto', True, False):
+            raise ValueError(f"CPUBF16OptimWrapper: `enabled` must be 'auto', True or False, got {enabled!r}")
+        if enabled == 'auto':
+            supported, why = bf16_support()
+            enabled = supported and not torch.cuda.is_available()
+            reason = why if not supported else ('a GPU is visible: use AmpOptimWrapper there' if not enabled else
+                                                f'the CPU has {why}')
+            print_log(f'CPUBF16OptimWrapper: {"bf16 autocast" if enabled else "fp32"} training ({reason})',
+                      logger='current')
+        self.bf16 = bool(enabled)
+
+    @contextlib.contextmanager
+    def optim_context(self, model: torch.nn.Module):
+        with super().optim_context(model):
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=self.bf16):
+                yield
