@@ -5,6 +5,6 @@ Configs load it with ``custom_imports = dict(imports=['tspsis.models'], allow_fa
 """
 from ..checkpoint import install_mmengine_loader
 from . import (box_conditioned, boxinst, cpmask, dataset, grabcut, loading, maskx, metric, monitor,  # noqa: F401
-               opmask, precision, pseudo_labeler, roi_heads)
+               opmask, precision, pseudo_labeler, roi_align, roi_heads)
 
 install_mmengine_loader()
