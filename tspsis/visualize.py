@@ -398,8 +398,11 @@ def draw_teacher_student(panels: Sequence[Mapping], captions: Sequence[str]):
 
 
 def plot_training_curves(runs: Mapping[str, object], keys: Sequence[str] = ("loss_cls", "loss_bbox", "loss_mask",
-                                                                            "loss_mask_teacher", "loss_mask_student")):
-    """The loss terms of Eq. 7 over the training iterations of each run (mmengine's ``vis_data/scalars.json``).
+                                                                            "loss_mask_teacher", "loss_mask_student"),
+                         ylabel: str = "loss"):
+    """The loss terms of Eq. 7 (or other logged ``keys``, e.g. ``pseudo_mask_iou`` of
+    :class:`~tspsis.models.monitor.PseudoMaskMonitorHook`) over the training iterations of each run (mmengine's
+    ``vis_data/scalars.json``).
 
     runs: {label: a finished ``tspsis.launch.Run``}. One panel per run; a term a run does not have is left out."""
     import json
@@ -422,6 +425,6 @@ def plot_training_curves(runs: Mapping[str, object], keys: Sequence[str] = ("los
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes)
-    axes[0, 0].set_ylabel("loss")
+    axes[0, 0].set_ylabel(ylabel)
     fig.tight_layout()
     return fig
