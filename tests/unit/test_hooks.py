@@ -17,37 +17,21 @@ pytest.importorskip("mmengine")
 
 # A 4-iteration regression with a checkpoint every iteration and one kept (the short profiles' setting), in a
 # process of its own: the fault injection SIGKILLs it.
-TRAIN = textwrap.dedent("""
+TRAIN = textwrap.dedent(f"""
     import sys
     import torch
-    from torch import nn
-    from mmengine.model import BaseModel
     from mmengine.runner import Runner
     import tspsis.hooks  # registers AtomicCheckpointHook
 
-    class Regression(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(2, 1)
-
-        def forward(self, x, y, mode="tensor"):
-            out = self.linear(x)
-            return {"loss": ((out - y) ** 2).mean()} if mode == "loss" else out
-
-    class Points(torch.utils.data.Dataset):
-        def __len__(self):
-            return 16
-
-        def __getitem__(self, i):
-            x = torch.randn(2, generator=torch.Generator().manual_seed(i))
-            return dict(x=x, y=x.sum(0, keepdim=True))
+    sys.path.insert(0, {str(Path(__file__).parent)!r})
+    from test_checkpoint import _Points, _Regression
 
     work_dir, resume_from = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
     torch.manual_seed(0)  # the model is built before the runner seeds anything
     runner = Runner(
-        model=Regression(), work_dir=work_dir, resume=resume_from is not None, load_from=resume_from,
+        model=_Regression(), work_dir=work_dir, resume=resume_from is not None, load_from=resume_from,
         randomness=dict(seed=0),
-        train_dataloader=dict(dataset=Points(), sampler=dict(type="DefaultSampler", shuffle=True), batch_size=4,
+        train_dataloader=dict(dataset=_Points(), sampler=dict(type="DefaultSampler", shuffle=True), batch_size=4,
                               collate_fn=dict(type="default_collate")),
         train_cfg=dict(by_epoch=False, max_iters=4),
         optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01, momentum=0.9)),
