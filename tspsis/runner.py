@@ -302,8 +302,7 @@ def resume_checkpoint(work_dir: Path) -> str | None:
         except (FileNotFoundError, CorruptCheckpointError):
             continue
         if named:
-            say(f"last_checkpoint names an unusable file ({problem}); resuming from {candidate}, the newest "
-                "complete checkpoint")
+            say(f"last_checkpoint names an unusable file ({problem}); taking the newest complete checkpoint")
         return str(candidate)
     if named:
         say(f"last_checkpoint names an unusable file ({problem}) and {work_dir} has no complete checkpoint: "
