@@ -37,6 +37,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -132,6 +133,10 @@ def _stale_data_root(cfg) -> str | None:
     return built_from
 
 
+_CONFIG_LOCK = threading.Lock()  # mmengine's parsing is not thread-safe (pkg_resources resolving `mmdet::` bases),
+# and experiments.Context.run_all checks and trains runs from threads
+
+
 def _read_config(path: str | Path, what: str):
     """``Config.fromfile`` of a config or mixin file; a missing or unreadable file is one ``ConfigError``."""
     from mmengine.config import Config
@@ -139,8 +144,9 @@ def _read_config(path: str | Path, what: str):
     if not Path(path).is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
-        return Config.fromfile(str(path))
-    except (SyntaxError, ImportError, NameError, OSError, KeyError, TypeError) as err:
+        with _CONFIG_LOCK:
+            return Config.fromfile(str(path))
+    except (SyntaxError, ImportError, NameError, OSError, KeyError) as err:
         # mmengine parses and executes the file: its message names the problem, the first line is enough
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"{path}: cannot read this {what} ({type(err).__name__}: {detail})") from err
