@@ -112,7 +112,7 @@ def completed_run(work_dir: Path, metrics_file: str = METRICS_FILE) -> Run | Non
     return Run(work_dir, metrics_path, checkpoint)
 
 
-class DeviceError(RuntimeError):  # a user error (tspsis.errors.is_user_error)
+class DeviceError(RuntimeError):
     """A profile or option needs a device this machine lacks (a GPU); the message names the fix."""
 
 

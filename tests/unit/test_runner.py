@@ -108,3 +108,16 @@ def test_missing_or_broken_config_files_are_one_line_errors(tmp_path):
     broken.write_text("model = dict(\n")
     with pytest.raises(ConfigError, match=rf"^{broken}: cannot read this mixin \(SyntaxError"):
         load_config(str(TS), str(tmp_path), [], mixins=[str(broken)])
+
+
+def test_cli_errors_are_one_line_before_any_work_dir_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TSPSIS_DEBUG", "0")  # restored afterwards: --debug sets it for the training processes
+    argv = ["train", str(tmp_path / "nope.py"), "--work-dir", str(tmp_path / "w")]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == f"tspsis train: error: config not found: {tmp_path / 'nope.py'}\n"
+    assert not (tmp_path / "w").exists()
+    with pytest.raises(FileNotFoundError, match="config not found"):
+        cli.main(["--debug", *argv])
+    monkeypatch.setenv("TSPSIS_DEBUG", "1")
+    with pytest.raises(FileNotFoundError, match="config not found"):
+        cli.main(argv)
