@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tspsis import cli, launch
-from tspsis.hooks import FAULT_ENV
 from tspsis.splits import write_split
 
 CONFIG = (Path(__file__).resolve().parents[2] / "configs" / "mask_rcnn_ts" /
@@ -59,12 +58,30 @@ def test_training_resumes_after_a_kill_and_finished_runs_are_skipped(data_root, 
     assert again == run and time.time() - start < 5  # finished: skipped, no subprocess
 
 
+SLOW_SAVE = """
+import time
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class SlowSave(Hook):  # rank 0, the one that writes checkpoints, takes 3 s longer over each
+    def before_save_checkpoint(self, runner, checkpoint):
+        time.sleep(3)
+"""
+
+
 def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path, monkeypatch):
-    """Rank 0 writes each checkpoint 3 s slowly (tspsis.hooks' fault injection): rank 1 must wait for it, not read
-    a last_checkpoint naming the file just removed (the race of issue 18, ~3 runs in 11 before the barrier)."""
-    monkeypatch.setenv(FAULT_ENV, "sleep:3")
+    """Rank 0 saves each checkpoint 3 s slowly, after mmengine's own hook would have removed the one kept: rank 1
+    must not go on to read a last_checkpoint naming that file (the race of issue 18, which failed ~3 fresh runs in
+    11; with mmengine's CheckpointHook and its resume from last_checkpoint this test fails every time)."""
+    (tmp_path / "slow_save.py").write_text(SLOW_SAVE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the launcher parses the mixin too (custom_imports)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
     mixin = tmp_path / "one_checkpoint.py"  # a mixin reaches the runner, merged over the config
-    mixin.write_text("default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))\n")
+    mixin.write_text("default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))\n"
+                     'custom_imports = dict(imports=["tspsis.models", "slow_save"], allow_failed_imports=False)\n'
+                     'custom_hooks = [dict(type="SlowSave")]\n')
     run = launch.train(CONFIG, tmp_path / "ddp", gpus=2, data_root=data_root, cfg_options=_options(), max_iters=2,
                        mixins=[mixin])
     meta = json.loads(run.metrics_path.read_text())["run"]
