@@ -5,9 +5,12 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 SETUP_DONE := $(VENV)/.tspsis-setup
 
-.PHONY: setup test demo doctor lab clean-venv
+.PHONY: help setup test demo doctor lab clean-venv
 
-setup: $(SETUP_DONE)
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 20
+
+setup: $(SETUP_DONE)  ## .venv with the pinned stack (a fresh one compiles mmcv: ~30 min on 2 cores, see README)
 
 $(SETUP_DONE): pyproject.toml scripts/install_mmcv.py
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
@@ -18,17 +21,17 @@ $(SETUP_DONE): pyproject.toml scripts/install_mmcv.py
 	$(PY) -m tspsis doctor
 	@touch $@
 
-test: setup
+test: setup  ## the test suite (what CI runs)
 	$(PY) -m pytest
 
-demo: setup
+demo: setup  ## the main job: run-notebooks --profile demo (about an hour on 2 cores)
 	$(PY) -m tspsis run-notebooks --profile demo
 
-doctor: setup
+doctor: setup  ## check torch, mmcv ops, mmdet and the kernels
 	$(PY) -m tspsis doctor
 
-lab: setup
+lab: setup  ## JupyterLab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks/
 
-clean-venv:
+clean-venv:  ## remove .venv
 	rm -rf $(VENV)

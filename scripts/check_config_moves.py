@@ -123,7 +123,8 @@ def _fixed(resolved: dict) -> dict:
     default in PartialCocoMetric since issue 11), every run has a training seed, and soft targets
     (post_process type 'none') carry no threshold (the PseudoLabeler refuses options a type does not take), and the
     oracle's stock StandardRoIHead is PartialRoIHead(fully_supervised=True) (the same training; it also predicts
-    the given boxes of the box-conditioned track)."""
+    the given boxes of the box-conditioned track), and checkpoints are saved by tspsis' AtomicCheckpointHook (the
+    same files, never half written)."""
     for loader in ("val_dataloader", "test_dataloader"):
         pipeline = ((resolved.get(loader) or {}).get("dataset") or {}).get("pipeline")
         if pipeline:
@@ -132,6 +133,9 @@ def _fixed(resolved: dict) -> dict:
     if resolved.get("test_evaluator", {}).get("type") == "PartialCocoMetric":
         resolved["test_evaluator"].update(overlap_bins=True, fp_attribution=True)
     resolved.setdefault("randomness", {}).setdefault("seed", 0)  # every run is seeded (runner.DEFAULT_SEED)
+    checkpoint = (resolved.get("default_hooks") or {}).get("checkpoint") or {}
+    if checkpoint.get("type") == "CheckpointHook":
+        checkpoint["type"] = "AtomicCheckpointHook"
     _visit_dicts(resolved.get("model"), lambda d: d.pop("thr") if d.get("type") == "none" and "thr" in d else None)
     roi_head = (resolved.get("model") or {}).get("roi_head") or {}
     oracle = "manifest" in (resolved.get("test_evaluator") or {})  # all masks in training, scored per split

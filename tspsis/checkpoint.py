@@ -9,21 +9,59 @@ real training run). Anything else in a checkpoint is refused.
 ``HistoryBuffer`` pickles its class-level table of statistics methods as ``getattr(HistoryBuffer, 'mean')``, so
 ``builtins.getattr`` is needed; instead of the real ``getattr`` (which would reach any attribute of any allowed
 object) we register :func:`_history_buffer_method`, which resolves only those statistics methods.
+
+A file that is not a checkpoint at all (garbage, or one cut short by a kill or a full disk) is a
+:class:`CorruptCheckpointError` ("corrupt or truncated"), told apart from a refused global
+(:class:`UnsafeCheckpointError`, which names the global): the advice of the one cannot help with the other.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-__all__ = ["UnsafeCheckpointError", "register_safe_globals", "load_checkpoint_file", "install_mmengine_loader"]
+__all__ = ["CorruptCheckpointError", "UnsafeCheckpointError", "check_checkpoint_file", "register_safe_globals",
+           "load_checkpoint_file", "install_mmengine_loader"]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds a global outside the allowlist; it was not loaded."""
+
+
+class CorruptCheckpointError(ValueError):
+    """A file that cannot be read as a checkpoint: not torch's format, or cut short."""
+
+    def __init__(self, filename: str | os.PathLike, detail: str = "") -> None:
+        super().__init__(f"{filename}: corrupt or truncated checkpoint" + (f" ({detail})" if detail else ""))
+
+
+def _is_legacy_torch_file(filename: str) -> bool:
+    """torch's format before 1.6: a pickle (protocol 2+) rather than a zip archive."""
+    with open(filename, "rb") as f:
+        return f.read(1) == b"\x80"
+
+
+def check_checkpoint_file(filename: str | os.PathLike) -> None:
+    """Raise unless ``filename`` is a complete checkpoint file: it exists and, in torch's zip format, every
+    record is there with its checksum right (no unpickling, so no code of the file runs)."""
+    filename = os.path.expanduser(str(filename))
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f"checkpoint not found: {filename}")
+    if not zipfile.is_zipfile(filename):
+        if _is_legacy_torch_file(filename):
+            return
+        raise CorruptCheckpointError(filename, "not a zip archive")
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise CorruptCheckpointError(filename, str(err)) from None
+    if bad is not None:
+        raise CorruptCheckpointError(filename, f"bad checksum in {bad}")
 
 
 def _history_buffer_method(owner: Any, name: str) -> Callable:
@@ -72,12 +110,20 @@ def load_checkpoint_file(filename: str, map_location: Any = None) -> dict:
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f"{filename} can not be found.")
+    if not zipfile.is_zipfile(filename) and not _is_legacy_torch_file(filename):
+        raise CorruptCheckpointError(filename, "not a zip archive")  # torch would call it unsafe
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError) as err:
+        if isinstance(err, RuntimeError) and "PytorchStreamReader" not in str(err):
+            raise  # not the archive (e.g. a CUDA tensor without CUDA)
+        raise CorruptCheckpointError(filename, str(err).splitlines()[0] if str(err) else "ends early") from None
     except pickle.UnpicklingError as err:
         # torch's message wraps the one informative line (the refused global) in generic advice
         lines = [ln.strip() for ln in str(err).splitlines()]
-        detail = next((ln for ln in lines if "GLOBAL" in ln or "getattr" in ln), lines[-1])
+        detail = next((ln for ln in lines if "GLOBAL" in ln or "getattr" in ln), None)
+        if detail is None:  # no global was refused: the pickle itself is broken
+            raise CorruptCheckpointError(filename, lines[-1] if lines else "") from None
         detail = detail.removeprefix("WeightsUnpickler error:").strip()
         raise UnsafeCheckpointError(
             f"{filename}: refused to load (weights-only unpickling): {detail} "

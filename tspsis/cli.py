@@ -1,9 +1,17 @@
-"""``tspsis`` console entry point. Each sub-command imports its module only when it runs."""
+"""``tspsis`` console entry point. Each sub-command imports its module only when it runs.
+
+Errors the user can fix (``tspsis.errors``) are one line and exit status 2; ``--debug`` (or ``TSPSIS_DEBUG=1``)
+shows the traceback instead. SIGINT and SIGTERM stop the processes a command started first, then the command,
+with one line that says how to go on (exit status 128 + the signal's number).
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 
@@ -57,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
 
     run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
                 data_root=args.data_root, max_iters=args.max_iters, seed=args.seed, force=args.force,
-                mixins=args.mixin, **_placement(args))
+                mixins=args.mixin, load_from=args.load_from, **_placement(args))
     print(f"checkpoint: {run.checkpoint}\nmetrics: {run.metrics_path}")
     return 0
 
@@ -106,7 +114,10 @@ NODES_HELP = ("machines (default 1); N > 1: torchrun --nnodes N, the same comman
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tspsis", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tspsis", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks, not one-line errors "
+                                                             "(also TSPSIS_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("doctor", help="check the environment (torch, mmcv ops, mmdet, kernels)").set_defaults(func=_doctor)
@@ -149,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="config file merged over CONFIG: a variant, track or hardware sizing "
                               "(repeatable, applied in order)")
         cmd.add_argument("--data-root", type=Path, help="replace the config's data_root")
-        cmd.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+        cmd.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                         help="override keys of the resolved config (a.b.c=V); a key the config lacks is an error, "
+                              "unless added with a '+' prefix (+a.b.new=V)")
         cmd.add_argument("--gpus", type=int, default=None, help=GPUS_HELP + (" (test: one process per node at most)"
                                                                           if name == "test" else ""))
         cmd.add_argument("--nodes", type=int, default=1, help=NODES_HELP)
@@ -168,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--seed", type=int, help="training seed, randomness.seed (default: the config's, "
                                                       "else 0)")
             cmd.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                             help="resume from the last checkpoint in --work-dir (default: on)")
+                             help="resume from the newest complete checkpoint in --work-dir (default: on)")
+            cmd.add_argument("--load-from", type=Path, metavar="WEIGHTS",
+                             help="start a new run from these weights (fine-tuning; shape mismatches are listed); "
+                                  "a run with checkpoints of its own resumes from them")
             cmd.add_argument("--force", action="store_true", help="train even if the run is complete")
             cmd.add_argument("--max-iters", type=int, help="rescale an iteration-based schedule to N iterations")
         cmd.set_defaults(func=func)
@@ -206,23 +222,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stopped_line(args: argparse.Namespace) -> str:
+    """How to go on after a signal stopped ``args.command``."""
+    if args.command == "train":
+        return f"the same command resumes from the newest checkpoint in {args.work_dir}"
+    if args.command == "run-notebooks":
+        return "the same command goes on: finished notebooks are skipped, trainings resume from their checkpoints"
+    return "nothing was finished; run the command again"
+
+
+def _raise_stopped(signum, frame) -> None:
+    from .signals import Stopped
+
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:
+        os.environ["TSPSIS_DEBUG"] = "1"  # the training processes inherit it
+    from .errors import debugging, is_user_error
+
+    # SIGTERM like Ctrl-C: an exception, after the children have stopped (tspsis.signals); main thread only
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         return args.func(args)
+    except KeyboardInterrupt as err:  # SIGINT, or SIGTERM (signals.Stopped)
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"tspsis {args.command}: stopped by {signal.Signals(signum).name}; {_stopped_line(args)}",
+              file=sys.stderr)
+        return 128 + signum
     except Exception as err:  # bad input or a missing device: one clear line, not a traceback
-        if not _user_error(err):
+        if debugging() or not is_user_error(err):
             raise
         print(f"tspsis {args.command}: error: {err}", file=sys.stderr)
         return 2
-
-
-def _user_error(err: Exception) -> bool:
-    """Errors the user fixes with other arguments: missing files, bad values, a device the machine lacks
-    (``tspsis.launch.DeviceError``; looked up only if launch was imported, to keep start-up light)."""
-    launch = sys.modules.get("tspsis.launch")
-    return isinstance(err, (FileNotFoundError, ValueError)) or (launch is not None and
-                                                                isinstance(err, launch.DeviceError))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

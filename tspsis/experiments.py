@@ -113,10 +113,12 @@ class ConfigSpec:
         return [f for f in self.files if not f.is_file()]
 
     def command(self, mode: str = "train") -> str:
-        """The ``tspsis`` command line that trains (or tests) this config, paths relative to the repository."""
+        """The ``tspsis`` command line that trains (or tests: add the checkpoint) this config, paths relative to the
+        repository, the work dir ``work_dirs/<name>``."""
         def rel(path: Path) -> str:
             return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-        return " ".join(["tspsis", mode, rel(self.leaf), *(f"--mixin {rel(m)}" for m in self.mixins)])
+        return " ".join(["tspsis", mode, rel(self.leaf), *(f"--mixin {rel(m)}" for m in self.mixins),
+                         f"--work-dir work_dirs/{self.name}"])
 
 
 @dataclass(frozen=True)

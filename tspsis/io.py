@@ -1,5 +1,5 @@
-"""Small file helpers shared by the library: atomic writes (a killed process never leaves half a file) and
-JSON reading with errors that name the file."""
+"""Small file helpers shared by the library: atomic writes (a killed process, or a machine that loses power,
+never leaves half a file) and JSON reading with errors that name the file."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_json", "write_bytes_atomic", "write_json_atomic"]
+__all__ = ["fsync_replace", "read_json", "write_bytes_atomic", "write_json_atomic"]
+
+
+def fsync_replace(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Rename the complete file ``src`` to ``dst``, its bytes on disk first and the rename after (both fsynced:
+    otherwise a crash may keep the new name with data that never reached the disk)."""
+    with open(src, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(src, dst)
+    folder = os.open(Path(dst).parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary sibling file and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temporary sibling file and ``fsync_replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a unique sibling name opened exclusively (unlike mkstemp it keeps the umask's permissions)
@@ -20,7 +33,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         with open(tmp, "xb") as f:
             f.write(data)
-        os.replace(tmp, path)
+        fsync_replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

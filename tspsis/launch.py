@@ -38,11 +38,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .io import read_json, write_json_atomic
 from .runner import DEFAULT_MASTER_PORT, METRICS_FILE, metrics_file_of_test
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+REQUEST_FILE = "request.json"  # a training's resolved config: what its checkpoints and metrics answer (train)
 LAUNCHERS = ("local", "slurm")  # local: this process starts the runner's processes; slurm: srun started them
 PROGRESS_ENV = "TSPSIS_PROGRESS"  # "bar" or "lines": overrides progress_style() (run-notebooks sets "lines")
+_SAY = "tspsis: "  # the runner's lines for the user (tspsis.runner.say), shown on the console
 _PROGRESS = re.compile(r"(?:Iter|Epoch)\((train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
 
 
@@ -228,17 +231,28 @@ def _label(config: Path, work_dir: Path) -> str:
 
 def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str, log_name: str = "launcher.log") -> None:
     """Run ``cmd`` (``mode`` train or test of the config ``name``), tee its output to ``work_dir / log_name`` and
-    show progress, one bar per phase (a training run ends with its test pass); raise with the log's tail."""
+    show progress, one bar per phase (a training run ends with its test pass), and the child's ``tspsis: `` lines;
+    a user's mistake the child reported (``tspsis.errors.USER_ERROR_PREFIX``, status 2) is raised as that one-line
+    ``UserError``, any other failure with the log's tail. The child runs in a session of its own, and SIGINT /
+    SIGTERM are forwarded to it and waited for (``tspsis.signals``)."""
+    from .errors import USER_ERROR_PREFIX, UserError
+    from .signals import forwarding_signals
+
     log_path = work_dir / log_name
     tail: deque[str] = deque(maxlen=40)
-    bar, phase, style = None, None, progress_style()
+    bar, phase, style, user_error = None, None, progress_style(), None
     print(f"{mode} {name}: log {log_path}", flush=True)
-    with open(log_path, "a", buffering=1) as log, subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                                      stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+    with open(log_path, "a", buffering=1) as log, forwarding_signals(), subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            start_new_session=True) as proc:
         log.write(f"$ {' '.join(cmd)}\n")
         for line in proc.stdout:
             log.write(line)
             tail.append(line.rstrip())
+            if line.startswith(USER_ERROR_PREFIX):
+                user_error = line[len(USER_ERROR_PREFIX):].strip()
+            elif line.startswith(_SAY):
+                print(f"{mode} {name}: {line[len(_SAY):].rstrip()}", flush=True)
             match = _PROGRESS.search(line)
             if match:
                 done, total = int(match.group(2)), int(match.group(3))
@@ -252,6 +266,8 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str, log
         returncode = proc.wait()
     if bar is not None:
         bar.close()
+    if returncode != 0 and user_error is not None:
+        raise UserError(user_error)
     if returncode != 0:
         raise RuntimeError(f"{mode} {name} failed (exit {returncode}); last lines of {log_path}:\n" + "\n".join(tail))
 
@@ -273,11 +289,86 @@ def _extra_args(data_root: str | Path | None, cfg_options: Iterable[str] | None,
     return extra + (["--cfg-options", *options] if options else [])
 
 
+def _annotation_files(cfg) -> list[tuple[str, Path]]:
+    """(where in the config, file) of every annotation file, split manifest and evaluator ground truth the config
+    reads, relative paths as the runner sees them (a dataset's ``data_root``, then the repository)."""
+    found = []
+
+    def visit(node, where: str, data_root: str = "") -> None:
+        if isinstance(node, dict):
+            data_root = node.get("data_root") or data_root
+            for key in ("ann_file", "manifest"):
+                value = node.get(key)
+                if isinstance(value, str) and value:
+                    joined = Path(value) if os.path.isabs(value) or "data_root" not in node else Path(data_root, value)
+                    found.append((f"{where}.{key}", REPO_ROOT / joined))
+            for key, value in node.items():
+                if isinstance(value, (dict, list)) and key != "pipeline":
+                    visit(value, f"{where}.{key}", data_root)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                visit(value, f"{where}[{i}]", data_root)
+
+    for part in ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator", "test_evaluator"):
+        visit(cfg.get(part), part)
+    return found
+
+
+def check_request(config: Path, mixins: Iterable[str | Path], cfg_options: Iterable[str],
+                  data_root: str | Path | None = None, max_iters: int | None = None, seed: int | None = None,
+                  load_from: str | Path | None = None, checkpoint: str | Path | None = None) -> dict:
+    """What a run asks for, checked before anything is written: the config and mixins exist and parse, every
+    ``cfg_options`` key exists (``tspsis.runner.checked_options``), the data root holds every annotation file the
+    config reads, and the weights to start from (``load_from``, else the config's) or to test (``checkpoint``) are
+    a complete checkpoint.
+    Returns the resolved config as JSON values, without its work dir: the run's identity (``REQUEST_FILE``)."""
+    from .checkpoint import check_checkpoint_file
+    from .errors import UserError
+    from .runner import load_config
+
+    cfg = load_config(str(config), "WORK_DIR", list(cfg_options), str(data_root) if data_root else None, max_iters,
+                      [str(m) for m in mixins], seed)
+    for where, path in _annotation_files(cfg):
+        if not path.is_file():
+            hint = "; `tspsis split` writes a training split" if "train_dataloader" in where else ""
+            raise UserError(f"{path}: annotation file not found ({where} of {config.name}; check --data-root"
+                            f"{hint})")
+    weights = str(Path(load_from).resolve()) if load_from else cfg.get("load_from")
+    for file in filter(None, (weights, checkpoint)):
+        check_checkpoint_file(file)
+    resolved = dict(cfg.to_dict(), load_from=weights)
+    resolved.pop("work_dir")
+    return json.loads(json.dumps(resolved, sort_keys=True, default=str))
+
+
+def _flat(node, prefix: str = "") -> dict:
+    """{dotted key path: value} of nested dicts and lists (list items by index, as in ``--cfg-options``)."""
+    if not isinstance(node, (dict, list)) or not node:
+        return {prefix.rstrip("."): node}
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    return {k: v for key, value in items for k, v in _flat(value, f"{prefix}{key}.").items()}
+
+
+def _differences(old: dict, new: dict, shown: int = 3) -> str:
+    """``key: old -> new`` of ``shown`` differing keys of two resolved configs, the shallowest first (the
+    schedule's ``train_cfg.max_iters`` before the lr steps it moves), and how many more."""
+    def brief(value) -> str:
+        text = json.dumps(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    old, new = _flat(old), _flat(new)
+    keys = sorted((k for k in old.keys() | new.keys() if old.get(k, "<unset>") != new.get(k, "<unset>")),
+                  key=lambda k: (k.count("."), k))
+    parts = [f"{k}: {brief(old.get(k, '<unset>'))} -> {brief(new.get(k, '<unset>'))}" for k in keys[:shown]]
+    return "; ".join(parts) + (f" (and {len(keys) - shown} more)" if len(keys) > shown else "")
+
+
 def train(config: str | Path, work_dir: str | Path, *, gpus: int | None = None, resume: bool = True,
           cfg_options: Iterable[str] | None = None, data_root: str | Path | None = None,
           max_iters: int | None = None, seed: int | None = None, force: bool = False,
           mixins: Iterable[str | Path] | None = None, nodes: int = 1, node_rank: int | None = None,
-          master_addr: str | None = None, master_port: int | None = None, launcher: str = "local") -> Run:
+          master_addr: str | None = None, master_port: int | None = None, launcher: str = "local",
+          load_from: str | Path | None = None) -> Run:
     """Train ``config`` in a subprocess and test the final model; returns where the metrics are.
 
     gpus: None = every visible GPU, or the CPU when none (``resolve_gpus``); 0 = CPU only; 1 = one process on
@@ -286,17 +377,33 @@ def train(config: str | Path, work_dir: str | Path, *, gpus: int | None = None, 
     ``launcher="slurm"``: this process is one ``srun`` task and runs the runner itself (gpus and nodes unused).
     ``max_iters`` rescales an iteration-based schedule (warm-up, lr steps, checkpoints). ``seed``: the
     training seed (``randomness.seed``; None: the config's, else ``runner.DEFAULT_SEED``). ``mixins``: config
-    files merged over ``config`` in order (``tspsis.runner.merge_mixin``). A finished run is returned without
+    files merged over ``config`` in order (``tspsis.runner.merge_mixin``). ``load_from``: weights a new run starts
+    from (fine-tuning; overrides the config's ``load_from``); a run with checkpoints of its own resumes from them.
+
+    Everything is checked before the work dir is made (``check_request``). The resolved config is the run's
+    identity (``WORK_DIR/request.json``): a work dir that holds a run of other settings (another ``max_iters``,
+    option, config ...) is an error naming the differences, never the old result; ``force`` trains it with the
+    new settings (resuming from its last checkpoint). A finished run of the same settings is returned without
     retraining unless ``force``.
     """
+    from .errors import UserError
+
     config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
-    work_dir.mkdir(parents=True, exist_ok=True)
+    options = list(cfg_options or [])
+    request = check_request(config, mixins, options, data_root, max_iters, seed, load_from)
+    recorded = work_dir / REQUEST_FILE
+    if not force and recorded.is_file() and (old := read_json(recorded, "request").get("resolved")) != request:
+        raise UserError(f"{work_dir} holds a run of other settings ({_differences(old, request)}); give another "
+                        "--work-dir, or --force to train this one with the new settings")
     if not force and (done := completed_run(work_dir)) is not None:
         print(f"{work_dir.name}: complete, skipped (force=True retrains)")
         return done
+    work_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(recorded, dict(config=str(config), mixins=[str(m) for m in mixins], resolved=request))
     gpus = resolve_gpus(gpus)
-    extra = _extra_args(data_root, cfg_options, max_iters, mixins) + (["--resume"] if resume else [])
+    extra = _extra_args(data_root, options, max_iters, mixins) + (["--resume"] if resume else [])
     extra += ["--seed", str(seed)] if seed is not None else []
+    extra += ["--load-from", str(Path(load_from).resolve())] if load_from else []
     _start("train", config, work_dir, gpus, _environment(gpus), extra, launcher, nodes, node_rank, master_addr,
            master_port)
     return _finished(work_dir)
@@ -313,17 +420,19 @@ def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gp
 
     name: what the results are called (default ``runner.default_test_name``: the checkpoint's stem and the
     options, e.g. ``iter_12-test_mask_head-teacher``). gpus as in ``train`` (one process per node at most);
-    nodes, node_rank, master_addr, master_port and launcher as in ``train``.
+    nodes, node_rank, master_addr, master_port and launcher as in ``train``. The config, options, data and
+    checkpoint are checked before the work dir is made (``check_request``).
     """
     from .runner import default_test_name
 
     config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
-    work_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Path(checkpoint).resolve()
     options = list(cfg_options or [])
     name = name or default_test_name(str(checkpoint), options)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"test name {name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
+    check_request(config, mixins, options, data_root, checkpoint=checkpoint)
+    work_dir.mkdir(parents=True, exist_ok=True)
     extra = ["--checkpoint", str(checkpoint), "--name", name, *_extra_args(data_root, options, mixins=mixins)]
     gpus = resolve_gpus(gpus)
     _start("test", config, work_dir, min(gpus, 1), _environment(gpus), extra, launcher, nodes, node_rank, master_addr,

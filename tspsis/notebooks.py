@@ -13,6 +13,9 @@ every notebook's ``tables.md``. Trained models live in ``work_dir`` (the run cac
 so notebooks share them and a re-executed notebook does not retrain unless the config, the model code or the data
 changed.
 
+SIGINT / SIGTERM stop the kernel and the trainings it started before ``run-notebooks`` itself (``tspsis.signals``);
+the same command then goes on where it stopped.
+
 Executed notebooks stay readable: the kernel gets ``TSPSIS_PROGRESS=lines`` (training progress as a few plain
 lines, ``tspsis.launch.progress_style``) and ``TQDM_DISABLE=1`` (no carriage-return bars in stored outputs),
 and ``prepare_kernel`` (called by ``Context.create``) silences the ``pkg_resources`` deprecation warning that
@@ -26,7 +29,6 @@ import json
 import os
 import re
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -60,10 +62,11 @@ def notebook_parameters(profile: str, output_dir: Path, gpus: int | None = None,
 
 def prepare_kernel() -> None:
     """Once per notebook kernel (``experiments.Context.create`` calls it): silence the ``pkg_resources``
-    deprecation warning that mmengine's imports print again and again (setuptools is pinned below 81 for it,
-    see README)."""
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-    warnings.filterwarnings("ignore", message="Deprecated call to `pkg_resources", category=DeprecationWarning)
+    deprecation warning that mmengine's imports print again and again (``tspsis.quiet_pkg_resources``, which
+    importing tspsis already did; again here in case the notebook reset the filters)."""
+    from . import quiet_pkg_resources
+
+    quiet_pkg_resources()
 
 
 @contextlib.contextmanager
@@ -124,6 +127,7 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
     ``$NODE_RANK`` and ``$MASTER_ADDR`` set (the notebooks' runs read them, ``tspsis.launch.resolve_nodes``).
     Raises ``tspsis.launch.DeviceError`` before anything runs if the profile needs a GPU and none would be used."""
     from .experiments import require_device
+    from .signals import forwarding_signals
 
     require_device(profile, gpus)  # seconds, before any data is generated
     import papermill as pm
@@ -144,7 +148,7 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
         start = time.time()
         parameters = notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir, train_seed, nodes)
         try:
-            with _environment(KERNEL_ENV):
+            with _environment(KERNEL_ENV), forwarding_signals():  # the kernel and its trainings stop first
                 pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,
                                     parameters=parameters)
         except pm.PapermillExecutionError as err:

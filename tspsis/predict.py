@@ -5,7 +5,10 @@
 
 INPUT: image files and/or folders (their images, not recursive). Out, per image, ``DIR/preds/<name>.json``
 (COCO-style: RLE masks, ``bbox`` xywh, category name and id, score) and ``DIR/vis/<name>.png`` (masks coloured,
-boxes, labels), and for all images ``DIR/results.segm.json``: the COCO results list (every detection, whatever
+boxes, labels), and for all images ``DIR/results.segm.json``. All or nothing: the files are written into
+``.<DIR name>.partial`` beside ``DIR`` and moved into ``DIR`` when every image is done (replacing the ``preds``,
+``vis`` and results of an earlier run; other files in ``DIR`` are left alone), so a failure or a kill leaves ``DIR``
+as it was: the COCO results list (every detection, whatever
 ``--score-thr``; scoring needs the full ranked list), scorable with pycocotools against a ground truth whose
 image ids are those of ``--boxes`` (a COCO file), else 1..N in input order (written in each ``preds`` file).
 
@@ -39,6 +42,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +57,7 @@ __all__ = ["IMG_EXTENSIONS", "PredictRun", "Predictor", "collect_images", "draw_
            "read_boxes"]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+RESULTS_FILE = "results.segm.json"
 DEFAULT_SCORE_THR = 0.3  # detection mode; given boxes keep every box unless --score-thr is given
 BOX_SLACK = 1.0  # px a given box may extend past the image border (then clipped)
 _ANNOTATION_LOADERS = ("LoadAnnotations", "mmdet.LoadAnnotations", "LoadPartialAnnotations")
@@ -239,14 +244,14 @@ class Predictor:
         from mmengine.config import Config
 
         import tspsis.models  # noqa: F401  (registers the plugin, weights-only checkpoint loading)
+        from tspsis.checkpoint import check_checkpoint_file
         from tspsis.models.grabcut import MaskGrabCut
         from tspsis.models.roi_heads import PartialRoIHead
 
         register_all_modules(init_default_scope=True)
         name = config_name or str(config)
         cfg = copy.deepcopy(config) if isinstance(config, Config) else Config.fromfile(str(config))
-        if not Path(checkpoint).is_file():
-            raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+        check_checkpoint_file(checkpoint)  # missing, or corrupt or truncated: one line before mmdet reads it
         if given_boxes:
             if "rpn_head" not in cfg.model or "roi_head" not in cfg.model:
                 raise ValueError(f"{name}: --boxes needs a two-stage model (rpn_head + roi_head); "
@@ -463,9 +468,6 @@ def predict(config: str | os.PathLike, checkpoint: str | os.PathLike, inputs: Se
             boxes: str | os.PathLike | None = None, device: str | None = None,
             data_root: str | os.PathLike | None = None, progress: bool = True) -> PredictRun:
     """Predict ``inputs`` (images / folders) and write ``out_dir``'s files (see the module docstring)."""
-    import cv2
-    from tqdm import tqdm
-
     from .runner import load_config
 
     for path in (config, *mixins):
@@ -485,8 +487,27 @@ def predict(config: str | os.PathLike, checkpoint: str | os.PathLike, inputs: Se
     cat_id_by_name = source.category_ids if source is not None else {}
 
     out = Path(out_dir)
-    (out / "preds").mkdir(parents=True, exist_ok=True)
-    (out / "vis").mkdir(parents=True, exist_ok=True)
+    stage = out.parent / f".{out.name}.partial"  # all-or-nothing: moved into `out` once every image is done
+    shutil.rmtree(stage, ignore_errors=True)  # what a killed run left
+    (stage / "preds").mkdir(parents=True)
+    (stage / "vis").mkdir()
+    try:
+        summary = _predict_images(predictor, images, source, thr, cat_id_by_name, out, stage, config, mixins,
+                                  checkpoint, progress)
+        _publish(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return PredictRun(out, out / RESULTS_FILE, summary)
+
+
+def _predict_images(predictor: Predictor, images: list[Path], source: BoxSource | None, thr: float,
+                    cat_id_by_name: dict, out: Path, stage: Path, config, mixins, checkpoint,
+                    progress: bool) -> list[dict]:
+    """Predict every image into ``stage`` (``preds``, ``vis``, ``RESULTS_FILE``); the summary names the files
+    as they will be in ``out``."""
+    import cv2
+    from tqdm import tqdm
+
     results, summary = [], []
     for number, (image, name) in enumerate(tqdm(list(zip(images, _unique_names(images))), desc="predict",
                                                  unit="img", disable=not progress), start=1):
@@ -498,16 +519,25 @@ def predict(config: str | os.PathLike, checkpoint: str | os.PathLike, inputs: Se
                          segmentation=r["segmentation"]) for r in records]
         kept = [r for r in records if r["score"] >= thr]
         height, width = img.shape[:2]
-        pred_file, vis_file = out / "preds" / f"{name}.json", out / "vis" / f"{name}.png"
-        write_json_atomic(pred_file, dict(
+        pred_file, vis_file = Path("preds") / f"{name}.json", Path("vis") / f"{name}.png"
+        write_json_atomic(stage / pred_file, dict(
             image=dict(id=image_id, file_name=image.name, path=str(image), width=width, height=height),
             mode="given_boxes" if source is not None else "detection", score_thr=thr,
             config=str(config), mixins=[str(m) for m in mixins], checkpoint=str(checkpoint),
             instances=kept), indent=1)
-        if not cv2.imwrite(str(vis_file), draw_overlay(img, kept)):
-            raise OSError(f"{vis_file}: could not write the overlay")
-        summary.append(dict(file=str(image), id=image_id, preds=str(pred_file), overlay=str(vis_file),
+        if not cv2.imwrite(str(stage / vis_file), draw_overlay(img, kept)):
+            raise OSError(f"{out / vis_file}: could not write the overlay")
+        summary.append(dict(file=str(image), id=image_id, preds=str(out / pred_file), overlay=str(out / vis_file),
                             instances=len(kept)))
-    results_file = out / "results.segm.json"
-    write_json_atomic(results_file, results)
-    return PredictRun(out, results_file, summary)
+    write_json_atomic(stage / RESULTS_FILE, results)
+    return summary
+
+
+def _publish(stage: Path, out: Path) -> None:
+    """Move ``stage``'s outputs into ``out``, each replacing the one of an earlier run (which goes into ``stage``,
+    removed afterwards); the results file last: it is there only if the overlays beside it are complete."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("preds", "vis", RESULTS_FILE):
+        if (out / name).exists():
+            os.replace(out / name, stage / f"earlier-{name}")
+        os.replace(stage / name, out / name)

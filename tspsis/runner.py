@@ -1,7 +1,14 @@
 """The process that :mod:`tspsis.launch` starts: one mmengine ``Runner`` that trains or tests a config.
 
 ``python -m tspsis.runner {train,test} CONFIG --work-dir DIR [--mixin FILE ...] [--checkpoint CKPT]
-[--data-root ROOT] [--seed N] [--name NAME] [--launcher {none,pytorch,slurm}] [--resume] [--cfg-options k=v ...]``.
+[--data-root ROOT] [--seed N] [--name NAME] [--launcher {none,pytorch,slurm}] [--resume] [--load-from WEIGHTS]
+[--cfg-options k=v ...]``.
+
+Resume and fine-tuning: with ``--resume`` a training goes on from DIR's own newest complete checkpoint
+(``resume_checkpoint``: the one ``last_checkpoint`` names, else the newest complete ``iter_N.pth``, said in one
+line). Without one, the weights of ``--load-from`` (else the config's ``load_from``) start a new run at iteration
+0, the tensors that do not fit listed one line each (``fine_tune_report``). Checkpoints are written by
+``tspsis.hooks.AtomicCheckpointHook``: never half there.
 
 Launchers (mmengine's): ``none`` one process; ``pytorch`` one of ``torchrun``'s processes (one machine or several,
 ``tspsis.launch``); ``slurm`` one task of an ``srun`` job (rank, world size and master from ``SLURM_PROCID``,
@@ -29,6 +36,8 @@ import math
 import os
 import re
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +48,10 @@ import torch
 METRICS_FILE = "metrics.json"
 DEFAULT_SEED = 0  # randomness.seed of a config that sets none (mmengine would draw a new one every run)
 DEFAULT_MASTER_PORT = 29500  # torch.distributed's, and mmengine's for slurm when MASTER_PORT is not set
+
+
+class ConfigError(ValueError):
+    """A config, mixin or option the user gave cannot be used; the message names the file or key."""
 
 
 def replace_data_root(node: Any, old: str, new: str) -> Any:
@@ -102,9 +115,7 @@ def merge_mixin(cfg, mixin: str | Path) -> None:
     key, ``_delete_=True`` replaces a dict, any other value, lists included, replaces), as if its content were
     written at the end of the config. The mixin is parsed on its own (it may have a ``_base_`` of its own, and
     may not read the config's variables)."""
-    from mmengine.config import Config
-
-    content = Config.fromfile(str(mixin)).to_dict()
+    content = _read_config(mixin, "mixin").to_dict()
     content.pop("_base_", None)
     cfg.merge_from_dict(_without_orphan_deletes(content, cfg.to_dict()), allow_list_keys=False)
 
@@ -122,21 +133,86 @@ def _stale_data_root(cfg) -> str | None:
     return built_from
 
 
+_CONFIG_LOCK = threading.Lock()  # mmengine's parsing is not thread-safe (pkg_resources resolving `mmdet::` bases),
+# and experiments.Context.run_all checks and trains runs from threads
+
+
+def _read_config(path: str | Path, what: str):
+    """``Config.fromfile`` of a config or mixin file; a missing or unreadable file is one ``ConfigError``."""
+    from mmengine.config import Config
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        with _CONFIG_LOCK:
+            return Config.fromfile(str(path))
+    except (SyntaxError, ImportError, NameError, OSError, KeyError) as err:
+        # mmengine parses and executes the file: its message names the problem, the first line is enough
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{path}: cannot read this {what} ({type(err).__name__}: {detail})") from err
+
+
+def _key_paths(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key path of the nested dicts ``node`` (lists are leaves)."""
+    paths = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            paths += [path, *_key_paths(value, path + ".")]
+    return paths
+
+
+def _has_key(node: Any, parts: list[str]) -> bool:
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]  # mmengine's DictAction: a list element by index
+        else:
+            return False
+    return True
+
+
+def checked_options(cfg, cfg_options: list[str]) -> list[str]:
+    """``cfg_options`` with the ``+`` of new keys dropped, after checking that every other key path exists in
+    ``cfg``: a typo (``randomnes.seed=3``, ``train_cfg.max_iter=10``) is a ``ConfigError`` that names the nearest
+    existing key. ``+KEY=VALUE`` adds a key the config does not have (a component's optional argument)."""
+    import difflib
+
+    resolved, plain = cfg.to_dict(), []
+    for option in cfg_options:
+        key, equals, value = option.partition("=")
+        if not equals or not key.lstrip("+"):
+            raise ConfigError(f"--cfg-options {option!r}: expected KEY=VALUE")
+        if key.startswith("+"):
+            key = key[1:]
+        elif not _has_key(resolved, key.split(".")):
+            near = difflib.get_close_matches(key, _key_paths(resolved), n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise ConfigError(f"--cfg-options {key}: no such key in the resolved config; {hint}"
+                              f"(a new key needs a '+' prefix: +{key}={value})")
+        plain.append(f"{key}={value}")
+    return plain
+
+
 def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: str | None = None,
                 max_iters: int | None = None, mixins: list[str] | tuple[str, ...] = (), seed: int | None = None):
     """The resolved config of a run: ``config``, then ``mixins`` merged over it in order (``merge_mixin``), then
-    ``cfg_options`` (mmengine ``--cfg-options`` syntax), paths moved to ``data_root``, the schedule rescaled to
-    ``max_iters``, ``randomness.seed`` set to ``seed`` (or to ``DEFAULT_SEED`` when neither the config nor the
-    options set one) and ``work_dir``."""
-    from mmengine.config import Config, DictAction
+    ``cfg_options`` (mmengine ``--cfg-options`` syntax, keys checked by ``checked_options``), paths moved to
+    ``data_root``, the schedule rescaled to ``max_iters``, ``randomness.seed`` set to ``seed`` (or to
+    ``DEFAULT_SEED`` when neither the config nor the options set one) and ``work_dir``. A missing or unreadable
+    file, or an unknown option key, is a ``ConfigError`` / ``FileNotFoundError`` naming it."""
+    from mmengine.config import DictAction
 
-    cfg = Config.fromfile(config)
+    cfg = _read_config(config, "config")
     for mixin in mixins:
         merge_mixin(cfg, mixin)
+    if (cfg.get("randomness") or {}).get("seed") is None:  # before the options, so that they may set it
+        cfg.randomness = dict(cfg.get("randomness") or {}, seed=DEFAULT_SEED)
     if cfg_options:
         parser = argparse.ArgumentParser()
         parser.add_argument("--o", nargs="+", action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(["--o", *cfg_options]).o)
+        cfg.merge_from_dict(parser.parse_args(["--o", *checked_options(cfg, cfg_options)]).o)
     built_from = _stale_data_root(cfg)
     if built_from is not None:  # a child changed `data_root` alone: move the paths the bases built from the old one
         cfg.merge_from_dict(replace_data_root(cfg.to_dict(), built_from, cfg.data_root), allow_list_keys=True)
@@ -147,9 +223,8 @@ def load_config(config: str, work_dir: str, cfg_options: list[str], data_root: s
         cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, new_root), allow_list_keys=True)
     if max_iters is not None:
         scale_schedule(cfg, max_iters)
-    randomness = dict(cfg.get("randomness") or {})
-    if seed is not None or randomness.get("seed") is None:
-        cfg.randomness = dict(randomness, seed=DEFAULT_SEED if seed is None else int(seed))
+    if seed is not None:
+        cfg.randomness = dict(cfg.randomness, seed=int(seed))
     cfg.work_dir = str(work_dir)
     return cfg
 
@@ -202,6 +277,71 @@ def _last_checkpoint(work_dir: Path) -> str | None:
     return marker.read_text().strip() if marker.is_file() else None
 
 
+def say(message: str) -> None:
+    """A line for the user, from rank 0 only: ``tspsis.launch`` shows the lines that start with ``tspsis: ``
+    on the console (everything else goes to the log)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"tspsis: {message}", flush=True)
+
+
+_CHECKPOINT_NAME = re.compile(r"(?:iter|epoch)_(\d+)\.pth")
+
+
+def resume_checkpoint(work_dir: Path) -> str | None:
+    """The checkpoint a resumed training starts from: the one ``last_checkpoint`` names if it is complete
+    (``tspsis.checkpoint.check_checkpoint_file``), else the newest complete ``iter_N.pth`` / ``epoch_N.pth`` of
+    ``work_dir`` (said in one line), else None (a new run)."""
+    from .checkpoint import CorruptCheckpointError, check_checkpoint_file
+
+    named = _last_checkpoint(work_dir)
+    if named:
+        try:
+            check_checkpoint_file(named)
+            return named
+        except (FileNotFoundError, CorruptCheckpointError) as err:
+            problem = str(err)
+    saved = sorted((p for p in work_dir.glob("*.pth") if _CHECKPOINT_NAME.fullmatch(p.name)),
+                   key=lambda p: int(_CHECKPOINT_NAME.fullmatch(p.name).group(1)), reverse=True)
+    for candidate in saved:
+        try:
+            check_checkpoint_file(candidate)
+        except (FileNotFoundError, CorruptCheckpointError):
+            continue
+        if named:
+            say(f"last_checkpoint names an unusable file ({problem}); taking the newest complete checkpoint")
+        return str(candidate)
+    if named:
+        say(f"last_checkpoint names an unusable file ({problem}) and {work_dir} has no complete checkpoint: "
+            "training from the start")
+    return None
+
+
+def fine_tune_report(model, weights: str) -> list[str]:
+    """What loading ``weights`` into ``model`` (mmengine's ``load_checkpoint``, not strict) will do, one line per
+    problem: tensors skipped for a shape mismatch (e.g. a class-agnostic head's logits into a class-specific head),
+    and the counts of tensors only one side has."""
+    from mmengine.model import is_model_wrapper
+
+    from .checkpoint import load_checkpoint_file
+
+    model = model.module if is_model_wrapper(model) else model
+    state = load_checkpoint_file(weights, map_location="cpu")
+    state = state.get("state_dict", state) if isinstance(state, dict) else {}
+    state = {re.sub(r"^module\.", "", k): v for k, v in state.items()}  # mmengine's default revise_keys
+    own = model.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and getattr(v, "shape", None) != own[k].shape]
+    loaded = sum(1 for k in state if k in own) - len(mismatched)
+    lines = [f"fine-tuning from {weights}: a new run from iteration 0; {loaded} of {len(own)} tensors of the model "
+             "loaded"]
+    lines += [f"not loaded (shape mismatch): {k}: {tuple(state[k].shape)} in the weights, {tuple(own[k].shape)} in "
+              "the model" for k in mismatched]
+    for what, keys in (("not in the weights (kept as initialised)", [k for k in own if k not in state]),
+                       ("not in the model (ignored)", [k for k in state if k not in own])):
+        if keys:
+            lines.append(f"{what}: {len(keys)} tensors, e.g. {', '.join(keys[:3])}")
+    return lines
+
+
 def _iter_times(runner) -> dict:
     """Per-iteration training time over the whole run (the message hub's history survives a resume)."""
     import numpy as np
@@ -214,6 +354,20 @@ def _iter_times(runner) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run; a user's mistake (``tspsis.errors.is_user_error``) ends as one line with ``USER_ERROR_PREFIX`` and
+    status 2 (the launcher shows it), unless ``TSPSIS_DEBUG`` asks for the traceback."""
+    from .errors import USER_ERROR_PREFIX, debugging, is_user_error
+
+    try:
+        return _main(argv)
+    except Exception as err:
+        if debugging() or not is_user_error(err):
+            raise
+        print(f"{USER_ERROR_PREFIX}{err}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["train", "test"])
     ap.add_argument("config")
@@ -226,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help=f"randomness.seed (default: the config's, else {DEFAULT_SEED})")
     ap.add_argument("--name", help="test mode: results go to test-NAME.metrics.json (default: default_test_name())")
     ap.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
-    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="train: resume from the work dir's newest complete "
+                                                          "checkpoint, if it has one")
+    ap.add_argument("--load-from", metavar="WEIGHTS", help="train: a new run that starts from these weights "
+                                                           "(overrides the config's load_from)")
     ap.add_argument("--cfg-options", nargs="+", default=[])
     process_start = time.time()
     args = ap.parse_args(argv)
@@ -237,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmengine.dist import barrier
     from mmengine.runner import Runner
 
-    from .checkpoint import install_mmengine_loader
+    from .checkpoint import check_checkpoint_file, install_mmengine_loader
     from .io import write_json_atomic
 
     install_mmengine_loader()
@@ -256,17 +413,32 @@ def main(argv: list[str] | None = None) -> int:
         cfg.test_evaluator.outfile_prefix = str(prefix)
     else:  # a training without a test (e.g. the shared pre-training): mmengine wants all three or none
         cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
+    weights = None  # train: a new run from these weights (fine-tuning)
     if args.mode == "train":
-        cfg.resume = args.resume
+        # Resume only from this work dir's own checkpoints; `load_from` (the config's, or --load-from) starts a new
+        # run from weights. (mmengine would resume from load_from: KeyError 'epoch' for weights alone, and the
+        # other run's iteration and schedule for a full checkpoint.) Either is named to the runner explicitly, so
+        # that its test pass never looks for a last_checkpoint again.
+        own = resume_checkpoint(work_dir) if args.resume else None
+        weights = None if own else (args.load_from or cfg.get("load_from"))
+        if weights:
+            check_checkpoint_file(weights)
+        cfg.resume, cfg.load_from = own is not None, own or weights
+        if own:
+            say(f"resuming from {own}")
         # the final model is tested below; the loop's own validation at the last iteration would score it twice
         cfg.train_cfg.val_begin = 2**31
     else:
+        if args.checkpoint:
+            check_checkpoint_file(args.checkpoint)
         cfg.load_from = args.checkpoint
         cfg.resume = False
 
     dumped = work_dir / Path(args.config).name  # the resolved config mmengine writes (tspsis.visualize reads it)
     training_config = dumped.read_bytes() if name is not None and dumped.is_file() else None
     runner = Runner.from_cfg(cfg)
+    for line in fine_tune_report(runner.model, weights) if weights else ():
+        say(line)
     if training_config is not None and runner.rank == 0:  # a test keeps its config apart, like its metrics
         Path(f"{prefix}.py").write_bytes(dumped.read_bytes())
         dumped.write_bytes(training_config)

@@ -1,5 +1,6 @@
 # Runtime settings shared by every tspsis experiment: mmdet's default_runtime plus the plugin import, a small
-# log interval (the synthetic epochs are short) and a bounded number of kept checkpoints.
+# log interval (the synthetic epochs are short) and a bounded number of kept checkpoints, written so that a kill
+# never leaves a half-written one (tspsis.hooks.AtomicCheckpointHook, mmengine's CheckpointHook made crash-safe).
 default_scope = 'mmdet'
 custom_imports = dict(imports=['tspsis.models'], allow_failed_imports=False)  # registers the tspsis modules
 
@@ -7,7 +8,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),  # keep the last 3 epochs
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),  # keep the last 3 epochs
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tspsis import launch
+from tspsis import cli, launch
 from tspsis.splits import write_split
 
 CONFIG = (Path(__file__).resolve().parents[2] / "configs" / "mask_rcnn_ts" /
@@ -48,7 +48,7 @@ def test_training_resumes_after_a_kill_and_finished_runs_are_skipped(data_root, 
 
     run = launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=_options(), max_iters=6)
     log = (work_dir / "launcher.log").read_text()
-    assert "Auto resumed from the latest checkpoint" in log  # mmengine's resume, under weights-only loading
+    assert f"tspsis: resuming from {work_dir / 'iter_2.pth'}" in log  # mmengine's resume, under weights-only loading
     meta = run.metrics["run"]
     assert meta["complete"] and meta["iters"] == 6 and run.checkpoint.name == "iter_6.pth"
     assert set(run.metrics["segm"]) >= {"unseen", "seen", "all"}
@@ -58,9 +58,30 @@ def test_training_resumes_after_a_kill_and_finished_runs_are_skipped(data_root, 
     assert again == run and time.time() - start < 5  # finished: skipped, no subprocess
 
 
-def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path):
+SLOW_SAVE = """
+import time
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class SlowSave(Hook):  # rank 0, the one that writes checkpoints, takes 3 s longer over each
+    def before_save_checkpoint(self, runner, checkpoint):
+        time.sleep(3)
+"""
+
+
+def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path, monkeypatch):
+    """Rank 0 saves each checkpoint 3 s slowly, after mmengine's own hook would have removed the one kept: rank 1
+    must not go on to read a last_checkpoint naming that file (the race of issue 18, which failed ~3 fresh runs in
+    11; with mmengine's CheckpointHook and its resume from last_checkpoint this test fails every time)."""
+    (tmp_path / "slow_save.py").write_text(SLOW_SAVE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the launcher parses the mixin too (custom_imports)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
     mixin = tmp_path / "one_checkpoint.py"  # a mixin reaches the runner, merged over the config
-    mixin.write_text("default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))\n")
+    mixin.write_text("default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))\n"
+                     'custom_imports = dict(imports=["tspsis.models", "slow_save"], allow_failed_imports=False)\n'
+                     'custom_hooks = [dict(type="SlowSave")]\n')
     run = launch.train(CONFIG, tmp_path / "ddp", gpus=2, data_root=data_root, cfg_options=_options(), max_iters=2,
                        mixins=[mixin])
     meta = json.loads(run.metrics_path.read_text())["run"]
@@ -123,7 +144,7 @@ def test_two_nodes_train_on_halves_of_the_data_and_one_process_resumes(data_root
     run = launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=_options(), max_iters=3,
                        force=True)
     resumed = (work_dir / "launcher.log").read_text()[len(logged):]
-    assert f"Auto resumed from the latest checkpoint {work_dir.resolve() / 'iter_2.pth'}" in resumed
+    assert f"tspsis: resuming from {work_dir.resolve() / 'iter_2.pth'}" in resumed
     assert "Iter(train) [3/3]" in resumed and "Iter(train) [1/3]" not in resumed  # it went on from iteration 2
     meta = run.metrics["run"]
     assert meta["world_size"] == 1 and meta["iters"] == 3 and run.checkpoint.name == "iter_3.pth"
@@ -220,3 +241,92 @@ def test_gpus_default_to_the_visible_ones(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     assert launch.resolve_gpus(None) == 4 and launch.resolve_gpus(0) == 0
+
+
+def _weights_only(checkpoint: Path, out: Path, class_agnostic_logits: bool = False) -> Path:
+    """``checkpoint``'s state_dict and an empty meta (what a weights file shared without a run looks like);
+    ``class_agnostic_logits``: the mask logits of a class-agnostic head (one output), which cannot load into
+    this config's class-specific head."""
+    import torch
+
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    if class_agnostic_logits:
+        for key in ("roi_head.mask_head.conv_logits.weight", "roi_head.mask_head.conv_logits.bias"):
+            state[key] = state[key][:1].clone()
+    torch.save({"state_dict": state, "meta": {}}, out)
+    return out
+
+
+def test_fine_tuning_starts_a_new_run_and_a_killed_one_still_resumes(data_root, tmp_path, capsys):
+    options = _options() + NO_TEST
+    other = launch.train(CONFIG, tmp_path / "other", gpus=0, data_root=data_root, cfg_options=options, max_iters=3)
+    full = other.work_dir / "iter_3.pth"  # a whole checkpoint of another run, at iteration 3
+
+    run = launch.train(CONFIG, tmp_path / "full", gpus=0, data_root=data_root, cfg_options=options, max_iters=2,
+                       load_from=full)
+    log = (run.work_dir / "launcher.log").read_text()
+    assert "Iter(train) [1/2]" in log and "Iter(train) [2/2]" in log and run.metrics["run"]["iters"] == 2
+    assert f"fine-tuning from {full}: a new run from iteration 0; " in capsys.readouterr().out
+
+    weights = _weights_only(full, tmp_path / "agnostic.pth", class_agnostic_logits=True)
+    work_dir = tmp_path / "weights"  # load_from in the config (an option here), killed after its first checkpoint
+    work_dir.mkdir()
+    extra = launch._extra_args(data_root, options + [f"load_from={weights}"], 2) + ["--resume"]
+    proc = subprocess.Popen(launch._command("train", CONFIG, work_dir, 1, extra), cwd=launch.REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    said = []
+    for line in proc.stdout:
+        said += [line.strip()] if line.startswith("tspsis: ") else []
+        if (work_dir / "iter_1.pth").exists():
+            break
+    proc.kill()
+    proc.wait()
+    assert said[0].startswith(f"tspsis: fine-tuning from {weights}: a new run from iteration 0; ")
+    import torch
+
+    model = torch.load(full, weights_only=True)["state_dict"]  # the same config: the model's shapes
+    assert said[1:3] == [f"tspsis: not loaded (shape mismatch): roi_head.mask_head.conv_logits.{name}: "
+                         f"{(1, *model[f'roi_head.mask_head.conv_logits.{name}'].shape[1:])} in the weights, "
+                         f"{tuple(model[f'roi_head.mask_head.conv_logits.{name}'].shape)} in the model"
+                         for name in ("weight", "bias")]
+    launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=options + [f"load_from={weights}"],
+                 max_iters=2)
+    printed = capsys.readouterr().out
+    assert f"resuming from {work_dir / 'iter_1.pth'}" in printed and "fine-tuning" not in printed
+
+
+def test_a_finished_run_asked_another_question_is_an_error_not_the_old_result(data_root, tmp_path, capsys):
+    options = _options() + NO_TEST
+    run = launch.train(CONFIG, tmp_path / "run", gpus=0, data_root=data_root, cfg_options=options, max_iters=1)
+    assert launch.train(CONFIG, run.work_dir, gpus=0, data_root=data_root, cfg_options=options, max_iters=1) == run
+    command = ["train", str(CONFIG), "--work-dir", str(run.work_dir), "--data-root", str(data_root), "--gpus", "0"]
+    capsys.readouterr()
+    assert cli.main([*command, "--max-iters", "4", "--cfg-options", *options]) == 2
+    assert capsys.readouterr().err == (
+        f"tspsis train: error: {run.work_dir} holds a run of other settings (train_cfg.max_iters: 1 -> 4; "
+        "train_cfg.val_interval: 1 -> 4; param_scheduler.1.end: 1 -> 4 (and 2 more)); give another --work-dir, or "
+        "--force to train this one with the new settings\n")
+    assert cli.main([*command, "--max-iters", "1", "--cfg-options", *options, "randomness.seed=1"]) == 2
+    assert "settings (randomness.seed: 0 -> 1);" in capsys.readouterr().err  # any changed option
+
+
+def test_sigterm_to_train_stops_its_training_first_and_says_how_to_resume(data_root, tmp_path):
+    import psutil
+
+    work_dir = tmp_path / "run"
+    command = subprocess.Popen(
+        [sys.executable, "-m", "tspsis", "train", str(CONFIG), "--work-dir", str(work_dir), "--gpus", "0",
+         "--data-root", str(data_root), "--max-iters", "60", "--cfg-options", *_options()],
+        cwd=launch.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    log, deadline = work_dir / "launcher.log", time.time() + 300
+    while not (log.is_file() and "Iter(train) [" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    children = psutil.Process(command.pid).children(recursive=True)
+    assert any("tspsis.runner" in " ".join(child.cmdline()) for child in children)
+    command.send_signal(signal.SIGTERM)
+    _, err = command.communicate(timeout=120)
+    assert command.returncode == 128 + signal.SIGTERM
+    assert err.splitlines()[-1] == (f"tspsis train: stopped by SIGTERM; the same command resumes from the newest "
+                                    f"checkpoint in {work_dir}")
+    assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]

@@ -238,3 +238,34 @@ def test_input_errors_name_the_file_and_the_field(data_root, det_checkpoint, box
 
     with pytest.raises(ValueError, match="box-conditioned model .* pass --boxes"):
         predict(LEAF, box_checkpoint, [image], tmp_path / "o5", mixins=MIXINS, progress=False)
+
+
+def test_predict_is_all_or_nothing_and_a_corrupt_checkpoint_is_one_line(data_root, det_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("000000.png", "000001.png"):
+        shutil.copy(data_root / "val" / name, folder / name)
+    png = (data_root / "val" / "000002.png").read_bytes()
+    (folder / "000002.png").write_bytes(png[: len(png) // 3])  # the last image, cut short
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"000002\.png: cannot read the image"):
+        predict(LEAF, det_checkpoint, [folder], out, data_root=data_root, progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".out*"))  # no overlays of the first two, no staging left
+
+    (folder / "000002.png").unlink()
+    done = predict(LEAF, det_checkpoint, [folder], out, data_root=data_root, progress=False)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert {str(p) for p in before} == {"preds/000000.json", "preds/000001.json", "vis/000000.png",
+                                        "vis/000001.png", "results.segm.json"} and done.results_file.is_file()
+    (folder / "000002.png").write_bytes(png[: len(png) // 3])
+    with pytest.raises(ValueError, match=r"000002\.png: cannot read the image"):
+        predict(LEAF, det_checkpoint, [folder], out, data_root=data_root, progress=False)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # as it was
+
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x00not a checkpoint" * 100)
+    capsys.readouterr()
+    rc = cli.main(["predict", str(LEAF), str(garbage), str(folder), "--out-dir", str(tmp_path / "o"),
+                   "--data-root", str(data_root)])
+    assert rc == 2 and capsys.readouterr().err == (
+        f"tspsis predict: error: {garbage}: corrupt or truncated checkpoint (not a zip archive)\n")

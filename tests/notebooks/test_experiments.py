@@ -188,7 +188,8 @@ def test_a_run_is_its_leaf_config_and_mixins_in_order(data, tmp_path):
     assert full.command() == ("tspsis train configs/mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-"
                               "voc2nonvoc.py --mixin configs/_base_/ts_variants/crf.py --mixin configs/_base_/tracks/"
                               "box_conditioned.py --mixin configs/_base_/ts_variants/warmup-half.py --mixin "
-                              "configs/_base_/schedules/synth_gpu.py")
+                              "configs/_base_/schedules/synth_gpu.py --work-dir work_dirs/ts-mask-rcnn_r18-scratch_fpn_"
+                              "1xb4-300it_synth-voc2nonvoc+crf+box_conditioned+warmup-half+synth_gpu")
     boxinst = experiments.config("BoxInst + ours", "voc2nonvoc", "full")
     assert [m.name for m in boxinst.mixins] == ["boxinst_synth_gpu.py"]  # BoxInst's own lr on one GPU
 

@@ -146,3 +146,54 @@ def test_force_re_executes_complete_notebooks_in_a_quiet_kernel(tmp_path, monkey
     executed = nbformat.read(tmp_path / "run" / "00_ok.ipynb", as_version=4)
     streams = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
     assert [o.text for o in streams] == ["env lines 1 seed [0, 1]\n"]  # no warning, no progress bar
+
+
+# run-notebooks in a process of its own (SIGTERM goes to it), its notebooks from NB_DIR (argv[1])
+RUN_NOTEBOOKS = """
+import sys
+from pathlib import Path
+from tspsis import cli, notebooks
+
+notebooks.NOTEBOOKS = Path(sys.argv[1])
+sys.exit(cli.main(["run-notebooks", "--profile", "tiny", *sys.argv[2:]]))
+"""
+
+
+def test_sigterm_to_run_notebooks_stops_the_kernel_and_its_trainings_first(tmp_path):
+    """A notebook whose 'training' runs in a session of its own, as tspsis.launch starts them: SIGTERM to
+    run-notebooks must not leave it running (it did, for ~25 s, with PPID 1: issue 18)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    nb_dir, pid_file = tmp_path / "notebooks", tmp_path / "training.pid"
+    nb_dir.mkdir()
+    params = "\n".join(f"{name} = None" for name in notebooks.PARAMETERS)
+    _write(nb_dir / "00_trains.ipynb", [params, (
+        "import subprocess, sys, time\n"
+        "training = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(training.pid))\n"
+        "time.sleep(600)")])
+    command = subprocess.Popen(
+        [sys.executable, "-c", RUN_NOTEBOOKS, str(nb_dir), "--out", str(tmp_path / "run"), "--data-root",
+         str(tmp_path / "d"), "--work-dir", str(tmp_path / "w")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (pid_file.is_file() and pid_file.read_text()) and time.time() < deadline:
+            time.sleep(0.2)
+        training = psutil.Process(int(pid_file.read_text()))
+        kernel = training.parent()
+        command.send_signal(signal.SIGTERM)
+        _, err = command.communicate(timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 128 + signal.SIGTERM
+    assert err.splitlines()[-1] == ("tspsis run-notebooks: stopped by SIGTERM; the same command goes on: finished "
+                                    "notebooks are skipped, trainings resume from their checkpoints")
+    for process in (kernel, training):
+        assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE

@@ -57,6 +57,7 @@ def _fake_child(calls: list, metrics_file: str):
 
 def test_train_and_test_reach_the_nodes(tmp_path, monkeypatch):
     calls = []
+    monkeypatch.setattr(launch, "check_request", lambda *args, **kwargs: {})  # no data or checkpoint here
     monkeypatch.setattr(launch, "_stream", _fake_child(calls, "metrics.json"))
     launch.train(CONFIG, tmp_path / "a", gpus=2, nodes=2, node_rank=0, master_addr="node0", master_port=1234)
     monkeypatch.setattr(launch, "_stream", _fake_child(calls, "test-t.metrics.json"))
@@ -77,6 +78,7 @@ def test_under_srun_each_task_runs_the_runner_in_process(tmp_path, monkeypatch):
         return 0
 
     monkeypatch.setattr(runner, "main", main)
+    monkeypatch.setattr(launch, "check_request", lambda *args, **kwargs: {})  # no data here
     monkeypatch.setattr(launch, "_stream", lambda *args, **kwargs: pytest.fail("srun started the processes"))
     run = launch.train(CONFIG, tmp_path, launcher="slurm", max_iters=3)
     assert run.metrics_path == tmp_path / "metrics.json"

@@ -1,9 +1,12 @@
 """tspsis.runner: mixins, schedule rescaling and data-root replacement (what `tspsis train` changes in a config)."""
+import re
 from pathlib import Path
 
+import pytest
+
 from tspsis import cli, launch
-from tspsis.runner import (DEFAULT_SEED, METRICS_FILE, default_test_name, load_config, replace_data_root,
-                           metrics_file_of_test)
+from tspsis.runner import (DEFAULT_SEED, METRICS_FILE, ConfigError, default_test_name, load_config,
+                           metrics_file_of_test, replace_data_root)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
@@ -62,9 +65,9 @@ def test_every_run_is_seeded_and_seed_overrides_the_config(tmp_path):
     config = str(TS)
     assert load_config(config, str(tmp_path), []).randomness.seed == DEFAULT_SEED  # no config sets one
     assert load_config(config, str(tmp_path), [], seed=7).randomness.seed == 7
-    from_options = load_config(config, str(tmp_path), ["randomness.seed=3", "randomness.deterministic=True"])
+    from_options = load_config(config, str(tmp_path), ["randomness.seed=3", "+randomness.deterministic=True"])
     assert from_options.randomness.seed == 3 and from_options.randomness.deterministic is True
-    overridden = load_config(config, str(tmp_path), ["randomness.seed=3", "randomness.deterministic=True"], seed=5)
+    overridden = load_config(config, str(tmp_path), ["randomness.seed=3", "+randomness.deterministic=True"], seed=5)
     assert overridden.randomness.seed == 5 and overridden.randomness.deterministic is True  # the rest is kept
 
 
@@ -84,3 +87,37 @@ def test_a_child_that_sets_data_root_alone_moves_every_derived_path(tmp_path):
     assert cfg.train_dataloader.dataset.data_root == "elsewhere/" == cfg.test_dataloader.dataset.data_root
     assert cfg.val_evaluator.ann_file.startswith("elsewhere/") and cfg.test_evaluator.manifest.startswith("elsewhere/")
     assert load_config(str(PSIS), str(tmp_path), []).test_evaluator.ann_file.startswith("data/synth/demo/")
+
+
+def test_an_unknown_option_key_names_the_nearest_and_a_plus_adds_a_new_one(tmp_path):
+    for typo, near in (("randomnes.seed=3", "randomness.seed"), ("train_cfg.max_iter=10", "train_cfg.max_iters"),
+                       ("model.roi_head.mask_headd.num_convs=2", "model.roi_head.mask_head.num_convs")):
+        with pytest.raises(ConfigError, match=rf"^--cfg-options {re.escape(typo.split('=')[0])}: no such key in the "
+                                              rf"resolved config; did you mean {re.escape(near)}\? "):
+            load_config(str(TS), str(tmp_path), [typo])
+    cfg = load_config(str(TS), str(tmp_path), ["+model.roi_head.extra=2", "param_scheduler.0.end=7"])
+    assert cfg.model.roi_head.extra == 2 and cfg.param_scheduler[0].end == 7  # list items by index
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(str(TS), str(tmp_path), ["randomness.seed"])
+
+
+def test_missing_or_broken_config_files_are_one_line_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"^config not found: .*nope\.py$"):
+        load_config(str(tmp_path / "nope.py"), str(tmp_path), [])
+    broken = tmp_path / "broken.py"
+    broken.write_text("model = dict(\n")
+    with pytest.raises(ConfigError, match=rf"^{broken}: cannot read this mixin \(SyntaxError"):
+        load_config(str(TS), str(tmp_path), [], mixins=[str(broken)])
+
+
+def test_cli_errors_are_one_line_before_any_work_dir_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TSPSIS_DEBUG", "0")  # restored afterwards: --debug sets it for the training processes
+    argv = ["train", str(tmp_path / "nope.py"), "--work-dir", str(tmp_path / "w")]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == f"tspsis train: error: config not found: {tmp_path / 'nope.py'}\n"
+    assert not (tmp_path / "w").exists()
+    with pytest.raises(FileNotFoundError, match="config not found"):
+        cli.main(["--debug", *argv])
+    monkeypatch.setenv("TSPSIS_DEBUG", "1")
+    with pytest.raises(FileNotFoundError, match="config not found"):
+        cli.main(argv)
