@@ -98,6 +98,17 @@ def _run_notebooks(args: argparse.Namespace) -> int:
                          force=args.force)
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from .experiments import default_data_root, prepare_data, pretraining
+
+    data = prepare_data(args.profile, args.data_root or default_data_root(args.profile), seed=args.seed)
+    run = pretraining(args.profile, data["root"], gpus=args.gpus or 0)
+    run.train()
+    print(f"pre-trained weights: {run.final_checkpoint}\n(every trained row of the {args.profile} profile starts "
+          f"from them: --cfg-options +model.init_cfg.type=Pretrained +model.init_cfg.checkpoint=...)")
+    return 0
+
+
 def _seeds(text: str) -> int | list[int]:
     """``--train-seed``: ``N`` or ``N,M,...`` (each run once per seed)."""
     try:
@@ -114,6 +125,8 @@ NODES_HELP = ("machines (default 1); N > 1: torchrun --nnodes N, the same comman
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .experiments import PROFILES, SCHEDULES
+
     parser = argparse.ArgumentParser(prog="tspsis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks, not one-line errors "
@@ -202,8 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data-root", type=Path, help="replace the config's data_root (class names / category ids)")
     pr.set_defaults(func=_predict)
 
+    pre = sub.add_parser("pretrain", help="the profile's shared pre-training: box classification of every category "
+                                          "(boxes and labels, no mask), cached under DATA_ROOT/pretrained/")
+    pre.add_argument("--profile", choices=[p for p, s in SCHEDULES.items() if s.pretrain_iters], default="demo")
+    pre.add_argument("--data-root", type=Path, help="data folder (default data/synth/<profile>; made if missing)")
+    pre.add_argument("--seed", type=int, default=0, help="seed of the synthetic data if it is made (default 0)")
+    pre.add_argument("--gpus", type=int, default=None, help=GPUS_HELP)
+    pre.set_defaults(func=_pretrain)
+
     nb = sub.add_parser("run-notebooks", help="execute notebooks/ in order with papermill")
-    nb.add_argument("--profile", choices=["tiny", "demo", "full", "coco"], default="demo")
+    nb.add_argument("--profile", choices=PROFILES, default="demo")
     nb.add_argument("--only", help="comma-separated notebook number prefixes, e.g. 00,03")
     nb.add_argument("--out", type=Path, help="output folder (default papermill_runs/<date>-<profile>)")
     nb.add_argument("--gpus", type=int, default=None, help=GPUS_HELP)
@@ -217,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="re-execute notebooks already complete in --out (cached training runs are reused: "
                          "their key covers config, model code and data)")
     nb.add_argument("--data-root", type=Path, help="data folder (default data/synth/<profile> or data/coco)")
-    nb.add_argument("--work-dir", type=Path, help="experiment cache (default work_dirs/<profile>)")
+    nb.add_argument("--work-dir", type=Path, help="experiment cache (default work_dirs/<profile>; demo-all: the "
+                                                  "demo's)")
     nb.set_defaults(func=_run_notebooks)
     return parser
 

@@ -649,7 +649,8 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
         # the detector's init_cfg loads after every module's own initialisation (mmengine BaseModule.init_weights),
         # non-strictly: what the pre-training has not (mask heads, OPMask's conv box head) keeps its own init
-        options += ["model.init_cfg.type=Pretrained", f"model.init_cfg.checkpoint={pretrained.final_checkpoint}"]
+        # ('+': keys the detector accepts but the configs do not set; tspsis.runner.checked_options)
+        options += ["+model.init_cfg.type=Pretrained", f"+model.init_cfg.checkpoint={pretrained.final_checkpoint}"]
     if seen is not None:
         cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), mixins=mixins)
         options += _seen_options(cfg, direction, seen, _source_names(profile)[0])

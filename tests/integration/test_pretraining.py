@@ -35,7 +35,7 @@ def test_every_trained_row_starts_from_the_pretraining(data, tmp_path):
     row = experiments.resolve("Mask R-CNN + ours", "nonvoc2voc", profile="tiny", data_root=data["root"],
                               work_dir=tmp_path)
     assert row.pretrained == experiments.pretraining("tiny", data["root"])  # one for both directions
-    assert f"model.init_cfg.checkpoint={row.pretrained.final_checkpoint}" in row.cfg_options
+    assert f"+model.init_cfg.checkpoint={row.pretrained.final_checkpoint}" in row.cfg_options
     assert experiments.resolve("Mask GrabCut", "voc2nonvoc", profile="tiny", data_root=data["root"],
                                work_dir=tmp_path).pretrained is None  # nothing of it trains
     assert experiments.pretraining("tiny", data["root"]).pretrained is None
@@ -61,3 +61,11 @@ def test_a_row_trains_the_pretraining_first_and_loads_its_weights(data, tmp_path
     for name in ("backbone.conv1.weight", "neck.fpn_convs.0.conv.weight", "roi_head.bbox_head.fc_cls.weight"):
         assert torch.equal(own[name], state[name]), name  # loaded from the pre-training
     assert not any(name.startswith("roi_head.mask_head") for name in state)  # the mask head keeps its own init
+
+
+def test_tspsis_pretrain_makes_the_cached_weights_and_names_them(data, capsys):
+    from tspsis.cli import main
+
+    assert main(["pretrain", "--profile", "tiny", "--data-root", str(data["root"]), "--gpus", "0"]) == 0
+    checkpoint = experiments.pretraining("tiny", data["root"]).final_checkpoint
+    assert checkpoint.is_file() and str(checkpoint) in capsys.readouterr().out
