@@ -181,15 +181,18 @@ def test_a_run_is_its_leaf_config_and_mixins_in_order(data, tmp_path):
     box = _resolve(data, tmp_path, method="ts: CRF", track="box_conditioned")
     assert [m.relative_to(experiments.CONFIGS).as_posix() for m in box.mixins] == [
         "_base_/ts_variants/crf.py", "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py",
-        "_base_/ts_variants/warmup-half.py"]  # the track's teacher-student rows: pseudo-label warm-up
+        "_base_/ts_variants/warmup-half.py",  # the track's teacher-student rows: pseudo-label warm-up
+        "_base_/class_specific/logits_lr.py"]  # and the class-specific logit layer's rate
     assert box.track == "box_conditioned" and box.work_dir.name.startswith(f"{crf.config.stem}+crf+box_conditioned+")
     full = experiments.config("ts: CRF", "voc2nonvoc", "full", "box_conditioned")
-    assert [m.name for m in full.mixins] == ["crf.py", "box_conditioned.py", "warmup-half.py", "synth_gpu.py"]
+    assert [m.name for m in full.mixins] == ["crf.py", "box_conditioned.py", "warmup-half.py", "logits_lr.py",
+                                             "synth_gpu.py"]
     assert full.command() == ("tspsis train configs/mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-"
                               "voc2nonvoc.py --mixin configs/_base_/ts_variants/crf.py --mixin configs/_base_/tracks/"
                               "box_conditioned.py --mixin configs/_base_/ts_variants/warmup-half.py --mixin "
-                              "configs/_base_/schedules/synth_gpu.py --work-dir work_dirs/ts-mask-rcnn_r18-scratch_fpn_"
-                              "1xb4-300it_synth-voc2nonvoc+crf+box_conditioned+warmup-half+synth_gpu")
+                              "configs/_base_/class_specific/logits_lr.py --mixin configs/_base_/schedules/synth_gpu.py "
+                              "--work-dir work_dirs/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc+crf+"
+                              "box_conditioned+warmup-half+logits_lr+synth_gpu")
     boxinst = experiments.config("BoxInst + ours", "voc2nonvoc", "full")
     assert [m.name for m in boxinst.mixins] == ["boxinst_synth_gpu.py"]  # BoxInst's own lr on one GPU
 
