@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher", action="store_true", help="also test teacher-student runs with their teacher")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
-    ap.add_argument("--plot", type=Path, help="draw unseen AP and mIoU against iterations of every row here")
+    ap.add_argument("--plot", type=Path, help="draw unseen AP and mIoU against iterations (every row of --out) here")
     args = ap.parse_args(argv)
     if args.data_seed == 0:
         ap.error("--data-seed 0 is the data the tables report: choose on another seed")
@@ -90,21 +90,26 @@ def main(argv: list[str] | None = None) -> int:
         with args.out.open("a") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     if args.plot:
-        _plot(rows, args.iters, args.plot)
+        every = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out else rows
+        _plot(every, args.plot)
     return 0
 
 
-def _plot(rows: list[dict], iters: list[int], path: Path) -> None:
-    """Unseen AP and mIoU against the schedule length, mean ± std over the seeds, one line per method."""
-    iters = sorted(iters)
+def _label(row: dict) -> str:
+    options = ", ".join(o.rsplit("/", 1)[-1].removesuffix(".py") for o in row["options"])
+    return f"{row['method']} ({options})" if options else row["method"]
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    """Unseen AP and mIoU against the schedule length, mean ± std over the seeds, one line per (method, options)
+    with more than one length."""
+    labels = [label for label in dict.fromkeys(map(_label, rows))
+              if len({r["iters"] for r in rows if _label(r) == label}) > 1]
+    iters = sorted({r["iters"] for r in rows if _label(r) in labels})
     panels = {}
     for measure in ("unseen AP", "unseen mIoU"):
         panels[f"{measure} (%), held-out val"] = {
-            method: [over_seeds([r[measure] for r in rows if r["method"] == method and r["iters"] == n],
-                                [r["seed"] for r in rows if r["method"] == method and r["iters"] == n]) or None
-                     for n in iters] for method in dict.fromkeys(r["method"] for r in rows)}
+            label: [over_seeds([r[measure] for r in rows if _label(r) == label and r["iters"] == n],
+                               [r["seed"] for r in rows if _label(r) == label and r["iters"] == n]) or None
+                    for n in iters] for label in labels}
     reporting.plot_curves(iters, panels, "training iterations (16 images each)").savefig(path, dpi=120)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
