@@ -8,6 +8,7 @@ data's own val images (never the reported ones). Prints one markdown row per run
     python scripts/heldout_study.py --methods "Mask R-CNN + ours" --iters 500 --teacher   # + its teacher's test
     python scripts/heldout_study.py --methods Oracle --iters 500 --cfg-options optim_wrapper.enabled=False
     python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits_lr.py
+    python scripts/heldout_study.py --out docs/heldout_rows.jsonl --plot docs/heldout_schedule.png  # draw only
 
 Held-out data: ``tspsis data synth --profile demo --out data/synth/demo-s1 --seed 1`` (made here if missing).
 """
@@ -46,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", type=Path, default=Path("data/synth/demo-s1"))
     ap.add_argument("--data-seed", type=int, default=1, help="generator seed of the held-out data (not 0)")
     ap.add_argument("--work-dir", type=Path, default=Path("work_dirs/heldout"))
-    ap.add_argument("--methods", nargs="+", required=True)
+    ap.add_argument("--methods", nargs="+", default=[], help="none: only --plot the rows of --out")
     ap.add_argument("--direction", default="voc2nonvoc")
-    ap.add_argument("--iters", nargs="+", type=int, required=True)
+    ap.add_argument("--iters", nargs="+", type=int, default=[500])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--cfg-options", nargs="+", default=[])
     ap.add_argument("--mixin", action="append", default=[], help="config file (under configs/) merged over each row")
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_seed == 0:
         ap.error("--data-seed 0 is the data the tables report: choose on another seed")
 
+    if not args.methods:
+        if not (args.plot and args.out):
+            ap.error("give --methods to train, or --plot and --out to draw the rows already measured")
+        _plot([json.loads(line) for line in args.out.read_text().splitlines()], args.plot)
+        return 0
     data = experiments.prepare_data(args.profile, args.data_root, seed=args.data_seed)
     plan = [(m, n, s) for m in args.methods for n in args.iters for s in args.seeds]
     runs = [experiments.resolve(m, args.direction, profile=args.profile, data_root=data["root"],
@@ -113,3 +119,7 @@ def _plot(rows: list[dict], path: Path) -> None:
                                [r["seed"] for r in rows if _label(r) == label and r["iters"] == n]) or None
                     for n in iters] for label in labels}
     reporting.plot_curves(iters, panels, "training iterations (16 images each)").savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
