@@ -8,7 +8,7 @@
 #
 # Steps (each under its own time limit, all within DEADLINE seconds; a failed step is recorded and the next runs):
 #   install      pip-installs the wheel folder (--wheels, else the first of ./shared/wheels/gpu-py312 and
-#                ../shared/wheels/gpu-py312; /work/shared/wheels/README.md) into /tmp/site, no index, no deps
+#                ../shared/wheels/gpu-py312; ../shared/wheels/README.md) into /tmp/site, no index, no deps
 #   doctor       python -m tspsis doctor
 #   data         synthetic data (demo profile; dry run: tiny) and its splits (tspsis.experiments.prepare_data)
 #   bench_train  teacher-student / baseline training step, CRF / threshold, student / baseline inference
