@@ -109,17 +109,16 @@ def _label(row: dict) -> str:
 def _plot(rows: list[dict], path: Path) -> None:
     """Unseen AP and mIoU against the schedule length, mean ± std over the seeds, one line per (method, options)
     with more than one length."""
-    labels = [label for label in dict.fromkeys(map(_label, rows))
-              if len({r["iters"] for r in rows if _label(r) == label}) > 1]
-    iters = sorted({r["iters"] for r in rows if _label(r) in labels})
-    panels = {}
-    for measure in ("unseen AP", "unseen mIoU"):
-        panels[f"{measure} (%), held-out val"] = {
-            label: [over_seeds([r[measure] for r in rows if _label(r) == label and r["iters"] == n],
-                               [r["seed"] for r in rows if _label(r) == label and r["iters"] == n]) or None
-                    for n in iters] for label in labels}
+    groups: dict[str, dict[int, list[dict]]] = {}
+    for row in rows:
+        groups.setdefault(_label(row), {}).setdefault(row["iters"], []).append(row)
+    groups = {label: by_iters for label, by_iters in groups.items() if len(by_iters) > 1}
+    iters = sorted({n for by_iters in groups.values() for n in by_iters})
+    panels = {f"{measure} (%), held-out val": {
+        label: [over_seeds([r[measure] for r in by_iters[n]], [r["seed"] for r in by_iters[n]])
+                if n in by_iters else None for n in iters] for label, by_iters in groups.items()}
+        for measure in ("unseen AP", "unseen mIoU")}
     reporting.plot_curves(iters, panels, "training iterations (16 images each)").savefig(path, dpi=120)
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -251,13 +251,13 @@ _CORE = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle")
 _CLAIM_VARIANTS = ("ts: deeper teacher", "ts: CRF", "ts: interact")  # claims 4 and 5
 
 
-def _demo_schedule(**rows) -> Schedule:
-    """The CPU schedule of `demo` and `demo-all`; ``rows``: which rows they train (methods, seen_first_k,
-    seeded_methods)."""
+def _demo_schedule(profile: str, **rows) -> Schedule:
+    """The CPU schedule of `demo` and `demo-all` (``profile``, named in the table note); ``rows``: which rows they
+    train (methods, seen_first_k, seeded_methods)."""
     return Schedule(
         max_iters=500, ablation_directions=("voc2nonvoc",), seen_split_methods=_FIG8_MASK_RCNN,
         cfg_options=_SHORT_RUN, parallel_runs=2, train_seeds=(0, 1, 2), pretrain_iters=1500,
-        note="demo profile, box-conditioned track: mask heads trained and tested on the ground-truth boxes (no RPN, "
+        note=f"{profile} profile, box-conditioned track: mask heads trained and tested on the ground-truth boxes (no RPN, "
              "detections = the val boxes and labels, score = the mask's mean foreground probability); synthetic "
              "160 px data, ResNet-18 at a quarter width + FPN pre-trained on box classification (no masks), then "
              "500 iterations of 16 images per model on 2 CPU cores; ± = std over training seeds (n in each cell)",
@@ -275,11 +275,12 @@ SCHEDULES: dict[str, Schedule] = {
     # The README's main job (`make demo`): the box-conditioned track (PROFILE_TRACKS) on 2 CPU cores, every trained
     # model from the shared box-classification pre-training (1500 iterations, PRETRAINING), then 500 iterations of
     # 16 images (5.3 epochs of the 1500 training images); schedule and options chosen on held-out data (generator
-    # seed 1; README "How the demo's schedule and options were chosen"), so the rows compare with each other, not
+    # seed 1; README "How the demo's set-up was chosen"), so the rows compare with each other, not
     # with the paper. Within the hour: the rows of the paper's claims, each on 3 training seeds — Mask R-CNN, + ours
     # and the Oracle in both directions, the deeper teacher and r = CRF / interact voc -> non-voc — plus the
     # untrained Mask GrabCut and Table 4's no-warm-up row; every other row is in `demo-all`.
     "demo": _demo_schedule(
+        "demo",
         methods={**dict.fromkeys(_CORE, DIRECTIONS), **dict.fromkeys((*_CLAIM_VARIANTS, "ts: no warm-up",
                                                                      "Mask GrabCut"), ("voc2nonvoc",))},
         seen_first_k=(0,), seeded_methods=(*_CORE, *_CLAIM_VARIANTS)),
@@ -287,6 +288,7 @@ SCHEDULES: dict[str, Schedule] = {
     # only), and Fig. 8's second seen split. Shares the demo's data and work dir: after `make demo` it trains
     # only the rows the demo does not.
     "demo-all": _demo_schedule(
+        "demo-all",
         methods={**dict.fromkeys(_CORE, DIRECTIONS),
                  **dict.fromkeys((*_MASK_RCNN_FAMILY[3:], "ts: no warm-up",
                                   *(m for m in _OTHER_METHODS if not m.startswith("BoxInst"))), ("voc2nonvoc",))},
@@ -311,7 +313,8 @@ GPU_PROFILES: dict[str, str] = {
 # Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
 # prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
 # is some. demo: a 500-iteration box-conditioned run with one thread, two at a time on 2 CPU cores: median 214 s
-# with start-up and test pass over the reference run's 25 runs (README "Results"). tiny: one run of the tiny profile on 2 shared cores
+# with start-up and test pass over the reference run's 25 runs (README "Results"), measured with the previous set-up
+# (7x7 -> 14x14 heads, fp32), until the reference run is regenerated. tiny: one run of the tiny profile on 2 shared cores
 # (~19 s, measured by the helper who added this). full / coco: not measured yet (None: no estimate).
 SECONDS_PER_RUN: dict[str, float | None] = {"tiny": 20.0, "demo": 214.0, "demo-all": 214.0, "full": None,
                                             "coco": None}
