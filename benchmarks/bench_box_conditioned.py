@@ -39,9 +39,9 @@ from mmdet.utils import register_all_modules
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-import tspsis.models  # noqa: F401  (registers the plugin)
-from tspsis import experiments
-from tspsis.runner import load_config
+import tspsis.plugin  # noqa: F401  (registers the plugin)
+from tspsis import lab as experiments
+from tspsis.engine.runner import load_config
 
 METHODS = ("Mask R-CNN", "Mask R-CNN + ours", "ts: CRF", "ts: interact", "ts: deeper teacher",
            "ts: high-res teacher", "Oracle", "MaskX R-CNN", "CPMask", "OPMask", "OPMask + ours")

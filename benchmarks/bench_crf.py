@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from tqdm import tqdm
 
-from tspsis.pseudo import CRFParams, crf, synthetic_roi_batch, threshold
+from tspsis.core.pseudo import CRFParams, crf, synthetic_roi_batch, threshold
 
 
 def best_time(fn: Callable[[], torch.Tensor], repeats: int, sync: bool) -> float:

@@ -24,10 +24,10 @@ from mmdet.registry import DATASETS, MODELS
 from mmdet.utils import register_all_modules
 from tqdm import tqdm
 
-import tspsis.models  # noqa: F401  (registers the plugin)
-from tspsis.data.synth import generate
-from tspsis.runner import load_config
-from tspsis.splits import write_split
+import tspsis.plugin  # noqa: F401  (registers the plugin)
+from tspsis.core.synth import generate
+from tspsis.engine.runner import load_config
+from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BASELINE = "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"

@@ -145,7 +145,7 @@ def _fixed(resolved: dict) -> dict:
 
 
 def resolve_new(leaf: str, mixins: tuple[str, ...]) -> dict:
-    from tspsis.runner import load_config
+    from tspsis.engine.runner import load_config
 
     cfg = load_config(str(CONFIGS / leaf), "WORK_DIR", [], mixins=[str(CONFIGS / m) for m in mixins])
     return normalise(cfg.to_dict())
@@ -181,7 +181,7 @@ def load_snapshot(path: Path = SNAPSHOT) -> dict:
 def check_registry() -> list[str]:
     """METHODS (detector track) resolves every row the old registry mapped to an old file to that file's new
     leaf + mixins."""
-    from tspsis import experiments
+    from tspsis import lab as experiments
 
     problems = []
     for label, template in OLD_METHODS.items():

@@ -20,9 +20,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tspsis import experiments, reporting
-from tspsis.launch import completed_run, metrics_file_of_test, test
-from tspsis.reporting import over_seeds
+from tspsis import lab as experiments
+from tspsis.viz import tables as reporting
+from tspsis.engine.launch import completed_run, metrics_file_of_test, test
+from tspsis.viz.tables import over_seeds
 
 TEACHER = "model.roi_head.test_mask_head=teacher"  # the same checkpoint, its teacher Ft predicting
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tspsis.data.synth import generate
+from tspsis.core.synth import generate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -173,7 +173,7 @@ def load_config(config: str | Path, mixins: Sequence[str | Path] = ()):
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
-    from tspsis.runner import merge_mixin
+    from tspsis.engine.runner import merge_mixin
 
     register_all_modules()
     cfg = Config.fromfile(str(config_file(config)))

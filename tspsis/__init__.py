@@ -17,7 +17,7 @@ def quiet_pkg_resources() -> None:
 
 quiet_pkg_resources()
 
-from .checkpoint import register_safe_globals as _register_safe_globals  # noqa: E402  (after the filter)
+from tspsis.core.checkpoint import register_safe_globals as _register_safe_globals  # noqa: E402  (after the filter)
 
 __version__ = "0.1.0"
 

@@ -13,7 +13,7 @@ pytest.importorskip("mmdet")
 from mmengine.config import Config  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from tspsis.models.box_conditioned import GroundTruthProposals, mask_scores  # noqa: E402
+from tspsis.plugin.roi_heads.box_conditioned import GroundTruthProposals, mask_scores  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_MODEL = CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py"

@@ -21,7 +21,7 @@ import mmdet.models.data_preprocessors.data_preprocessor as mmdet_preprocessors 
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from tspsis.models import boxinst  # noqa: E402
+from tspsis.plugin import boxinst  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PSIS = "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"

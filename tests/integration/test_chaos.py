@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tspsis import launch
-from tspsis.hooks import FAULT_ENV
-from tspsis.splits import write_split
+from tspsis.engine import launch
+from tspsis.plugin.hooks.atomic_checkpoint import FAULT_ENV
+from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 LEAF = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"

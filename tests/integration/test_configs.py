@@ -16,8 +16,8 @@ import yaml
 pytest.importorskip("mmdet")
 from mmengine.config import Config  # noqa: E402
 
-from tspsis import experiments  # noqa: E402
-from tspsis.runner import merge_mixin  # noqa: E402
+from tspsis import lab as experiments  # noqa: E402
+from tspsis.engine.runner import merge_mixin  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"

@@ -11,7 +11,7 @@ pytest.importorskip("mmdet")
 from mmdet.registry import DATASETS  # noqa: E402
 from mmdet.utils import register_all_modules  # noqa: E402
 
-import tspsis.models  # noqa: E402,F401  (registers PartialCocoDataset)
+import tspsis.plugin  # noqa: E402,F401  (registers PartialCocoDataset)
 
 register_all_modules()
 

@@ -20,7 +20,7 @@ from mmdet.structures.mask import BitmapMasks  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from tspsis.models.grabcut import grabcut_masks  # noqa: E402
+from tspsis.plugin.detectors.grabcut import grabcut_masks  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 GRABCUT = CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"

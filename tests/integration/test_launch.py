@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tspsis import cli, launch
-from tspsis.splits import write_split
+from tspsis import cli
+from tspsis.engine import launch
+from tspsis.core.splits import write_split
 
 CONFIG = (Path(__file__).resolve().parents[2] / "configs" / "mask_rcnn_ts" /
           "ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py")
@@ -153,7 +154,7 @@ def test_two_nodes_train_on_halves_of_the_data_and_one_process_resumes(data_root
 SLURM_TASK = """
 import os, types
 import torch
-from tspsis.runner import _init_cpu_distributed
+from tspsis.engine.runner import _init_cpu_distributed
 
 _init_cpu_distributed(types.SimpleNamespace(), "slurm")
 total = torch.tensor([torch.distributed.get_rank() + 1])
@@ -164,7 +165,7 @@ torch.distributed.destroy_process_group()
 
 
 def test_slurm_tasks_meet_on_gloo_without_gpus(tmp_path):
-    """What ``python -m tspsis.runner ... --launcher slurm`` does first on a CPU: two tasks of a (pretend) srun
+    """What ``python -m tspsis.engine.runner ... --launcher slurm`` does first on a CPU: two tasks of a (pretend) srun
     job become ranks 0 and 1 of one gloo group from their SLURM_* variables."""
     job = dict(os.environ, SLURM_NTASKS="2", SLURM_NODELIST="localhost", MASTER_ADDR="127.0.0.1",
                MASTER_PORT=str(launch._free_port()), CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
@@ -323,7 +324,7 @@ def test_sigterm_to_train_stops_its_training_first_and_says_how_to_resume(data_r
     while not (log.is_file() and "Iter(train) [" in log.read_text()) and time.time() < deadline:
         time.sleep(0.2)
     children = psutil.Process(command.pid).children(recursive=True)
-    assert any("tspsis.runner" in " ".join(child.cmdline()) for child in children)
+    assert any("tspsis.engine.runner" in " ".join(child.cmdline()) for child in children)
     command.send_signal(signal.SIGTERM)
     _, err = command.communicate(timeout=120)
     assert command.returncode == 128 + signal.SIGTERM

@@ -16,9 +16,9 @@ from mmengine.config import Config
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from tspsis.models.dataset import PartialCocoDataset
-from tspsis.models.loading import LoadPartialAnnotations, PackPartialDetInputs
-from tspsis.splits import write_split
+from tspsis.plugin.datasets.partial_coco import PartialCocoDataset
+from tspsis.plugin.transforms.loading import LoadPartialAnnotations, PackPartialDetInputs
+from tspsis.core.splits import write_split
 
 register_all_modules()  # mmdet's default scope, so that config pipelines build from mmdet's registries
 

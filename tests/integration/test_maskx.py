@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("mmdet")
 from mmdet.registry import MODELS  # noqa: E402
 
-from tspsis.models.maskx import MaskXMaskHead, WeightTransfer  # noqa: E402
+from tspsis.plugin.roi_heads.maskx import MaskXMaskHead, WeightTransfer  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 MASKX = CONFIGS / "maskx_rcnn/maskx-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"

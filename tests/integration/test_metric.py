@@ -12,8 +12,8 @@ from pycocotools import mask as mask_utils
 
 from mmdet.registry import METRICS
 from mmengine.registry import DefaultScope
-from tspsis.evaluation import AP_NAMES, evaluate, load, mask_iou_by_overlap
-from tspsis.models.metric import PartialCocoMetric
+from tspsis.eval import AP_NAMES, evaluate, load, mask_iou_by_overlap
+from tspsis.plugin.metrics.partial_coco_metric import PartialCocoMetric
 
 SIZE = 32
 CLASSES = ("person", "dog", "kite", "racket")  # category ids 1..4; person, dog seen

@@ -8,8 +8,8 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from tspsis.models.monitor import PseudoMaskMonitorHook, pseudo_mask_iou
-from tspsis.models.roi_heads import PseudoMasks
+from tspsis.plugin.hooks.pseudo_mask_monitor import PseudoMaskMonitorHook, pseudo_mask_iou
+from tspsis.plugin.roi_heads.teacher_student import PseudoMasks
 
 
 def test_pseudo_mask_iou_by_hand():
@@ -62,7 +62,8 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 def test_a_teacher_student_training_logs_the_pseudo_mask_iou(tiny_synth, tmp_path, single_thread):
-    from tspsis import experiments, runner
+    from tspsis import lab as experiments
+    from tspsis.engine import runner
 
     shutil.copytree(tiny_synth, tmp_path / "data")
     data_root = experiments.prepare_data("tiny", tmp_path / "data")["root"]

@@ -17,7 +17,7 @@ pytest.importorskip("mmdet")
 from mmdet.registry import MODELS  # noqa: E402
 from mmdet.utils import register_all_modules  # noqa: E402
 
-from tspsis.models.opmask import CAMBBoxHead, object_mask_prior  # noqa: E402
+from tspsis.plugin.roi_heads.opmask import CAMBBoxHead, object_mask_prior  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 OPMASK = CONFIGS / "opmask/opmask_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"

@@ -13,9 +13,9 @@ import torch
 from pycocotools import mask as mask_util
 
 from tspsis import cli
-from tspsis.predict import predict
-from tspsis.runner import load_config as resolve_config
-from tspsis.splits import write_split
+from tspsis.cli.predict import predict
+from tspsis.engine.runner import load_config as resolve_config
+from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 LEAF = CONFIGS / "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
@@ -41,7 +41,7 @@ def _build(cfg):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
-    import tspsis.models  # noqa: F401
+    import tspsis.plugin  # noqa: F401
 
     register_all_modules(init_default_scope=True)
     torch.manual_seed(0)
@@ -135,7 +135,7 @@ def _runner_test(data_root: Path, checkpoint: Path, gt_file: Path, work_dir: Pat
     """The box-conditioned evaluation: mmengine's test loop on the images of ``gt_file``; its COCO results."""
     from mmengine.runner import Runner
 
-    from tspsis.runner import replace_data_root
+    from tspsis.engine.runner import replace_data_root
 
     cfg = resolve_config(str(LEAF), "WORK_DIR", [], mixins=[str(m) for m in MIXINS])
     cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, str(data_root) + "/"), allow_list_keys=True)

@@ -5,8 +5,8 @@ import shutil
 import pytest
 import torch
 
-from tspsis import experiments
-from tspsis.runner import load_config
+from tspsis import lab as experiments
+from tspsis.engine.runner import load_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -17,9 +17,9 @@ from mmdet.structures import DetDataSample  # noqa: E402
 from mmdet.structures.mask import BitmapMasks  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-import tspsis.models  # noqa: E402,F401  (registers the PseudoLabeler)
-from tspsis import pseudo  # noqa: E402
-from tspsis.models import pseudo_labeler as pl  # noqa: E402
+import tspsis.plugin  # noqa: E402,F401  (registers the PseudoLabeler)
+from tspsis.core import pseudo  # noqa: E402
+from tspsis.plugin import pseudo_labeler as pl  # noqa: E402
 
 NUM_CLASSES = 24
 

@@ -15,7 +15,7 @@ import torch
 
 pytest.importorskip("mmdet")
 
-import tspsis.models  # noqa: E402,F401  (registers the heads)
+import tspsis.plugin  # noqa: E402,F401  (registers the heads)
 
 
 BASE_MODEL = Path(__file__).resolve().parents[2] / "configs/_base_/models/mask-rcnn_r18-scratch_fpn.py"

@@ -8,8 +8,11 @@ import time
 
 import pytest
 
-from tspsis import experiments, launch, paper, reporting
-from tspsis.launch import Run
+from tspsis import lab as experiments
+from tspsis.engine import launch
+from tspsis.core import paper
+from tspsis.viz import tables as reporting
+from tspsis.engine.launch import Run
 
 CORE = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle")
 VARIANTS = ("ts: no post-processing", "ts: CRF", "ts: interact", "ts: high-res teacher", "ts: deeper teacher")

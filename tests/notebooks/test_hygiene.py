@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tspsis.notebooks import NOTEBOOKS, PARAMETERS, notebook_parameters
+from tspsis.lab.notebooks import NOTEBOOKS, PARAMETERS, notebook_parameters
 
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 MAX_LOGIC_LINES = 15  # "a cell over ~15 lines of logic belongs in the library" (issue 5)
@@ -70,7 +70,7 @@ def test_gpus_and_nodes_defaults_are_the_same_everywhere():
     import inspect
 
     from tspsis.cli import build_parser
-    from tspsis.notebooks import run_notebooks
+    from tspsis.lab.notebooks import run_notebooks
 
     parser = build_parser()
     for argv in (["train", "c.py", "--work-dir", "w"], ["test", "c.py", "k.pth", "--work-dir", "w"],

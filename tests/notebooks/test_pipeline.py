@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tspsis import notebooks
-from tspsis.evaluation import AP_NAMES
+from tspsis.lab import notebooks
+from tspsis.eval import AP_NAMES
 
 pytestmark = pytest.mark.slow
 ALL = notebooks.discover()
@@ -152,7 +152,8 @@ def test_force_re_executes_complete_notebooks_in_a_quiet_kernel(tmp_path, monkey
 RUN_NOTEBOOKS = """
 import sys
 from pathlib import Path
-from tspsis import cli, notebooks
+from tspsis import cli
+from tspsis.lab import notebooks
 
 notebooks.NOTEBOOKS = Path(sys.argv[1])
 sys.exit(cli.main(["run-notebooks", "--profile", "tiny", *sys.argv[2:]]))

@@ -8,9 +8,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from tspsis import paper, reporting
-from tspsis.evaluation import AP_NAMES
-from tspsis.notebooks import gather_results
+from tspsis.core import paper
+from tspsis.viz import tables as reporting
+from tspsis.eval import AP_NAMES
+from tspsis.lab.notebooks import gather_results
 
 
 def _rows(markdown: str) -> list[list[str]]:

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from tspsis import experiments, visualize
-from tspsis.io import read_json
-from tspsis.overlap import annotation_overlaps
+from tspsis import lab as experiments
+from tspsis.viz import panels as visualize
+from tspsis.core.io import read_json
+from tspsis.core.overlap import annotation_overlaps
 
 
 def _rle(box, size=20):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tspsis.cam import cam_for_labels, class_activation_map, gap_logits, normalize_cam
+from tspsis.core.cam import cam_for_labels, class_activation_map, gap_logits, normalize_cam
 
 # D = 2 feature channels on a 2x2 map, C = 2 classes.
 FEATURES = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [1.0, 0.0]]]])  # (1, 2, 2, 2)

@@ -30,7 +30,7 @@ def _step(model, wrapper, x) -> torch.Tensor:
                                                (dict(enabled=True, channels_last=False), False),
                                                (dict(enabled=False), False)])
 def test_channels_last_with_bf16_only(options, expected):
-    import tspsis.models  # noqa: F401  (registers the wrapper)
+    import tspsis.plugin  # noqa: F401  (registers the wrapper)
 
     model, wrapper = _model_and_wrapper(**options)
     params = list(model.parameters())
@@ -42,7 +42,7 @@ def test_channels_last_with_bf16_only(options, expected):
 
 def test_channels_last_gives_the_same_steps():
     """Only strides change: two bf16 steps agree with the NCHW ones to float rounding (not bf16's 1e-2)."""
-    import tspsis.models  # noqa: F401
+    import tspsis.plugin  # noqa: F401
 
     x = torch.randn(4, 3, 12, 12)
     runs = []

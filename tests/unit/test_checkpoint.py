@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import tspsis  # noqa: F401  (importing tspsis registers the allowlist)
-from tspsis.checkpoint import UnsafeCheckpointError, install_mmengine_loader, load_checkpoint_file
+from tspsis.core.checkpoint import UnsafeCheckpointError, install_mmengine_loader, load_checkpoint_file
 
 mmengine = pytest.importorskip("mmengine")
 from mmengine.logging.history_buffer import HistoryBuffer  # noqa: E402

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tspsis.checkpoint import CorruptCheckpointError, check_checkpoint_file, load_checkpoint_file
-from tspsis.hooks import FAULT_ENV
-from tspsis.runner import resume_checkpoint
+from tspsis.core.checkpoint import CorruptCheckpointError, check_checkpoint_file, load_checkpoint_file
+from tspsis.plugin.hooks.atomic_checkpoint import FAULT_ENV
+from tspsis.engine.runner import resume_checkpoint
 
 pytest.importorskip("mmengine")
 
@@ -21,7 +21,7 @@ TRAIN = textwrap.dedent(f"""
     import sys
     import torch
     from mmengine.runner import Runner
-    import tspsis.hooks  # registers AtomicCheckpointHook
+    import tspsis.plugin.hooks.atomic_checkpoint  # registers AtomicCheckpointHook
 
     sys.path.insert(0, {str(Path(__file__).parent)!r})
     from test_checkpoint import _Points, _Regression

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tspsis import cli, launch, runner
+from tspsis import cli
+from tspsis.engine import launch, runner
 
 CONFIG = Path("configs/x.py").resolve()
 

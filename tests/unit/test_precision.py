@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 
-from tspsis.models.precision import CPUBF16OptimWrapper, bf16_support
+from tspsis.plugin.precision import CPUBF16OptimWrapper, bf16_support
 
 
 def _cpuinfo(tmp_path: Path, flags: str) -> str:
@@ -65,7 +65,7 @@ def test_bf16_step_is_close_to_fp32_but_not_equal():
 
 
 def test_auto_follows_the_cpu(monkeypatch):
-    import tspsis.models.precision as precision
+    import tspsis.plugin.precision as precision
 
     monkeypatch.setattr(precision, "bf16_support", lambda: (False, "the CPU lacks avx512_bf16 and amx_bf16"))
     assert not _wrapper("auto")[1].bf16

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision.ops import roi_align
 
-from tspsis.models.roi_align import SeparableRoIAlign, separable_roi_align
+from tspsis.plugin.roi_align import SeparableRoIAlign, separable_roi_align
 
 
 def _case(seed: int, batch: int = 4, size: int = 20, rois: int = 40, dtype=torch.float64):

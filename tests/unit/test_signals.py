@@ -12,7 +12,7 @@ import psutil
 # training) and prints the grandchild's pid. SIGTERM's default action would kill the command alone.
 COMMAND = """
 import subprocess, sys
-from tspsis.signals import forwarding_signals
+from tspsis.core.signals import forwarding_signals
 
 KERNEL = '''
 import subprocess, sys, time

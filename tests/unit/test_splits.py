@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tspsis.data.synth import VOC_CATEGORY_NAMES
-from tspsis.data.validate import validate_coco
-from tspsis.splits import COCO_VOC_NAMES, MANIFEST_KEYS, load_manifest, resolve_seen, write_split
+from tspsis.core.synth import VOC_CATEGORY_NAMES
+from tspsis.core.validate import validate_coco
+from tspsis.core.splits import COCO_VOC_NAMES, MANIFEST_KEYS, load_manifest, resolve_seen, write_split
 
 # COCO ids of the VOC names (DESIGN.md) and a few non-voc COCO categories listed out of id order
 COCO_VOC_IDS = (1, 2, 3, 4, 5, 6, 7, 9, 16, 17, 18, 19, 20, 21, 44, 62, 63, 64, 67, 72)

@@ -9,12 +9,11 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from tspsis.data.stats import dataset_stats, format_stats
-from tspsis.data.synth import (APPEARANCES, MIN_VISIBLE_PIXELS, PROFILES, SHAPE_FAMILIES, VOC_CATEGORY_NAMES,
-                               generate, render_sample)
-from tspsis.data.validate import validate_coco
-from tspsis.overlap import annotation_overlaps, object_overlap
-from tspsis.splits import write_split
+from tspsis.core.stats import dataset_stats, format_stats
+from tspsis.core.synth import APPEARANCES, MIN_VISIBLE_PIXELS, PROFILES, SHAPE_FAMILIES, VOC_CATEGORY_NAMES, generate, render_sample
+from tspsis.core.validate import validate_coco
+from tspsis.core.overlap import annotation_overlaps, object_overlap
+from tspsis.core.splits import write_split
 
 
 def _tight_box(mask: np.ndarray) -> list[int]:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from tspsis.data import validate
-from tspsis.data.validate import parse_rle_strings, rle_string_counts, validate_coco
+from tspsis.core import validate
+from tspsis.core.validate import parse_rle_strings, rle_string_counts, validate_coco
 
 HEIGHT, WIDTH = 20, 30
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from .doctor import main
+    from tspsis.cli.doctor import main
 
     return main()
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from .data.synth import generate
+    from tspsis.core.synth import generate
 
     generate(args.profile, args.out, seed=args.seed)
     print(f"synthetic '{args.profile}' data (seed {args.seed}) in {args.out}")
@@ -30,7 +30,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from .data.stats import dataset_stats, format_stats
+    from tspsis.core.stats import dataset_stats, format_stats
 
     stats = dataset_stats(args.ann, manifest_path=args.manifest)
     print(json.dumps(stats, indent=1) if args.json else format_stats(stats))
@@ -38,7 +38,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from .splits import write_split
+    from tspsis.core.splits import write_split
 
     manifest = write_split(args.ann, args.seen, args.out)
     print(f"{args.out}: {len(manifest['seen_category_ids'])} seen, {len(manifest['unseen_category_ids'])} unseen "
@@ -47,7 +47,7 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_files, format_metrics
+    from tspsis.eval import evaluate_files, format_metrics
 
     metrics = evaluate_files(args.gt, args.dt, args.manifest, args.out, backend=args.backend)
     print(format_metrics(metrics))
@@ -61,7 +61,7 @@ def _placement(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .launch import train
+    from tspsis.engine.launch import train
 
     run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
                 data_root=args.data_root, max_iters=args.max_iters, seed=args.seed, force=args.force,
@@ -71,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from .launch import test
+    from tspsis.engine.launch import test
 
     run = test(args.config, args.checkpoint, args.work_dir, gpus=args.gpus, cfg_options=args.cfg_options,
                data_root=args.data_root, name=args.name, mixins=args.mixin, **_placement(args))
@@ -80,7 +80,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import predict
+    from tspsis.cli.predict import predict
 
     run = predict(args.config, args.checkpoint, args.inputs, args.out_dir, mixins=args.mixin,
                   score_thr=args.score_thr, boxes=args.boxes, device=args.device, data_root=args.data_root)
@@ -90,7 +90,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
-    from .notebooks import run_notebooks
+    from tspsis.lab.notebooks import run_notebooks
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     return run_notebooks(args.profile, only=only, out=args.out, gpus=args.gpus, nodes=args.nodes, seed=args.seed,
@@ -99,7 +99,7 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from .experiments import default_data_root, prepare_data, pretraining
+    from tspsis.lab import default_data_root, prepare_data, pretraining
 
     data = prepare_data(args.profile, args.data_root or default_data_root(args.profile), seed=args.seed)
     run = pretraining(args.profile, data["root"], gpus=args.gpus or 0)
@@ -125,7 +125,7 @@ NODES_HELP = ("machines (default 1); N > 1: torchrun --nnodes N, the same comman
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .experiments import PROFILES, SCHEDULES
+    from tspsis.lab.profiles import PROFILES
 
     parser = argparse.ArgumentParser(prog="tspsis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pre = sub.add_parser("pretrain", help="the profile's shared pre-training: box classification of every category "
                                           "(boxes and labels, no mask), cached under DATA_ROOT/pretrained/")
-    pre.add_argument("--profile", choices=[p for p, s in SCHEDULES.items() if s.pretrain_iters], default="demo")
+    pre.add_argument("--profile", choices=[n for n, p in PROFILES.items() if p.schedule.pretrain_iters],
+                     default="demo")
     pre.add_argument("--data-root", type=Path, help="data folder (default data/synth/<profile>; made if missing)")
     pre.add_argument("--seed", type=int, default=0, help="seed of the synthetic data if it is made (default 0)")
     pre.add_argument("--gpus", type=int, default=None, help=GPUS_HELP)
@@ -232,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "$NODE_RANK, $MASTER_ADDR ($MASTER_PORT, else 29500)")
     nb.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     nb.add_argument("--train-seed", type=_seeds, default=None, metavar="N[,M,...]",
-                    help="training seed(s) (default: the profile's, SCHEDULES[profile].train_seeds); several: "
+                    help="training seed(s) (default: the profile's, PROFILES[profile].schedule.train_seeds); several: "
                          "each run once per seed, tables show mean ± std (n)")
     nb.add_argument("--force", action="store_true",
                     help="re-execute notebooks already complete in --out (cached training runs are reused: "
@@ -254,7 +255,7 @@ def _stopped_line(args: argparse.Namespace) -> str:
 
 
 def _raise_stopped(signum, frame) -> None:
-    from .signals import Stopped
+    from tspsis.core.signals import Stopped
 
     raise Stopped(signum)
 
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.debug:
         os.environ["TSPSIS_DEBUG"] = "1"  # the training processes inherit it
-    from .errors import debugging, is_user_error
+    from tspsis.core.errors import debugging, is_user_error
 
     # SIGTERM like Ctrl-C: an exception, after the children have stopped (tspsis.signals); main thread only
     previous = signal.signal(signal.SIGTERM, _raise_stopped) if threading.current_thread() is threading.main_thread() \

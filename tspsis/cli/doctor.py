@@ -53,7 +53,7 @@ def _check_mmcv() -> Check:
 
 
 def _check_mmengine() -> Check:
-    from .checkpoint import register_safe_globals
+    from tspsis.core.checkpoint import register_safe_globals
 
     version = _version("mmengine")
     with warnings.catch_warnings():

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import read_json, write_json_atomic
+from tspsis.core.io import read_json, write_json_atomic
 
 __all__ = ["IMG_EXTENSIONS", "PredictRun", "Predictor", "collect_images", "draw_overlay", "predict",
            "read_boxes"]
@@ -243,10 +243,10 @@ class Predictor:
         from mmdet.utils import register_all_modules
         from mmengine.config import Config
 
-        import tspsis.models  # noqa: F401  (registers the plugin, weights-only checkpoint loading)
-        from tspsis.checkpoint import check_checkpoint_file
-        from tspsis.models.grabcut import MaskGrabCut
-        from tspsis.models.roi_heads import PartialRoIHead
+        import tspsis.plugin  # noqa: F401  (registers the plugin, weights-only checkpoint loading)
+        from tspsis.core.checkpoint import check_checkpoint_file
+        from tspsis.plugin.detectors.grabcut import MaskGrabCut
+        from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead
 
         register_all_modules(init_default_scope=True)
         name = config_name or str(config)
@@ -468,7 +468,7 @@ def predict(config: str | os.PathLike, checkpoint: str | os.PathLike, inputs: Se
             boxes: str | os.PathLike | None = None, device: str | None = None,
             data_root: str | os.PathLike | None = None, progress: bool = True) -> PredictRun:
     """Predict ``inputs`` (images / folders) and write ``out_dir``'s files (see the module docstring)."""
-    from .runner import load_config
+    from tspsis.engine.runner import load_config
 
     for path in (config, *mixins):
         if not Path(path).is_file():

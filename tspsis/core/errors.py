@@ -26,7 +26,7 @@ def is_user_error(err: BaseException) -> bool:
     """Missing or unreadable files, bad values (config keys, data roots, corrupt checkpoints are ``ValueError``s),
     checkpoints refused as unsafe, and a device the machine lacks (``tspsis.launch.DeviceError``, looked up only if
     launch was imported, to keep start-up light)."""
-    from .checkpoint import UnsafeCheckpointError
+    from tspsis.core.checkpoint import UnsafeCheckpointError
 
     launch = sys.modules.get("tspsis.launch")
     return (isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError,

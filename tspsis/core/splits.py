@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from tspsis.data.validate import validate_coco
-from tspsis.io import read_json, write_json_atomic
+from tspsis.core.validate import validate_coco
+from tspsis.core.io import read_json, write_json_atomic
 
 __all__ = [
     "COCO_VOC_NAMES",

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tspsis.overlap import OVERLAP_BIN_EDGES, annotation_overlaps, overlap_bins
-from tspsis.data.validate import validate_coco
-from tspsis.splits import load_manifest, resolve_seen
+from tspsis.core.overlap import OVERLAP_BIN_EDGES, annotation_overlaps, overlap_bins
+from tspsis.core.validate import validate_coco
+from tspsis.core.splits import load_manifest, resolve_seen
 
 __all__ = ["AREA_BUCKETS", "OVERLAPPED", "dataset_stats", "format_stats"]
 

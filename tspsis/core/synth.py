@@ -45,7 +45,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from tspsis.io import write_bytes_atomic, write_json_atomic
+from tspsis.core.io import write_bytes_atomic, write_json_atomic
 
 __all__ = [
     "APPEARANCES",

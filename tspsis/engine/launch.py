@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .io import read_json, write_json_atomic
-from .runner import DEFAULT_MASTER_PORT, METRICS_FILE, metrics_file_of_test
+from tspsis.core.io import read_json, write_json_atomic
+from tspsis.core.paths import REPO_ROOT
+from tspsis.engine.runner import DEFAULT_MASTER_PORT, METRICS_FILE, metrics_file_of_test
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUEST_FILE = "request.json"  # a training's resolved config: what its checkpoints and metrics answer (train)
 LAUNCHERS = ("local", "slurm")  # local: this process starts the runner's processes; slurm: srun started them
 PROGRESS_ENV = "TSPSIS_PROGRESS"  # "bar" or "lines": overrides progress_style() (run-notebooks sets "lines")
@@ -187,15 +187,15 @@ class _Progress:
 
 
 def _runner_args(mode: str, config: Path, work_dir: Path, extra: list[str]) -> list[str]:
-    """The arguments of ``python -m tspsis.runner`` (``runner.main``)."""
+    """The arguments of ``python -m tspsis.engine.runner`` (``runner.main``)."""
     return [mode, str(config), "--work-dir", str(work_dir), *extra]
 
 
 def _command(mode: str, config: Path, work_dir: Path, gpus: int, extra: list[str],
              nodes: Nodes = Nodes()) -> list[str]:
-    """The child's command: ``python -m tspsis.runner`` (one process), or ``torchrun`` with ``gpus`` processes (at
+    """The child's command: ``python -m tspsis.engine.runner`` (one process), or ``torchrun`` with ``gpus`` processes (at
     least one) on each of ``nodes.count`` machines."""
-    args = ["-m", "tspsis.runner", *_runner_args(mode, config, work_dir, extra)]
+    args = ["-m", "tspsis.engine.runner", *_runner_args(mode, config, work_dir, extra)]
     if gpus > 1 or nodes.count > 1:
         return [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes.count}", f"--node_rank={nodes.rank}",
                 f"--nproc_per_node={max(gpus, 1)}", f"--master_addr={nodes.master_addr}",
@@ -213,7 +213,7 @@ def _start(mode: str, config: Path, work_dir: Path, gpus: int, env: dict, extra:
         if nodes != 1 or (node_rank, master_addr, master_port) != (None, None, None):
             raise ValueError("launcher='slurm': srun places the processes; leave nodes, node_rank, master_addr and "
                              "master_port unset ($MASTER_PORT sets the port)")
-        from .runner import main
+        from tspsis.engine.runner import main
 
         main([*_runner_args(mode, config, work_dir, extra), "--launcher", "slurm"])
         return
@@ -235,8 +235,8 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str, log
     a user's mistake the child reported (``tspsis.errors.USER_ERROR_PREFIX``, status 2) is raised as that one-line
     ``UserError``, any other failure with the log's tail. The child runs in a session of its own, and SIGINT /
     SIGTERM are forwarded to it and waited for (``tspsis.signals``)."""
-    from .errors import USER_ERROR_PREFIX, UserError
-    from .signals import forwarding_signals
+    from tspsis.core.errors import USER_ERROR_PREFIX, UserError
+    from tspsis.core.signals import forwarding_signals
 
     log_path = work_dir / log_name
     tail: deque[str] = deque(maxlen=40)
@@ -322,9 +322,9 @@ def check_request(config: Path, mixins: Iterable[str | Path], cfg_options: Itera
     config reads, and the weights to start from (``load_from``, else the config's) or to test (``checkpoint``) are
     a complete checkpoint.
     Returns the resolved config as JSON values, without its work dir: the run's identity (``REQUEST_FILE``)."""
-    from .checkpoint import check_checkpoint_file
-    from .errors import UserError
-    from .runner import load_config
+    from tspsis.core.checkpoint import check_checkpoint_file
+    from tspsis.core.errors import UserError
+    from tspsis.engine.runner import load_config
 
     cfg = load_config(str(config), "WORK_DIR", list(cfg_options), str(data_root) if data_root else None, max_iters,
                       [str(m) for m in mixins], seed)
@@ -386,7 +386,7 @@ def train(config: str | Path, work_dir: str | Path, *, gpus: int | None = None, 
     new settings (resuming from its last checkpoint). A finished run of the same settings is returned without
     retraining unless ``force``.
     """
-    from .errors import UserError
+    from tspsis.core.errors import UserError
 
     config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
     options = list(cfg_options or [])
@@ -423,7 +423,7 @@ def test(config: str | Path, checkpoint: str | Path, work_dir: str | Path, *, gp
     nodes, node_rank, master_addr, master_port and launcher as in ``train``. The config, options, data and
     checkpoint are checked before the work dir is made (``check_request``).
     """
-    from .runner import default_test_name
+    from tspsis.engine.runner import default_test_name
 
     config, work_dir, mixins = Path(config).resolve(), Path(work_dir).resolve(), tuple(mixins or ())
     checkpoint = Path(checkpoint).resolve()

@@ -1,6 +1,6 @@
 """The process that :mod:`tspsis.launch` starts: one mmengine ``Runner`` that trains or tests a config.
 
-``python -m tspsis.runner {train,test} CONFIG --work-dir DIR [--mixin FILE ...] [--checkpoint CKPT]
+``python -m tspsis.engine.runner {train,test} CONFIG --work-dir DIR [--mixin FILE ...] [--checkpoint CKPT]
 [--data-root ROOT] [--seed N] [--name NAME] [--launcher {none,pytorch,slurm}] [--resume] [--load-from WEIGHTS]
 [--cfg-options k=v ...]``.
 
@@ -291,7 +291,7 @@ def resume_checkpoint(work_dir: Path) -> str | None:
     """The checkpoint a resumed training starts from: the one ``last_checkpoint`` names if it is complete
     (``tspsis.checkpoint.check_checkpoint_file``), else the newest complete ``iter_N.pth`` / ``epoch_N.pth`` of
     ``work_dir`` (said in one line), else None (a new run)."""
-    from .checkpoint import CorruptCheckpointError, check_checkpoint_file
+    from tspsis.core.checkpoint import CorruptCheckpointError, check_checkpoint_file
 
     named = _last_checkpoint(work_dir)
     if named:
@@ -322,7 +322,7 @@ def fine_tune_report(model, weights: str) -> list[str]:
     and the counts of tensors only one side has."""
     from mmengine.model import is_model_wrapper
 
-    from .checkpoint import load_checkpoint_file
+    from tspsis.core.checkpoint import load_checkpoint_file
 
     model = model.module if is_model_wrapper(model) else model
     state = load_checkpoint_file(weights, map_location="cpu")
@@ -356,7 +356,7 @@ def _iter_times(runner) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Run; a user's mistake (``tspsis.errors.is_user_error``) ends as one line with ``USER_ERROR_PREFIX`` and
     status 2 (the launcher shows it), unless ``TSPSIS_DEBUG`` asks for the traceback."""
-    from .errors import USER_ERROR_PREFIX, debugging, is_user_error
+    from tspsis.core.errors import USER_ERROR_PREFIX, debugging, is_user_error
 
     try:
         return _main(argv)
@@ -390,12 +390,12 @@ def _main(argv: list[str] | None) -> int:
     if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
         ap.error(f"--name {args.name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
 
-    import tspsis.models  # noqa: F401  (registers the plugin; configs also list it in custom_imports)
+    import tspsis.plugin  # noqa: F401  (registers the plugin; configs also list it in custom_imports)
     from mmengine.dist import barrier
     from mmengine.runner import Runner
 
-    from .checkpoint import check_checkpoint_file, install_mmengine_loader
-    from .io import write_json_atomic
+    from tspsis.core.checkpoint import check_checkpoint_file, install_mmengine_loader
+    from tspsis.core.io import write_json_atomic
 
     install_mmengine_loader()
     work_dir = Path(args.work_dir)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .reporting import Stat, fmt, markdown_table
+from tspsis.viz.tables import Stat, fmt, markdown_table
 
 __all__ = ["MIN_BIN_OBJECTS", "check_claims", "claims_table", "paired_difference"]
 

@@ -32,7 +32,8 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tspsis.core.paths import REPO_ROOT
+
 NOTEBOOKS = REPO_ROOT / "notebooks"
 RUNS = REPO_ROOT / "papermill_runs"
 
@@ -51,7 +52,7 @@ def notebook_parameters(profile: str, output_dir: Path, gpus: int | None = None,
     default to data/synth/<profile> (data/coco) and work_dirs/<profile> (those of the profile whose data it runs
     on, ``experiments.SHARES_DATA_OF``); train_seed: one seed, a list, or None (the profile's
     ``Schedule.train_seeds``); nodes: the machines each run trains on."""
-    from .experiments import default_data_root, default_work_dir
+    from tspsis.lab.profiles import default_data_root, default_work_dir
 
     data_root = Path(data_root) if data_root else default_data_root(profile)
     work_dir = Path(work_dir) if work_dir else default_work_dir(profile)
@@ -64,7 +65,7 @@ def prepare_kernel() -> None:
     """Once per notebook kernel (``experiments.Context.create`` calls it): silence the ``pkg_resources``
     deprecation warning that mmengine's imports print again and again (``tspsis.quiet_pkg_resources``, which
     importing tspsis already did; again here in case the notebook reset the filters)."""
-    from . import quiet_pkg_resources
+    from tspsis import quiet_pkg_resources
 
     quiet_pkg_resources()
 
@@ -126,8 +127,8 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
     already complete in ``out`` again. nodes > 1: run the same call on every node (its own ``out``), with
     ``$NODE_RANK`` and ``$MASTER_ADDR`` set (the notebooks' runs read them, ``tspsis.launch.resolve_nodes``).
     Raises ``tspsis.launch.DeviceError`` before anything runs if the profile needs a GPU and none would be used."""
-    from .experiments import require_device
-    from .signals import forwarding_signals
+    from tspsis.lab.profiles import require_device
+    from tspsis.core.signals import forwarding_signals
 
     require_device(profile, gpus)  # seconds, before any data is generated
     import papermill as pm

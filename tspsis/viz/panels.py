@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import read_json
-from .overlap import decode_segmentation
+from tspsis.core.io import read_json
+from tspsis.core.overlap import decode_segmentation
 
 __all__ = ["TEACHER_STUDENT_COLUMNS", "detections_by_image", "draw_cams", "draw_image_grid", "draw_object_grid",
            "draw_teacher_student", "match_detection", "object_ious", "opmask_cams", "pick_objects",
@@ -222,7 +222,7 @@ def opmask_cams(run, dataset: Mapping, image_dir: str | os.PathLike, objects: Se
     import torch
     from mmdet.structures.bbox import bbox2roi
 
-    from .cam import normalize_cam
+    from tspsis.core.cam import normalize_cam
 
     model, pipeline = _load_run_model(run)
     if not hasattr(model.roi_head.bbox_head, "cam_for_labels"):
@@ -287,7 +287,7 @@ def _load_run_model(run):
     from mmdet.utils import get_test_pipeline_cfg
     from mmengine.dataset import Compose
 
-    from .checkpoint import install_mmengine_loader
+    from tspsis.core.checkpoint import install_mmengine_loader
 
     install_mmengine_loader()
     config = Path(run.work_dir) / Path(run.metrics["run"]["config"]).name  # the resolved config mmengine dumped
@@ -310,7 +310,7 @@ def teacher_student_panels(run, dataset: Mapping, image_dir: str | os.PathLike, 
     from mmdet.structures.bbox import bbox2roi
     from torchvision.ops import roi_align
 
-    from . import pseudo
+    from tspsis.core import pseudo
 
     model, pipeline = _load_run_model(run)
     roi_head = model.roi_head

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .io import write_bytes_atomic, write_json_atomic
-from .paper import SETTING as PAPER_SETTING
+from tspsis.core.io import write_bytes_atomic, write_json_atomic
+from tspsis.core.paper import SETTING as PAPER_SETTING
 
 __all__ = ["DIRECTION_TITLES", "NotebookOutput", "Stat", "comparison_table", "dataset_table", "fmt", "format_stat",
            "fp_table", "markdown_table", "over_seeds", "overlap_bins_table", "plot_ap_by_overlap",

@@ -9,8 +9,8 @@ from mmdet.datasets import CocoDataset
 from mmdet.datasets.api_wrappers import COCO
 from mmdet.registry import DATASETS
 
-from tspsis.data.validate import validate_coco
-from tspsis.io import read_json
+from tspsis.core.validate import validate_coco
+from tspsis.core.io import read_json
 
 __all__ = ["PartialCocoDataset", "check_same_labels", "label_order"]
 

@@ -32,7 +32,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 
-from .box_conditioned import given_box_results, uses_given_boxes
+from tspsis.plugin.roi_heads.box_conditioned import given_box_results, uses_given_boxes
 
 __all__ = ['MaskGrabCut', 'grabcut_masks']
 

@@ -19,7 +19,7 @@ from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
-from .io import fsync_replace, write_bytes_atomic
+from tspsis.core.io import fsync_replace, write_bytes_atomic
 
 __all__ = ["AtomicCheckpointHook", "FAULT_ENV", "PARTIAL_PREFIX", "PARTIAL_SUFFIX"]
 

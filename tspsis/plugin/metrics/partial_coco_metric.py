@@ -23,8 +23,8 @@ from mmengine.logging import MMLogger
 
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
-from tspsis.evaluation import AP_NAMES, GROUPS, IOU_TYPES, evaluate, load_manifest
-from tspsis.io import write_json_atomic
+from tspsis.eval import AP_NAMES, GROUPS, IOU_TYPES, evaluate, load_manifest
+from tspsis.core.io import write_json_atomic
 
 __all__ = ["PartialCocoMetric"]
 

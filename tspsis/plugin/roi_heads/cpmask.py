@@ -52,7 +52,7 @@ from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList
 
-from .roi_heads import PartialRoIHead, PositiveRoIs, mask_targets, seen_mask_loss
+from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead, PositiveRoIs, mask_targets, seen_mask_loss
 
 __all__ = ['CPMaskHead', 'CPMaskOutputs', 'CPMaskRoIHead', 'PixelAffinity', 'affinity_loss', 'boundary_targets']
 

@@ -28,7 +28,7 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
-from tspsis.models.roi_heads import PartialRoIHead
+from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead
 
 __all__ = ['DEFAULT_WEIGHT_TRANSFER', 'DETECTION_WEIGHT_INPUTS', 'MaskXMaskHead', 'MaskXRoIHead',
            'WeightTransfer']

@@ -37,8 +37,8 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import InstanceList
 
-from tspsis import cam
-from tspsis.models.roi_heads import PartialRoIHead, TeacherStudentRoIHead, positive_rows
+from tspsis.core import cam
+from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead, TeacherStudentRoIHead, positive_rows
 
 __all__ = ['CAMBBoxHead', 'OPMaskRoIHead', 'TeacherStudentOPMaskRoIHead', 'object_mask_prior']
 

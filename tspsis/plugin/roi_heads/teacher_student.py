@@ -12,8 +12,9 @@ training batch without it raises, unless the head is configured ``fully_supervis
   (Eq. 5); Fs learns from seen masks and, for unseen objects, from the teacher's post-processed and
   cleaned prediction r(Mt) (Eq. 3, 4, 6), made by the
   :class:`~tspsis.models.pseudo_labeler.PseudoLabeler`. Loss: Eq. 7. At test time only Fs predicts (Sec. 4.3).
-* :class:`ImageKeepingDetDataPreprocessor`: keeps the RGB training images next to the ground truth,
-  for the dense-CRF post-processing r(Mt) = CRF(Mt) >= 0.5, which needs pixels.
+
+The data preprocessor that keeps the RGB training images for r = CRF is
+:class:`tspsis.plugin.data_preprocessors.image_keeping.ImageKeepingDetDataPreprocessor`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.models.task_modules.samplers import SamplingResult
@@ -38,13 +38,12 @@ from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from mmdet.structures.mask import mask_target
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
-from .pseudo_labeler import (RGB_IMAGE_KEY, STUDENT_LOSSES, check_choice, has_mask_of, prepare_partial_instances,
-                             rgb_crops, rgb_images, seen_union_masks, teacher_student_init, weighted_roi_mean)
-
-from .box_conditioned import predict_given_boxes, uses_given_boxes
+from tspsis.plugin.roi_heads.box_conditioned import predict_given_boxes, uses_given_boxes
+from tspsis.plugin.task_modules.pseudo_labeler import STUDENT_LOSSES, check_choice, teacher_student_init, weighted_roi_mean
+from tspsis.plugin.utils.partial_supervision import (has_mask_of, prepare_partial_instances, rgb_crops, rgb_images,
+                                                     seen_union_masks)
 
 __all__ = [
-    'ImageKeepingDetDataPreprocessor',
     'MASK_ROI_SOURCES',
     'PartialRoIHead',
     'PositiveRoIs',
@@ -57,29 +56,6 @@ __all__ = [
 ]
 
 MASK_ROI_SOURCES = ('sampled', 'gt_boxes')  # PartialRoIHead.mask_roi_source
-
-
-@MODELS.register_module()
-class ImageKeepingDetDataPreprocessor(DetDataPreprocessor):
-    """``DetDataPreprocessor`` that, in training, also keeps each image as RGB in [0, 255].
-
-    The image (3, H, W) float — the padded batch input, de-normalised with this preprocessor's
-    mean/std and put in RGB order — goes to ``data_sample.gt_instances.metainfo['rgb_image']``, where
-    a RoI head (which only receives the ground-truth instances) can RoI-align it. Images are assumed
-    loaded BGR, as mmcv does, so without ``bgr_to_rgb`` the channels are flipped here.
-    """
-
-    def forward(self, data: dict, training: bool = False) -> dict:
-        data = super().forward(data, training)
-        if training and data['data_samples'] is not None:
-            inputs = data['inputs'].float()
-            if self._enable_normalize:
-                inputs = inputs * self.std + self.mean
-            if not self._channel_conversion:
-                inputs = inputs.flip(1)
-            for image, data_sample in zip(inputs, data['data_samples']):
-                data_sample.gt_instances.set_metainfo({RGB_IMAGE_KEY: image})
-        return data
 
 
 @dataclass

@@ -1,0 +1,4 @@
+"""The command line (``tspsis ...``: ``commands``), ``predict``, ``doctor``: the top layer (docs/DESIGN.md)."""
+from tspsis.cli.commands import build_parser, main
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,5 @@
+import sys
+
+from tspsis.cli.commands import main
+
+sys.exit(main())

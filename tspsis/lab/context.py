@@ -1,0 +1,182 @@
+"""The notebooks' ``Context``: a notebook's parameters, resolved, with ``run`` / ``run_all`` / ``measure`` bound to them."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tspsis.core.paths import REPO_ROOT
+from tspsis.engine.launch import Run, completed_run, metrics_file_of_test, test
+from tspsis.lab.data import prepare_data
+from tspsis.lab.notebooks import prepare_kernel
+from tspsis.lab.profiles import Schedule, default_work_dir, get_profile, require_device
+from tspsis.lab.registry import _method, available, unavailable_reason
+from tspsis.lab.runs import Experiment, print_plan, resolve, training_seconds
+from tspsis.viz.tables import over_seeds
+
+__all__ = ["Context"]
+
+
+@dataclass
+class Context:
+    """A notebook's parameters, resolved, with ``run`` / ``run_all`` / ``measure`` bound to them (``create``).
+
+    On CPU (``gpus == 0``) ``run_all`` trains up to ``Schedule.parallel_runs`` runs at once, each process with
+    ``cpu_count // parallel_runs`` threads (``OMP_NUM_THREADS``): the small convolutions of these models scale
+    poorly over threads (on 2 loaded cores one 2-thread run measured 6.5 s per iteration, two 1-thread runs
+    3.1 s each), and one run's single-threaded parts (start-up, COCO evaluation) overlap the other's training.
+    On GPUs, and on several nodes (``nodes``), runs go one after another. Before training, ``run_all`` prints how
+    many runs it will train and about how long that takes (``estimate_seconds``).
+
+    Seeds: ``train_seeds`` (the notebooks' ``train_seed`` parameter, one seed or a list) are the training
+    seeds; ``run``/``run_all`` train the first unless a request names its own, ``measure``/``measure_each``
+    train every (method, direction, seed) and report mean ± std over the seeds (``reporting.Stat``).
+    """
+
+    notebook: str
+    profile: str
+    data_root: Path
+    work_dir: Path
+    output_dir: Path
+    gpus: int
+    seed: int
+    data: dict
+    runs: dict = field(default_factory=dict)
+    train_seeds: tuple[int, ...] = (0,)
+    nodes: int = 1
+
+    @classmethod
+    def create(cls, notebook: str, profile: str, data_root: str | Path | None = None,
+               work_dir: str | Path | None = None, output_dir: str | Path | None = None, gpus: int | None = None,
+               seed: int = 0, train_seed: int | Iterable[int] | None = None, nodes: int = 1) -> Context:
+        """Resolve a notebook's ``parameters`` cell (None = default: data/synth/<profile> or data/coco,
+        work_dirs/<data profile>, papermill_runs/interactive-<profile>/<notebook>, every visible GPU or the CPU) and
+        prepare the data. A profile that needs a GPU fails here, at once, when none would be used
+        (``require_device``). ``seed`` seeds the synthetic data, ``train_seed`` (an int or a list; None: the
+        profile's ``Schedule.train_seeds``) the trainings. ``nodes``: the machines each run trains on (``gpus``
+        processes on each; every node runs the same notebook, see ``launch.resolve_nodes``).
+        """
+        prepare_kernel()
+        gpus = require_device(profile, gpus)
+        if train_seed is None:
+            train_seed = get_profile(profile).schedule.train_seeds
+        train_seeds = (int(train_seed),) if isinstance(train_seed, int) else tuple(int(s) for s in train_seed)
+        if not train_seeds:
+            raise ValueError("train_seed: give a seed or a non-empty list of seeds")
+        data = prepare_data(profile, data_root, seed)
+        return cls(notebook, profile, data["root"],
+                   Path(work_dir or default_work_dir(profile)).resolve(),
+                   Path(output_dir or REPO_ROOT / "papermill_runs" / f"interactive-{profile}" / notebook).resolve(),
+                   gpus, seed, data, train_seeds=train_seeds, nodes=nodes)
+
+    @property
+    def schedule(self) -> Schedule:
+        return get_profile(self.profile).schedule
+
+    @property
+    def track(self) -> str:
+        """The track this notebook's runs are in (``Profile.track``)."""
+        return get_profile(self.profile).track
+
+    def trains(self, method: str, direction: str) -> bool:
+        """True if this profile trains ``method`` in ``direction`` (``Schedule.methods``)."""
+        methods = self.schedule.methods
+        return methods is None or direction in methods.get(method, ())
+
+    def available(self, method: str, direction: str) -> bool:
+        """True if ``method`` has a config for ``direction`` and this profile trains it."""
+        return self.trains(method, direction) and available(method, direction, self.profile)
+
+    def why_not(self, method: str, direction: str) -> str:
+        """Why ``available`` is False, for a table's note column."""
+        reason = unavailable_reason(method, direction, self.profile)
+        if reason is not None and _method(method).lacks_track(self.profile, self.track):
+            return reason  # no such track for this method: why, whatever the time budget
+        if not self.trains(method, direction):
+            return f"not trained in the {self.profile} profile (time budget)"
+        return f"not run: {reason}"
+
+    def run(self, method: str, direction: str, seen: str | None = None, seed: int | None = None) -> Run:
+        """``experiments.run`` with this notebook's profile, data, work dir and GPUs (seed: the first
+        ``train_seeds`` unless given)."""
+        return self.run_all([(method, direction, seen, seed)])[0]
+
+    def run_all(self, requests: Iterable[tuple]) -> list[Run]:
+        """Train (or find in the cache) every (method, direction[, seen[, seed]]) (seed None: the first
+        ``train_seeds``); returns the runs in request order."""
+        requests = [(m, d, seen, self.train_seeds[0] if seed is None else seed)
+                    for m, d, seen, seed in ((*r, None, None)[:4] for r in requests)]
+        experiments = [resolve(m, d, profile=self.profile, data_root=self.data_root, work_dir=self.work_dir,
+                               gpus=self.gpus, seen=seen, seed=seed, nodes=self.nodes)
+                       for m, d, seen, seed in requests]  # config parsing: one thread
+        parallel = self.schedule.parallel_runs if self.gpus == 0 and self.nodes == 1 else 1
+        if self.gpus == 0:  # the same thread count for a lone run: Table 5's times stay comparable
+            os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))  # launch passes it on
+        print_plan(experiments, parallel, self.profile, self.work_dir)
+        with ThreadPoolExecutor(parallel) as pool:
+            results = list(pool.map(Experiment.train, experiments))
+        for (method, direction, seen, seed), result in zip(requests, results):
+            self.runs[" | ".join(filter(None, (method, direction, seen and f"seen {seen}", f"seed {seed}")))] = result
+        return results
+
+    def measure_each(self, requests: Iterable[tuple], record: str = "unseen", iou_type: str = "segm",
+                     seeds: Iterable[int] | None = None) -> dict[tuple, dict]:
+        """Train every (method, direction[, seen]) once per seed (all of them through one ``run_all``) and
+        return {request: ``metrics[iou_type][record]`` over the seeds (``reporting.over_seeds``: numbers become
+        ``reporting.Stat``, mean ± std and n)}. seeds: None = ``seeds_of(method)``."""
+        requests = [tuple(r) for r in requests]
+        per_request = [self.seeds_of(r[0]) if seeds is None else tuple(seeds) for r in requests]
+        runs = iter(self.run_all([(*(*r, None)[:3], seed) for r, rs in zip(requests, per_request) for seed in rs]))
+        return {r: over_seeds([next(runs).metrics[iou_type][record] for _ in rs], rs)
+                for r, rs in zip(requests, per_request)}
+
+    def test_with(self, method: str, direction: str, cfg_options: Sequence[str], name: str,
+                  record: str = "unseen", iou_type: str = "segm") -> dict:
+        """Test the trained runs of ``method`` (one per ``seeds_of(method)``) again with ``cfg_options`` (e.g.
+        ``model.roi_head.test_mask_head=teacher``: the same checkpoint, the teacher predicts); the results go to
+        each run's ``test-<name>.metrics.json`` (cached: a finished test is read back) and come back as
+        ``metrics[iou_type][record]`` over the seeds."""
+        seeds = self.seeds_of(method)
+        records = []
+        for seed, trained in zip(seeds, self.run_all([(method, direction, None, seed) for seed in seeds])):
+            experiment = resolve(method, direction, profile=self.profile, data_root=self.data_root,
+                                 work_dir=self.work_dir, gpus=self.gpus, seed=seed, nodes=self.nodes)
+            tested = completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
+                experiment.config, trained.checkpoint, trained.work_dir, gpus=self.gpus, data_root=self.data_root,
+                cfg_options=[*experiment.cfg_options, *cfg_options], name=name, mixins=experiment.mixins,
+                nodes=self.nodes)
+            records.append(tested.metrics[iou_type][record])
+        return over_seeds(records, seeds)
+
+    def seeds_of(self, method: str) -> tuple[int, ...]:
+        """The training seeds ``measure`` uses for ``method``: every ``train_seeds`` for the profile's
+        ``seeded_methods`` (all methods when None), the first one for the others (time budget)."""
+        seeded = self.schedule.seeded_methods
+        return self.train_seeds if seeded is None or method in seeded else self.train_seeds[:1]
+
+    def measure(self, methods: Iterable[str], directions: Iterable[str], record: str = "unseen",
+                iou_type: str = "segm", seeds: Iterable[int] | None = None
+                ) -> tuple[dict[str, dict[str, dict]], dict[str, dict[str, str]]]:
+        """Train/test every available (method, direction) once per training seed (None: ``train_seeds``) and
+        pick ``metrics[iou_type][record]`` over the seeds (``measure_each``).
+
+        Returns ({direction: {method: record}}, {direction: {method: note}}) where a note says why a method was
+        not run in that direction (no config in this repository, or not trained in this profile)."""
+        methods, directions = list(methods), list(directions)
+        todo = [(m, d) for d in directions for m in methods if self.available(m, d)]
+        records = self.measure_each(todo, record, iou_type, seeds)
+        measured = {d: {m: records[m, d] for m in methods if (m, d) in records} for d in directions}
+        notes = {d: {m: self.why_not(m, d) for m in methods if (m, d) not in records} for d in directions}
+        return measured, notes
+
+    def summary(self) -> dict:
+        """Every run this notebook used: folder, seed, iterations and measured training time (for metrics.json)."""
+        out = {}
+        for name, result in self.runs.items():
+            meta = result.metrics.get("run", {})
+            out[name] = {"work_dir": str(result.work_dir), "seed": meta.get("seed"), "iters": meta.get("iters"),
+                         "iter_time_median_s": meta.get("iter_time_median"),
+                         "train_seconds": training_seconds(result)}
+        return out

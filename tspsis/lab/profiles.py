@@ -1,0 +1,266 @@
+"""The profiles: how much of the paper one run of the notebooks covers, on which data, track and hardware.
+
+A profile is one :class:`Profile` in ``PROFILES`` (docs/DESIGN.md, "Profiles"): its data (a synthetic benchmark
+that ``tspsis.core.synth`` generates, or COCO 2017 on disk), the ``{setting}`` of the leaf configs it runs, its
+default track and the mixins of each track it has, its hardware sizing, its :class:`Schedule` (iterations, rows,
+seeds, ...), whether it needs a GPU and how long one run takes. Everything else (``tspsis.lab.registry``,
+``tspsis.lab.runs``, ``Context``, the CLI) reads these attributes: adding a profile is one entry here (plus, for new
+synthetic data, its generator settings in ``tspsis.core.synth.PROFILES``).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tspsis.core.paper import DIRECTIONS
+from tspsis.core.paths import REPO_ROOT
+from tspsis.engine.launch import DeviceError, resolve_gpus
+
+__all__ = ["PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
+           "default_data_root", "default_work_dir", "estimate_seconds", "get_profile", "require_device",
+           "seen_specs", "source_names"]
+
+# Tracks (docs/DESIGN.md, "Two tracks"): the same heads and losses, RoIs from the detector (the paper's protocol) or
+# the ground-truth boxes. A profile lists the tracks it has (Profile.track_mixins); the box-conditioned track is
+# defined on the synthetic data only.
+TRACKS: tuple[str, ...] = ("detector", "box_conditioned")
+_BOX_TRACK, _BOX_TRACK_CPU = "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py"
+# {setting} of the synthetic leaf configs: R18 from scratch, sized for a 2-core CPU (`full` adds the one-GPU sizing)
+_SYNTH_SETTING = "r18-scratch_fpn_1xb4-300it_synth"
+
+
+def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a profile's data are: the default data root (relative to the repository), the generator that makes them
+    (a ``tspsis.core.synth.PROFILES`` name; None: data on disk, checked), the full train / val annotation files under
+    DATA_ROOT/annotations and the folder of the val images."""
+
+    root: str
+    generator: str | None
+    train_ann: str = "train.json"
+    val_ann: str = "val.json"
+    val_images: str = "val"
+
+
+def _synthetic(name: str) -> DataSource:
+    """The synthetic benchmark ``name`` of tspsis.core.synth, generated under data/synth/<name>."""
+    return DataSource(f"data/synth/{name}", name)
+
+
+COCO_2017 = DataSource("data/coco", None, "instances_train2017.json", "instances_val2017.json", "val2017")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How much of the paper a profile runs, and how long each training is."""
+
+    max_iters: int | None                 # passed to launch.train (rescales the schedule); None: the config's
+    methods: Mapping[str, tuple[str, ...]] | None  # METHODS this profile trains -> their directions (None: all)
+    ablation_directions: tuple[str, ...]  # directions of Tables 3 and 5 (Table 4 is voc2nonvoc only)
+    seen_first_k: tuple[int, ...]         # Fig. 8: seen = voc + the first K non-voc categories (K = 0: voc)
+    seen_split_methods: tuple[str, ...]   # Fig. 8's methods (the paper: Mask R-CNN and OPMask, each +- ours)
+    cfg_options: tuple[str, ...]          # profile-wide overrides (part of every run's key)
+    parallel_runs: int                    # CPU runs trained at once by Context.run_all (see Context)
+    note: str                             # what the measured numbers are, printed under every table
+    train_seeds: tuple[int, ...] = (0,)   # training seeds of the notebooks (their train_seed=None)
+    seeded_methods: tuple[str, ...] | None = None  # methods trained on every seed (None: all); others on the first
+    pretrain_iters: int | None = None     # iterations of the shared pre-training (PRETRAINING); None: none
+
+
+# Training ends with one test pass (tspsis.runner); the validation pass the iteration schedules add at the end
+# would score the same images a second time, so the profiles that count seconds drop it.
+_NO_VALIDATION = ("val_dataloader=None", "val_cfg=None", "val_evaluator=None")
+_NO_WORKERS = ("train_dataloader.num_workers=0", "test_dataloader.num_workers=0")
+# Runs of a few iterations: the last checkpoint is all the test pass needs (~100 MB each for the R18 models).
+_SHORT_RUN = _NO_VALIDATION + _NO_WORKERS + ("default_hooks.checkpoint.max_keep_ckpts=1",)
+_MASK_RCNN_FAMILY = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle", "ts: no post-processing", "ts: CRF",
+                     "ts: interact", "ts: high-res teacher", "ts: deeper teacher")
+_OTHER_METHODS = ("MaskX R-CNN", "Mask GrabCut", "CPMask", "OPMask", "OPMask + ours", "BoxInst", "BoxInst + ours",
+                  "BoxInst + ours: CRF", "BoxInst + ours: interact")
+_FIG8_MASK_RCNN = ("Mask R-CNN", "Mask R-CNN + ours")
+_FIG8_PAPER = (*_FIG8_MASK_RCNN, "OPMask", "OPMask + ours")
+
+_CORE = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle")
+_CLAIM_VARIANTS = ("ts: deeper teacher", "ts: CRF", "ts: interact")  # claims 4 and 5
+
+
+def _demo_schedule(profile: str, **rows) -> Schedule:
+    """The CPU schedule of `demo` and `demo-all` (``profile``, named in the table note); ``rows``: which rows they
+    train (methods, seen_first_k, seeded_methods)."""
+    return Schedule(
+        max_iters=500, ablation_directions=("voc2nonvoc",), seen_split_methods=_FIG8_MASK_RCNN,
+        cfg_options=_SHORT_RUN, parallel_runs=2, train_seeds=(0, 1, 2), pretrain_iters=1500,
+        note=f"{profile} profile, box-conditioned track: mask heads trained and tested on the ground-truth boxes (no RPN, "
+             "detections = the val boxes and labels, score = the mask's mean foreground probability); synthetic "
+             "160 px data, ResNet-18 at a quarter width + FPN pre-trained on box classification (no masks), then "
+             "500 iterations of 16 images per model on 2 CPU cores; ± = std over training seeds (n in each cell)",
+        **rows)
+
+
+# Smoke test of the whole chain: a couple of iterations, numbers are meaningless.
+_TINY = Schedule(
+    max_iters=2, methods=dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS), ablation_directions=("voc2nonvoc",),
+    seen_first_k=(0, 6), seen_split_methods=_FIG8_MASK_RCNN,
+    cfg_options=_SHORT_RUN + ("default_hooks.logger.interval=1",), parallel_runs=2, pretrain_iters=2,
+    note="tiny profile, box-conditioned track: 2 training iterations per model on 16 images; a smoke test, "
+         "not a result")
+# The README's main job (`make demo`): the box-conditioned track (PROFILE_TRACKS) on 2 CPU cores, every trained
+# model from the shared box-classification pre-training (1500 iterations, PRETRAINING), then 500 iterations of
+# 16 images (5.3 epochs of the 1500 training images); schedule and options chosen on held-out data (generator
+# seed 1; README "How the demo's set-up was chosen"), so the rows compare with each other, not
+# with the paper. Within the hour: the rows of the paper's claims, each on 3 training seeds — Mask R-CNN, + ours
+# and the Oracle in both directions, the deeper teacher and r = CRF / interact voc -> non-voc — plus the
+# untrained Mask GrabCut and Table 4's no-warm-up row; every other row is in `demo-all`.
+_DEMO = _demo_schedule(
+    "demo",
+    methods={**dict.fromkeys(_CORE, DIRECTIONS), **dict.fromkeys((*_CLAIM_VARIANTS, "ts: no warm-up",
+                                                                 "Mask GrabCut"), ("voc2nonvoc",))},
+    seen_first_k=(0,), seeded_methods=(*_CORE, *_CLAIM_VARIANTS))
+# `demo` and every other row the box-conditioned track has (voc -> non-voc, one seed; BoxInst: detector track
+# only), and Fig. 8's second seen split. Shares the demo's data and work dir: after `make demo` it trains
+# only the rows the demo does not.
+_DEMO_ALL = _demo_schedule(
+    "demo-all",
+    methods={**dict.fromkeys(_CORE, DIRECTIONS),
+             **dict.fromkeys((*_MASK_RCNN_FAMILY[3:], "ts: no warm-up",
+                              *(m for m in _OTHER_METHODS if not m.startswith("BoxInst"))), ("voc2nonvoc",))},
+    seen_first_k=(0, 9), seeded_methods=(*_CORE, *_CLAIM_VARIANTS))
+_FULL = Schedule(
+    max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12),
+    seen_split_methods=_FIG8_PAPER, cfg_options=(), parallel_runs=1,
+    note="full profile: synthetic `full` data (20000 train images), R18-FPN from scratch, "
+         "the GPU configs' schedule")
+_COCO = Schedule(
+    max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 10, 20, 30, 40),
+    seen_split_methods=_FIG8_PAPER, cfg_options=(), parallel_runs=1,
+    note="coco profile: COCO 2017, R50-FPN, the paper's schedules")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One profile: everything that differs between ``--profile tiny``, ``demo``, ``full``, ``coco`` ..."""
+
+    name: str
+    data: DataSource                          # the data it runs on
+    setting: str                              # {setting} of the leaf configs' names (tspsis.lab.registry.Method)
+    track: str                                # the track a call that names none runs (resolve, run, Context)
+    track_mixins: Mapping[str, tuple[str, ...]]  # per track it has: mixins after the variant's (paths under configs/)
+    schedule: Schedule                        # how much of the paper it runs, and how long each training is
+    sizing: tuple[str, ...] = ()              # hardware sizing: mixins merged last
+    needs_gpu: str | None = None              # why it cannot run on a CPU (require_device's message); None: it can
+    # Wall seconds of one training run (start-up, training, test pass), for the estimate Context.run_all prints
+    # before training (estimate_seconds: cached runs' own timing is preferred); None: not measured
+    seconds_per_run: float | None = None
+    # A profile that runs more rows on another profile's data: the same data (default data root, generated data)
+    # and the same default work dir, so the runs both schedule are trained once (a run's key does not name its
+    # profile)
+    shares_data_of: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("track", self.track, TRACKS)
+        for track in self.track_mixins:
+            check_choice("track", track, TRACKS)
+        if self.track not in self.track_mixins:
+            raise ValueError(f"profile {self.name!r}: its default track {self.track!r} has no track_mixins entry")
+
+
+# The CPU profiles run the box-conditioned track: a from-scratch detector cannot be trained on 2 cores in minutes,
+# the mask heads (the paper's subject) can. `full` (GPU) and `coco` run the paper's detector track.
+_CPU_TRACKS = {"detector": (), "box_conditioned": (_BOX_TRACK, _BOX_TRACK_CPU)}
+# Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
+# prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
+# is some. demo: a 500-iteration box-conditioned run with one thread, two at a time on 2 CPU cores: median 214 s
+# with start-up and test pass over the reference run's 25 runs (README "Results"), measured with the previous set-up
+# (7x7 -> 14x14 heads, fp32), until the reference run is regenerated. tiny: one run of the tiny profile on 2 shared cores
+# (~19 s, measured by the helper who added this). full / coco: not measured yet (None: no estimate).
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("tiny", _synthetic("tiny"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _TINY, seconds_per_run=20.0),
+    Profile("demo", _synthetic("demo"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _DEMO, seconds_per_run=214.0),
+    Profile("demo-all", _synthetic("demo"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _DEMO_ALL,
+            seconds_per_run=214.0, shares_data_of="demo"),
+    Profile("full", _synthetic("full"), _SYNTH_SETTING, "detector",
+            {"detector": (), "box_conditioned": (_BOX_TRACK,)},  # box-conditioned: + the one-GPU sizing
+            _FULL, sizing=("_base_/schedules/synth_gpu.py",),
+            needs_gpu="its configs (r18_fpn_gpu_synth) train with AMP on a GPU, 20000 images"),
+    Profile("coco", COCO_2017, "r50_fpn_8xb2-1x_coco", "detector", {"detector": ()}, _COCO,
+            needs_gpu="R50-FPN on COCO 2017 at the paper's schedules, 12 epochs of 118k images per model"),
+)}
+
+
+def get_profile(profile: str) -> Profile:
+    """``PROFILES[profile]``; a ValueError naming the profiles for an unknown name."""
+    check_choice("profile", profile, PROFILES)
+    return PROFILES[profile]
+
+
+def require_device(profile: str, gpus: int | None = None) -> int:
+    """The number of processes ``gpus`` means (``launch.resolve_gpus``: None = every visible GPU, or the CPU);
+    raises ``launch.DeviceError`` at once, naming the fix, if ``profile`` needs a GPU (``Profile.needs_gpu``) and
+    none would be used. Call it before generating data or starting runs."""
+    needs_gpu = get_profile(profile).needs_gpu
+    resolved = resolve_gpus(gpus)
+    if needs_gpu is not None and resolved == 0:
+        import torch
+
+        if gpus == 0 and torch.cuda.is_available():
+            why = "gpus=0 asks for the CPU; leave gpus unset (every visible GPU) or pass --gpus 1"
+        else:
+            why = ("none is visible (torch.cuda.is_available() is False); use --profile demo on a CPU "
+                   "(or --profile tiny for a smoke test)")
+        raise DeviceError(f"profile {profile!r} needs a GPU ({needs_gpu}): {why}")
+    return resolved
+
+
+def estimate_seconds(profile: str, work_dir: str | Path | None = None) -> tuple[float | None, str]:
+    """Seconds one training run of ``profile`` takes, and where the number comes from: the median
+    ``run.wall_seconds_total`` of the finished runs of that profile in ``work_dir``, else ``Profile.seconds_per_run``."""
+    measured = []
+    for experiment in Path(work_dir).glob("*/experiment.json") if work_dir else ():
+        try:
+            if json.loads(experiment.read_text()).get("profile") != profile:
+                continue
+            seconds = json.loads((experiment.parent / "metrics.json").read_text())["run"].get("wall_seconds_total")
+        except (OSError, ValueError, KeyError):
+            continue
+        if seconds:
+            measured.append(float(seconds))
+    if measured:
+        measured.sort()
+        return measured[len(measured) // 2], f"median of {len(measured)} finished {profile} runs here"
+    seconds = get_profile(profile).seconds_per_run
+    return seconds, (f"the {profile} profile's measured seconds_per_run" if seconds else
+                     f"no timing measured for the {profile} profile yet")
+
+
+def data_profile(profile: str) -> str:
+    """The profile whose data ``profile`` runs on (``Profile.shares_data_of``; itself for most)."""
+    return get_profile(profile).shares_data_of or profile
+
+
+def default_data_root(profile: str) -> Path:
+    """``Profile.data.root`` under the repository: data/synth/<data profile> for the synthetic profiles, data/coco
+    for ``coco``."""
+    return REPO_ROOT / get_profile(profile).data.root
+
+
+def default_work_dir(profile: str) -> Path:
+    """work_dirs/<data profile>: where a profile's runs are cached (shared with the profile whose data it runs on)."""
+    return REPO_ROOT / "work_dirs" / data_profile(profile)
+
+
+def source_names(profile: str) -> tuple[str, str]:
+    """Full train / val annotation file names under DATA_ROOT/annotations (COCO 2017 names for coco)."""
+    data = get_profile(profile).data
+    return data.train_ann, data.val_ann
+
+
+def seen_specs(profile: str) -> list[str]:
+    """Seen-set specs of Fig. 8 for a profile: ``voc`` and ``first-K`` (voc + the first K non-voc categories)."""
+    return ["voc" if k == 0 else f"first-{k}" for k in get_profile(profile).schedule.seen_first_k]

@@ -1,0 +1,34 @@
+"""ImageKeepingDetDataPreprocessor: keeps the RGB training images next to the ground truth, for the dense-CRF
+post-processing r(Mt) = CRF(Mt) >= 0.5, which needs pixels (paper Table 5)."""
+
+from __future__ import annotations
+
+from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmdet.registry import MODELS
+
+from tspsis.plugin.utils.partial_supervision import RGB_IMAGE_KEY
+
+__all__ = ['ImageKeepingDetDataPreprocessor']
+
+
+@MODELS.register_module()
+class ImageKeepingDetDataPreprocessor(DetDataPreprocessor):
+    """``DetDataPreprocessor`` that, in training, also keeps each image as RGB in [0, 255].
+
+    The image (3, H, W) float — the padded batch input, de-normalised with this preprocessor's
+    mean/std and put in RGB order — goes to ``data_sample.gt_instances.metainfo['rgb_image']``, where
+    a RoI head (which only receives the ground-truth instances) can RoI-align it. Images are assumed
+    loaded BGR, as mmcv does, so without ``bgr_to_rgb`` the channels are flipped here.
+    """
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = super().forward(data, training)
+        if training and data['data_samples'] is not None:
+            inputs = data['inputs'].float()
+            if self._enable_normalize:
+                inputs = inputs * self.std + self.mean
+            if not self._channel_conversion:
+                inputs = inputs.flip(1)
+            for image, data_sample in zip(inputs, data['data_samples']):
+                data_sample.gt_instances.set_metainfo({RGB_IMAGE_KEY: image})
+        return data

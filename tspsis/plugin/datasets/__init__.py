@@ -1,0 +1,1 @@
+"""PartialCocoDataset: box-only instances with a per-instance has_mask flag."""

@@ -1,0 +1,1 @@
+"""Partially supervised BoxInst and BoxInst + teacher-student (dense heads)."""

@@ -1,0 +1,1 @@
+"""Hooks: crash-safe checkpoints and the pseudo-mask monitor."""

@@ -1,0 +1,1 @@
+"""PartialCocoMetric: the subset evaluation of tspsis.eval inside mmdet's test loop."""
