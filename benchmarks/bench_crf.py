@@ -1,7 +1,7 @@
 """Time the two dense-CRF back-ends of tspsis.pseudo.crf on a batch of RoIs (paper Table 5: CRF cost).
 
 pydensecrf (per-RoI loop, CPU) against the batched exact mean field in torch (CPU, and CUDA when
-available), on realistic synthetic RoIs (`tspsis.pseudo.synthetic_roi_batch`). Prints the best
+available), on realistic synthetic RoIs (`tspsis.core.testing.synthetic_roi_batch`). Prints the best
 of `--repeats` wall times, the speed-up over pydensecrf and how well the masks agree.
 
     python benchmarks/bench_crf.py --num-rois 128 --size 28 --threads 1
@@ -16,7 +16,8 @@ from collections.abc import Callable
 import torch
 from tqdm import tqdm
 
-from tspsis.core.pseudo import CRFParams, crf, synthetic_roi_batch, threshold
+from tspsis.core.pseudo import CRFParams, crf, threshold
+from tspsis.core.testing import synthetic_roi_batch
 
 
 def best_time(fn: Callable[[], torch.Tensor], repeats: int, sync: bool) -> float:

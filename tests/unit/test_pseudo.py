@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from tspsis.core import pseudo
-from tspsis.core.pseudo import CRFParams, box_mask_on_rois, clean_pseudo_masks, crf, crf_marginals, interact, make_pseudo_masks, synthetic_roi_batch, threshold, union_mask_on_rois
+from tspsis.core.pseudo import (CRFParams, box_mask_on_rois, clean_pseudo_masks, crf, crf_marginals, interact,
+                                make_pseudo_masks, threshold, union_mask_on_rois)
+from tspsis.core.testing import synthetic_roi_batch
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
