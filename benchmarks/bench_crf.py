@@ -1,4 +1,4 @@
-"""Time the two dense-CRF back-ends of tspsis.pseudo.crf on a batch of RoIs (paper Table 5: CRF cost).
+"""Time the two dense-CRF back-ends of tspsis.core.pseudo.crf on a batch of RoIs (paper Table 5: CRF cost).
 
 pydensecrf (per-RoI loop, CPU) against the batched exact mean field in torch (CPU, and CUDA when
 available), on realistic synthetic RoIs (`tspsis.core.testing.synthetic_roi_batch`). Prints the best

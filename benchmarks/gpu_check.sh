@@ -10,7 +10,7 @@
 #   install      pip-installs the wheel folder (--wheels, else the first of ./shared/wheels/gpu-py312 and
 #                ../shared/wheels/gpu-py312; ../shared/wheels/README.md) into /tmp/site, no index, no deps
 #   doctor       python -m tspsis doctor
-#   data         synthetic data (demo profile; dry run: tiny) and its splits (tspsis.experiments.prepare_data)
+#   data         synthetic data (demo profile; dry run: tiny) and its splits (tspsis.lab.prepare_data)
 #   bench_train  teacher-student / baseline training step, CRF / threshold, student / baseline inference
 #   bench_crf    the dense CRF's back-ends (pydensecrf loop, torch batched on CPU and CUDA)
 #   bench_speed  images/s of the full profile's configs (detector track, one-GPU sizing), AMP beside fp32
@@ -82,7 +82,7 @@ fi
 
 data="$scratch/data"
 step doctor 60 "$python" -m tspsis doctor
-step data 90 "$python" -c "import sys; from tspsis.experiments import prepare_data; prepare_data(*sys.argv[1:])" \
+step data 90 "$python" -c "import sys; from tspsis.lab import prepare_data; prepare_data(*sys.argv[1:])" \
   "$data_profile" "$data"
 step bench_train 120 "$python" benchmarks/bench_train.py --data-root "$data" "${bench_train_args[@]}" \
   --out "$out/bench_train.json"

@@ -6,8 +6,8 @@ sizing / tracks as mixins): snapshot, then compare.
         {file name: resolved config dict} as gzipped JSON (done once, before the move; committed).
     python scripts/check_config_moves.py check [--snapshot ...] [-v]
         resolves every old experiment the new way, leaf + mixins (``MOVES``, through
-        ``tspsis.runner.load_config``), and compares it with the snapshot after the documented renames
-        (``renamed``). Also checks that ``tspsis.experiments.METHODS`` resolves each row that the old registry
+        ``tspsis.engine.runner.load_config``), and compares it with the snapshot after the documented renames
+        (``renamed``). Also checks that ``tspsis.lab.METHODS`` resolves each row that the old registry
         mapped to an old file to that same leaf + mixins (detector track). Exit status 1 on any difference.
 
 Compared: every key of the resolved config except the helper variables configs define for their own use
@@ -124,7 +124,11 @@ def _fixed(resolved: dict) -> dict:
     (post_process type 'none') carry no threshold (the PseudoLabeler refuses options a type does not take), and the
     oracle's stock StandardRoIHead is PartialRoIHead(fully_supervised=True) (the same training; it also predicts
     the given boxes of the box-conditioned track), and checkpoints are saved by tspsis' AtomicCheckpointHook (the
-    same files, never half written)."""
+    same files, never half written), and the plugin is imported as ``tspsis.plugin`` (``tspsis.models`` became a
+    deprecated alias of it, issue 17: the same registrations)."""
+    imports = (resolved.get("custom_imports") or {}).get("imports")
+    if imports:
+        resolved["custom_imports"]["imports"] = ["tspsis.plugin" if i == "tspsis.models" else i for i in imports]
     for loader in ("val_dataloader", "test_dataloader"):
         pipeline = ((resolved.get(loader) or {}).get("dataset") or {}).get("pipeline")
         if pipeline:

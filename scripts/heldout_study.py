@@ -1,6 +1,6 @@
 """Choose schedules and options on held-out data: train rows of a profile on another generator seed's data.
 
-Every (method, iterations, training seed) of the product is one cached run of ``tspsis.experiments`` (the profile's
+Every (method, iterations, training seed) of the product is one cached run of ``tspsis.lab`` (the profile's
 track, sizing and shared pre-training), trained two at a time with one thread each, then tested on the held-out
 data's own val images (never the reported ones). Prints one markdown row per run and mean ± std over the seeds.
 
@@ -20,8 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tspsis import lab as experiments
-from tspsis.viz import tables as reporting
+from tspsis import lab, viz
 from tspsis.engine.launch import completed_run, metrics_file_of_test, test
 from tspsis.viz.tables import over_seeds
 
@@ -34,7 +33,7 @@ def _record(metrics: dict) -> dict:
             "unseen mIoU": segm["mask_iou"]["unseen"]["mIoU"]}
 
 
-def _teacher_record(experiment: experiments.Experiment) -> dict:
+def _teacher_record(experiment: lab.Experiment) -> dict:
     run = completed_run(experiment.work_dir)
     tested = completed_run(run.work_dir, metrics_file_of_test("teacher")) or test(
         experiment.config, run.checkpoint, run.work_dir, gpus=0, data_root=experiment.data_root,
@@ -67,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("give --methods to train, or --plot and --out to draw the rows already measured")
         _plot([json.loads(line) for line in args.out.read_text().splitlines()], args.plot)
         return 0
-    data = experiments.prepare_data(args.profile, args.data_root, seed=args.data_seed)
+    data = lab.prepare_data(args.profile, args.data_root, seed=args.data_seed)
     plan = [(m, n, s) for m in args.methods for n in args.iters for s in args.seeds]
-    runs = [experiments.resolve(m, args.direction, profile=args.profile, data_root=data["root"],
+    runs = [lab.resolve(m, args.direction, profile=args.profile, data_root=data["root"],
                                 work_dir=args.work_dir, max_iters=n, seed=s, cfg_options=args.cfg_options,
                                 mixins=args.mixin)
             for m, n, s in plan]
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if runs and runs[0].pretrained is not None:
         runs[0].pretrained.train()
     with ThreadPoolExecutor(args.parallel) as pool:
-        records = [_record(r.metrics) for r in pool.map(experiments.Experiment.train, runs)]
+        records = [_record(r.metrics) for r in pool.map(lab.Experiment.train, runs)]
     options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin)]
     rows = [dict(method=m, iters=n, seed=s, options=options, **rec, run=str(r.work_dir))
             for (m, n, s), rec, r in zip(plan, records, runs)]
@@ -119,7 +118,7 @@ def _plot(rows: list[dict], path: Path) -> None:
         label: [over_seeds([r[measure] for r in by_iters[n]], [r["seed"] for r in by_iters[n]])
                 if n in by_iters else None for n in iters] for label, by_iters in groups.items()}
         for measure in ("unseen AP", "unseen mIoU")}
-    reporting.plot_curves(iters, panels, "training iterations (16 images each)").savefig(path, dpi=120)
+    viz.plot_curves(iters, panels, "training iterations (16 images each)").savefig(path, dpi=120)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,7 +1,7 @@
 """tspsis: teacher-student mask heads for partially supervised instance segmentation.
 
 Importing the package allowlists the globals that mmengine checkpoints contain for torch's weights-only
-unpickler (:mod:`tspsis.checkpoint`), so that ``resume`` and ``load_from`` work under torch >= 2.6 without
+unpickler (:mod:`tspsis.core.checkpoint`), so that ``resume`` and ``load_from`` work under torch >= 2.6 without
 disabling weights-only loading. Before that (before anything imports mmengine or mmdet) it silences the
 ``pkg_resources`` deprecation warnings that their imports print on every command (``quiet_pkg_resources``).
 """

@@ -1,8 +1,8 @@
 # Runtime settings shared by every tspsis experiment: mmdet's default_runtime plus the plugin import, a small
 # log interval (the synthetic epochs are short) and a bounded number of kept checkpoints, written so that a kill
-# never leaves a half-written one (tspsis.hooks.AtomicCheckpointHook, mmengine's CheckpointHook made crash-safe).
+# never leaves a half-written one (tspsis.plugin.hooks.atomic_checkpoint.AtomicCheckpointHook, mmengine's CheckpointHook made crash-safe).
 default_scope = 'mmdet'
-custom_imports = dict(imports=['tspsis.models'], allow_failed_imports=False)  # registers the tspsis modules
+custom_imports = dict(imports=['tspsis.plugin'], allow_failed_imports=False)  # registers the tspsis modules
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -2,7 +2,7 @@
 # teacher-student mask heads (Sec. 4), r(Mt) = Mt >= 0.5. The teacher Ft is BoxInst's class-agnostic dynamic mask
 # head; the student Fs is a dynamic head with C output channels whose weights come from a second controller. The one
 # added loss is loss_mask_student (Sec. 4.3). Variants of Table 5 (mixins): ../_base_/ts_variants/boxinst-crf.py,
-# boxinst-interact.py. Options: tspsis.models.boxinst.TeacherStudentBoxInstMaskHead.
+# boxinst-interact.py. Options: tspsis.plugin.dense_heads.boxinst.TeacherStudentBoxInstMaskHead.
 # Paper, Table 1: 31.4 mask AP on the unseen categories; Table 5 (r = threshold): 31.1.
 _base_ = ['./psis-boxinst_r50_fpn_8xb2-ms-90k_coco-voc2nonvoc.py', '../_base_/models/teacher_student_options.py']
 

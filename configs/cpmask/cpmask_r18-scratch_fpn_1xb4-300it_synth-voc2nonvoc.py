@@ -1,7 +1,7 @@
 # CPMask (Fan et al., ECCV 2020; "CPMask", Table 1) on the partially supervised Mask R-CNN, synthetic benchmark,
 # voc -> nonvoc (masks for the 6 voc-like categories only; the 18 others are box-only and scored as unseen); R18
 # from scratch, sized for a 2-core CPU (one GPU: mixin ../_base_/schedules/synth_gpu.py). The CPMask head of the
-# R50 config: boundary and pixel-affinity losses on a class-agnostic head (tspsis.models.cpmask).
+# R50 config: boundary and pixel-affinity losses on a class-agnostic head (tspsis.plugin.roi_heads.cpmask).
 _base_ = '../mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py'
 
 model = dict(roi_head=dict(

@@ -2,7 +2,7 @@
 # voc -> nonvoc: masks for the 20 voc categories only; the 60 nonvoc categories are box-only and scored as unseen.
 # A class-agnostic mask head with a boundary branch (shape commonality) and a pixel-affinity block (appearance
 # commonality); mask, boundary and affinity losses on seen-category objects only.
-# What CPMask's definitions were taken to be: tspsis.models.cpmask (module docstring).
+# What CPMask's definitions were taken to be: tspsis.plugin.roi_heads.cpmask (module docstring).
 # Paper, Table 1: 28.8 mask AP on the unseen categories.
 _base_ = '../mask_rcnn/psis-mask-rcnn_r50_fpn_8xb2-1x_coco-voc2nonvoc.py'
 

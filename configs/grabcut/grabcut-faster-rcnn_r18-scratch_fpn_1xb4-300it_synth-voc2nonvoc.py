@@ -1,7 +1,7 @@
 # Mask GrabCut (the baseline of Hu et al. 2018; "Mask GrabCut", Table 1) on the synthetic benchmark, voc -> nonvoc:
 # boxes of every category train the R18 Faster R-CNN (from scratch; no mask head, so no mask is used), GrabCut makes
 # the masks; scored on the 18 nonvoc-like categories as unseen. Sized for a 2-core CPU (one GPU: mixin
-# ../_base_/schedules/synth_gpu.py). Options: tspsis.models.grabcut.MaskGrabCut.
+# ../_base_/schedules/synth_gpu.py). Options: tspsis.plugin.detectors.grabcut.MaskGrabCut.
 _base_ = ['../_base_/models/mask-rcnn_r18-scratch_fpn.py', '../_base_/datasets/synth_voc2nonvoc.py',
           '../_base_/schedules/schedule_synth_cpu.py']
 

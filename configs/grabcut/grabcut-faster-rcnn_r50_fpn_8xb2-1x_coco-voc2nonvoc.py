@@ -1,6 +1,6 @@
 # Mask GrabCut (the baseline of Hu et al. 2018; "Mask GrabCut", Table 1): masks from OpenCV's GrabCut initialised
 # with each box of an R50-FPN Faster R-CNN, COCO voc -> nonvoc: boxes of every category train the detector (no mask
-# head, so no mask is used); scored on the 60 nonvoc categories as unseen. Options: tspsis.models.grabcut.MaskGrabCut.
+# head, so no mask is used); scored on the 60 nonvoc categories as unseen. Options: tspsis.plugin.detectors.grabcut.MaskGrabCut.
 # Paper, Table 1: 19.7 mask AP on the unseen categories.
 _base_ = ['../_base_/models/mask-rcnn_r50_fpn_paper.py', '../_base_/datasets/coco_voc2nonvoc.py',
           '../_base_/schedules/schedule_1x.py']

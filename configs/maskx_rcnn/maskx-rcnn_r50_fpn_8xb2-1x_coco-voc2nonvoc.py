@@ -1,7 +1,7 @@
 # MaskX R-CNN (Hu et al. 2018, "Learning to Segment Every Thing"; "MaskX R-CNN", Table 1) on R50-FPN, COCO
 # voc -> nonvoc: masks for the 20 voc categories only; the 60 nonvoc categories are box-only and scored as unseen.
 # A weight-transfer function T maps each class's box-head weights to its mask weights; configured as Hu et al.'s
-# final model (cls+box, 2-layer LeakyReLU MLP, transfer + MLP, stop-gradient on w_det). Options: tspsis.models.maskx.
+# final model (cls+box, 2-layer LeakyReLU MLP, transfer + MLP, stop-gradient on w_det). Options: tspsis.plugin.roi_heads.maskx.
 # Paper, Table 1: 23.7 mask AP on the unseen categories.
 _base_ = ['../_base_/models/mask-rcnn_r50_fpn_paper.py', '../_base_/datasets/coco_voc2nonvoc.py',
           '../_base_/schedules/schedule_1x.py']

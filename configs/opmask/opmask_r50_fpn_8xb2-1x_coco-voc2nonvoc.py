@@ -2,7 +2,7 @@
 # the 20 voc categories only; the 60 nonvoc categories are box-only and scored as unseen. After the authors'
 # detectron2 config opmask_R50_FPN_1x.yaml: a box head of 4 convolutions + GAP whose class-activation map (CAM) of
 # the object's class is added to the mask RoI features, a 7-conv class-agnostic mask head, SyncBN in both heads,
-# gradient clipping by value. Options: tspsis.models.opmask.
+# gradient clipping by value. Options: tspsis.plugin.roi_heads.opmask.
 # Paper, Table 1: 29.7 mask AP on the unseen categories.
 _base_ = ['../_base_/models/mask-rcnn_r50_fpn_paper.py', '../_base_/datasets/coco_voc2nonvoc.py',
           '../_base_/schedules/schedule_1x.py']

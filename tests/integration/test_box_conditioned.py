@@ -1,4 +1,4 @@
-"""Box-conditioned track (tspsis.models.box_conditioned): RoIs = ground-truth boxes in training and at test.
+"""Box-conditioned track (tspsis.plugin.roi_heads.box_conditioned): RoIs = ground-truth boxes in training and at test.
 
 Checks: the mask heads see exactly the given boxes; unseen-category masks cannot leak into training in this mode;
 at test every given box gets one detection with its own label and a mask scored by its mean foreground

@@ -1,4 +1,4 @@
-"""Partially supervised BoxInst and BoxInst + teacher-student (tspsis.models.boxinst) on CPU.
+"""Partially supervised BoxInst and BoxInst + teacher-student (tspsis.plugin.dense_heads.boxinst) on CPU.
 
 Checks: the LAB conversion and the data preprocessor against mmdet's BoxInstDataPreprocessor; one training step of
 every synthetic BoxInst config; unseen-category masks (crowd ones included) cannot leak into training and seen crowd
@@ -358,7 +358,7 @@ def test_boxinst_config_matches_its_name(load_config, assert_direction_files, na
     cfg = load_config(name, mixins)
     model = cfg.model
     assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
-    assert "tspsis.models" in cfg.custom_imports.imports
+    assert "tspsis.plugin" in cfg.custom_imports.imports
     assert_direction_files(cfg, name)
     pipeline = [step.type for step in cfg.train_dataloader.dataset.pipeline]
     assert "LoadPartialAnnotations" in pipeline and pipeline[-1] == "PackPartialDetInputs"

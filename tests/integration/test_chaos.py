@@ -1,5 +1,5 @@
 """Chaos: a tiny box-conditioned training SIGKILLed at random moments, some of them inside a checkpoint save
-(between the write and the rename, tspsis.hooks' fault injection), resumed each time with the same command, ends
+(between the write and the rename, tspsis.plugin.hooks.atomic_checkpoint' fault injection), resumed each time with the same command, ends
 with weights bit-identical to an uninterrupted run of the same seed.
 
 Deselected by default (marker ``chaos``, ~6 min on 2 cores): ``pytest -m chaos tests/integration/test_chaos.py -s``.

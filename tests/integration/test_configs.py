@@ -63,7 +63,7 @@ def _leaf(path: Path) -> Config:
 
 
 def resolve(spec: experiments.ConfigSpec) -> Config:
-    """The config of a ConfigSpec as tspsis.runner.load_config builds it (each leaf parsed once per session)."""
+    """The config of a ConfigSpec as tspsis.engine.runner.load_config builds it (each leaf parsed once per session)."""
     cfg = copy.deepcopy(_leaf(spec.leaf))
     for mixin in spec.mixins:
         merge_mixin(cfg, mixin)
@@ -110,7 +110,7 @@ def test_method_folder_has_every_leaf_a_readme_and_a_metafile(config_names, fold
 def test_every_config_file_resolves(path):
     cfg = Config.fromfile(str(CONFIGS / path))  # leaves, _base_ files and mixins alike
     if path in LEAVES:
-        assert "tspsis.models" in cfg.custom_imports.imports
+        assert "tspsis.plugin" in cfg.custom_imports.imports
         assert {"train_dataloader", "test_evaluator", "optim_wrapper", "param_scheduler"} <= set(cfg)
 
 
@@ -217,7 +217,7 @@ def test_row_resolves_to_what_its_name_says(assert_direction_files, method, dire
         assert model.test_cfg.rpn.max_per_img == 512 and model.test_cfg.rcnn.max_per_img == 150  # Sec. 5.1
 
     # the track: every setting of its mixins is in the config (unless a later mixin sets it again)
-    expected = experiments.TRACK_MIXINS[track][profile]
+    expected = experiments.PROFILES[profile].track_mixins[track]
     if track in experiments.METHODS[method].untrained_tracks:
         expected = expected[:1]  # nothing trains (GrabCut on given boxes): the track without its network sizing
         if profile in ("tiny", "demo"):

@@ -1,4 +1,4 @@
-"""CPMask's boundary and pixel-affinity losses (tspsis.models.cpmask) on a partially supervised Mask R-CNN, CPU.
+"""CPMask's boundary and pixel-affinity losses (tspsis.plugin.roi_heads.cpmask) on a partially supervised Mask R-CNN, CPU.
 
 Checks: boundary targets and the affinity loss on hand-made masks, the head's loss wiring with hand-computed values,
 one training step of the synthetic configs, unseen-category masks cannot leak into training, inference shapes, and

@@ -1,4 +1,4 @@
-"""PartialCocoDataset's label order (tspsis.models.dataset): one order for names and ids whatever order a file lists
+"""PartialCocoDataset's label order (tspsis.plugin.datasets.partial_coco): one order for names and ids whatever order a file lists
 its categories in, the listing order that mmdet's CocoMetric needs in test mode, and the check that two files (the
 training and the validation file) give each label to the same category."""
 

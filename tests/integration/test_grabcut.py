@@ -1,4 +1,4 @@
-"""Mask GrabCut (tspsis.models.grabcut): GrabCut per detected box, on a Faster R-CNN, on CPU.
+"""Mask GrabCut (tspsis.plugin.detectors.grabcut): GrabCut per detected box, on a Faster R-CNN, on CPU.
 
 Checks: a coloured ellipse on a plain background is recovered from its box (IoU > 0.7), also from a box
 covering the whole image, from a downscaled crop and through the detector with results rescaled to the

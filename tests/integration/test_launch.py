@@ -1,4 +1,4 @@
-"""tspsis.launch: subprocess training that resumes after a kill, skips finished runs, and runs several
+"""tspsis.engine.launch: subprocess training that resumes after a kill, skips finished runs, and runs several
 processes through torchrun (gloo on CPU — the same path that starts several GPUs), on one machine or as two
 nodes, and slurm tasks on gloo; seeded training; tests that leave the training's metrics alone; progress without
 carriage returns."""
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tspsis import cli
+from tspsis.cli import commands as cli
 from tspsis.engine import launch
 from tspsis.core.splits import write_split
 
@@ -81,7 +81,7 @@ def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path, mon
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
     mixin = tmp_path / "one_checkpoint.py"  # a mixin reaches the runner, merged over the config
     mixin.write_text("default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))\n"
-                     'custom_imports = dict(imports=["tspsis.models", "slow_save"], allow_failed_imports=False)\n'
+                     'custom_imports = dict(imports=["tspsis.plugin", "slow_save"], allow_failed_imports=False)\n'
                      'custom_hooks = [dict(type="SlowSave")]\n')
     run = launch.train(CONFIG, tmp_path / "ddp", gpus=2, data_root=data_root, cfg_options=_options(), max_iters=2,
                        mixins=[mixin])
@@ -110,7 +110,7 @@ def test_two_nodes_train_on_halves_of_the_data_and_one_process_resumes(data_root
     work dir shared as on a cluster's file system), then the checkpoint resumes in a single process."""
     (tmp_path / "record_images.py").write_text(RECORD_IMAGES)
     mixin = tmp_path / "record.py"  # the hook module, imported when the runner parses the mixin
-    mixin.write_text('custom_imports = dict(imports=["tspsis.models", "record_images"], allow_failed_imports=False)\n'
+    mixin.write_text('custom_imports = dict(imports=["tspsis.plugin", "record_images"], allow_failed_imports=False)\n'
                      'custom_hooks = [dict(type="RecordImages")]\n')
     work_dir, port = tmp_path / "nodes", launch._free_port()
     path = [str(tmp_path), str(launch.REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]

@@ -1,4 +1,4 @@
-"""MaskX R-CNN (tspsis.models.maskx) in a tiny R18-FPN model on CPU.
+"""MaskX R-CNN (tspsis.plugin.roi_heads.maskx) in a tiny R18-FPN model on CPU.
 
 Checks: T maps every class's detection weights to a (C, D) mask weight matrix; the mask head's generated
 1x1 convolution and MLP branch on hand-made numbers; masks of unseen objects never enter the loss, and the

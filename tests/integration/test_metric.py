@@ -1,4 +1,4 @@
-"""tspsis.models.metric.PartialCocoMetric: mmdet predictions in, the same numbers as tspsis.evaluation out."""
+"""tspsis.plugin.metrics.partial_coco_metric.PartialCocoMetric: mmdet predictions in, the same numbers as tspsis.eval out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OPMask and OPMask + teacher-student (tspsis.models.opmask) in a tiny R18-FPN model on CPU.
+"""OPMask and OPMask + teacher-student (tspsis.plugin.roi_heads.opmask) in a tiny R18-FPN model on CPU.
 
 Checks: Eq. 8 is the spatial mean of Eq. 9 in the CAM box head; the object mask prior on a hand-made map;
 the mask loss sees the CAM of the object's class only and never the masks of unseen objects; OPMask +

@@ -12,7 +12,7 @@ import pytest
 import torch
 from pycocotools import mask as mask_util
 
-from tspsis import cli
+from tspsis.cli import commands as cli
 from tspsis.cli.predict import predict
 from tspsis.engine.runner import load_config as resolve_config
 from tspsis.core.splits import write_split

@@ -1,4 +1,4 @@
-"""The shared pre-training (tspsis.experiments.PRETRAINING): boxes and labels only, trained once, loaded by every row."""
+"""The shared pre-training (tspsis.lab.PRETRAINING): boxes and labels only, trained once, loaded by every row."""
 import json
 import shutil
 

@@ -1,4 +1,4 @@
-"""The one pseudo-labeller of every teacher-student head (tspsis.models.pseudo_labeler) on hand-made tensors.
+"""The one pseudo-labeller of every teacher-student head (tspsis.plugin.task_modules.pseudo_labeler) on hand-made tensors.
 
 Checks: the options (one place, errors naming the field; the old head options fail loudly), the student's targets
 of Eq. 3/4/6 for every r (threshold, interact, crf on the grid or on a window of it, none), cleaning with the seen
@@ -103,7 +103,7 @@ def test_threshold_and_cleaning():
     raw, _ = labeler(clean=False)(**case)
     assert torch.equal(raw[1], torch.ones(8, 8))
 
-    full = tspsis.models.roi_heads.class_channel_targets(targets, case["labels"], NUM_CLASSES)  # Eq. 3
+    full = tspsis.plugin.roi_heads.teacher_student.class_channel_targets(targets, case["labels"], NUM_CLASSES)  # Eq. 3
     assert full.shape == (2, NUM_CLASSES, 8, 8)
     for i, label in enumerate(case["labels"].tolist()):
         assert torch.equal(full[i, label], targets[i])

@@ -1,5 +1,6 @@
-"""tspsis.experiments: the method registry, data preparation with every split, and the run cache key (resolved
-without training)."""
+"""tspsis.lab: the profiles, the method registry, data preparation with every split, and the run cache key
+(resolved without training)."""
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -8,11 +9,13 @@ import time
 
 import pytest
 
-from tspsis import lab as experiments
-from tspsis.engine import launch
+from tspsis import lab
+from tspsis.cli import build_parser
 from tspsis.core import paper
-from tspsis.viz import tables as reporting
+from tspsis.engine import launch
 from tspsis.engine.launch import Run
+from tspsis.lab import digest, profiles, registry
+from tspsis.viz import tables as reporting
 
 CORE = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle")
 VARIANTS = ("ts: no post-processing", "ts: CRF", "ts: interact", "ts: high-res teacher", "ts: deeper teacher")
@@ -22,67 +25,67 @@ VARIANTS = ("ts: no post-processing", "ts: CRF", "ts: interact", "ts: high-res t
 def data(tiny_synth, tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny-experiments")
     shutil.copytree(tiny_synth, root, dirs_exist_ok=True)
-    return experiments.prepare_data("tiny", root)
+    return lab.prepare_data("tiny", root)
 
 
 def test_registry_rows_are_the_papers_and_the_core_rows_exist_for_every_profile():
-    table1_rows = [m for m in experiments.METHODS if ": " not in m]  # variants are "<row>: <change>"
+    table1_rows = [m for m in lab.METHODS if ": " not in m]  # variants are "<row>: <change>"
     assert table1_rows == list(paper.TABLE1["R50-FPN"])  # the paper's rows, in its order
-    for profile in experiments.PROFILES:
-        for direction in experiments.DIRECTIONS:
+    for profile in lab.PROFILES:
+        for direction in lab.DIRECTIONS:
             for method in CORE + VARIANTS:
-                assert experiments.available(method, direction, profile), (method, direction, profile)
+                assert lab.available(method, direction, profile), (method, direction, profile)
     with pytest.raises(ValueError, match="unknown method"):
-        experiments.config_path("nope", "voc2nonvoc", "demo")
+        lab.config_path("nope", "voc2nonvoc", "demo")
     with pytest.raises(ValueError, match="direction"):
-        experiments.config_path("Oracle", "voc2voc", "demo")
+        lab.config_path("Oracle", "voc2voc", "demo")
 
 
-@pytest.mark.parametrize("profile", experiments.PROFILES)
+@pytest.mark.parametrize("profile", lab.PROFILES)
 def test_every_method_a_profile_trains_has_its_config(profile):
-    schedule = experiments.SCHEDULES[profile]
-    assert set(schedule.seen_split_methods) <= set(experiments.METHODS)
+    schedule = lab.PROFILES[profile].schedule
+    assert set(schedule.seen_split_methods) <= set(lab.METHODS)
     for method, directions in (schedule.methods or {}).items():
-        assert method in experiments.METHODS and set(directions) <= set(experiments.DIRECTIONS)
+        assert method in lab.METHODS and set(directions) <= set(lab.DIRECTIONS)
         for direction in directions:
-            assert experiments.available(method, direction, profile), (method, direction, profile)
+            assert lab.available(method, direction, profile), (method, direction, profile)
 
 
 def test_demo_all_trains_every_table1_row_voc2nonvoc_and_says_why_a_row_is_missing(tmp_path):
-    ctx = experiments.Context("03", "demo-all", tmp_path, tmp_path, tmp_path, 0, 0, {})
+    ctx = lab.Context("03", "demo-all", tmp_path, tmp_path, tmp_path, 0, 0, {})
     for method in paper.TABLE1["R50-FPN"]:  # every row the box-conditioned track has
         assert ctx.available(method, "voc2nonvoc") == (not method.startswith("BoxInst")), method
     assert "detector track only" in ctx.why_not("BoxInst + ours", "voc2nonvoc")  # the reason, not the budget
     assert ctx.available("Mask R-CNN + ours", "nonvoc2voc") and not ctx.available("OPMask", "nonvoc2voc")
     assert "not trained in the demo-all profile" in ctx.why_not("OPMask", "nonvoc2voc")
-    assert experiments.Context("03", "full", tmp_path, tmp_path, tmp_path, 0, 0, {}).available("OPMask", "nonvoc2voc")
+    assert lab.Context("03", "full", tmp_path, tmp_path, tmp_path, 0, 0, {}).available("OPMask", "nonvoc2voc")
 
 
 def test_demo_trains_the_claims_rows_on_three_seeds_and_leaves_the_others_to_demo_all(tmp_path):
-    demo = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {}, train_seeds=(0, 1, 2))
+    demo = lab.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {}, train_seeds=(0, 1, 2))
     for method in ("Mask R-CNN", "Mask R-CNN + ours", "Oracle"):
-        assert all(demo.available(method, d) for d in experiments.DIRECTIONS) and demo.seeds_of(method) == (0, 1, 2)
+        assert all(demo.available(method, d) for d in lab.DIRECTIONS) and demo.seeds_of(method) == (0, 1, 2)
     for method in ("ts: deeper teacher", "ts: CRF", "ts: interact"):  # claims 4 and 5
         assert demo.available(method, "voc2nonvoc") and demo.seeds_of(method) == (0, 1, 2)
     assert demo.available("Mask GrabCut", "voc2nonvoc") and demo.seeds_of("Mask GrabCut") == (0,)
     assert not demo.available("OPMask", "voc2nonvoc")
     assert "not trained in the demo profile" in demo.why_not("OPMask", "voc2nonvoc")
-    demo_rows = {(m, d) for m, ds in experiments.SCHEDULES["demo"].methods.items() for d in ds}
-    all_rows = {(m, d) for m, ds in experiments.SCHEDULES["demo-all"].methods.items() for d in ds}
+    demo_rows = {(m, d) for m, ds in lab.PROFILES["demo"].schedule.methods.items() for d in ds}
+    all_rows = {(m, d) for m, ds in lab.PROFILES["demo-all"].schedule.methods.items() for d in ds}
     assert demo_rows < all_rows
 
 
 def test_demo_all_shares_the_demos_data_work_dir_and_runs(data, tmp_path):
-    assert experiments.default_data_root("demo-all") == experiments.default_data_root("demo")
-    assert experiments.default_work_dir("demo-all") == experiments.default_work_dir("demo")
-    assert experiments.data_profile("demo-all") == "demo" and experiments.data_profile("tiny") == "tiny"
-    same = [experiments.resolve("Oracle", "voc2nonvoc", profile=p, data_root=data["root"], work_dir=tmp_path,
+    assert lab.default_data_root("demo-all") == lab.default_data_root("demo")
+    assert lab.default_work_dir("demo-all") == lab.default_work_dir("demo")
+    assert lab.data_profile("demo-all") == "demo" and lab.data_profile("tiny") == "tiny"
+    same = [lab.resolve("Oracle", "voc2nonvoc", profile=p, data_root=data["root"], work_dir=tmp_path,
                                 max_iters=3) for p in ("demo", "demo-all")]
     assert same[0].work_dir == same[1].work_dir  # a run both profiles schedule is trained once
 
 
 def test_measure_notes_each_direction_apart(tmp_path, monkeypatch):
-    ctx = experiments.Context("03", "demo-all", tmp_path, tmp_path, tmp_path, 0, 0, {})
+    ctx = lab.Context("03", "demo-all", tmp_path, tmp_path, tmp_path, 0, 0, {})
     trained = []
 
     def fake_run_all(requests):
@@ -91,7 +94,7 @@ def test_measure_notes_each_direction_apart(tmp_path, monkeypatch):
                 enumerate(requests)]
 
     monkeypatch.setattr(ctx, "run_all", fake_run_all)
-    measured, notes = ctx.measure(["Mask R-CNN", "OPMask"], experiments.DIRECTIONS)
+    measured, notes = ctx.measure(["Mask R-CNN", "OPMask"], lab.DIRECTIONS)
     assert trained == [("Mask R-CNN", "voc2nonvoc", None, 0), ("OPMask", "voc2nonvoc", None, 0),
                        ("Mask R-CNN", "nonvoc2voc", None, 0)]  # the context's one training seed
     assert measured == {"voc2nonvoc": {"Mask R-CNN": {"AP": 1.0}, "OPMask": {"AP": 2.0}},
@@ -109,7 +112,7 @@ def _fake_runs(values):
 
 
 def test_measure_trains_every_seed_and_reports_mean_std_n(tmp_path, monkeypatch):
-    ctx = experiments.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {}, train_seeds=(0, 1, 2))
+    ctx = lab.Context("03", "demo", tmp_path, tmp_path, tmp_path, 0, 0, {}, train_seeds=(0, 1, 2))
     fake = _fake_runs([10.0, 12.0, 14.0, 1.0, 1.0, 1.0])
     monkeypatch.setattr(ctx, "run_all", fake)
     measured, _ = ctx.measure(["Mask R-CNN", "Oracle"], ["voc2nonvoc"])
@@ -137,14 +140,14 @@ def test_prepare_data_writes_every_split(data):
     unseen = set(json.loads(data["splits"]["first-6"]["manifest"].read_text())["unseen_category_ids"])
     assert all(("segmentation" in a) == (a["category_id"] not in unseen) for a in first6["annotations"])
     mtime = data["splits"]["voc"]["ann"].stat().st_mtime_ns
-    experiments.prepare_data("tiny", data["root"])  # up to date: nothing rewritten
+    lab.prepare_data("tiny", data["root"])  # up to date: nothing rewritten
     assert data["splits"]["voc"]["ann"].stat().st_mtime_ns == mtime
 
 
 def _resolve(data, tmp_path, method="Mask R-CNN + ours", track="detector", **kwargs):
     """A tiny-profile run, in the detector track unless ``track`` says otherwise (the profile's own is the
     box-conditioned track)."""
-    return experiments.resolve(method, "voc2nonvoc", profile="tiny", data_root=data["root"],
+    return lab.resolve(method, "voc2nonvoc", profile="tiny", data_root=data["root"],
                                work_dir=tmp_path, track=track, **kwargs)
 
 
@@ -152,7 +155,7 @@ def test_cache_key_follows_everything_that_changes_the_run(data, tmp_path):
     base = _resolve(data, tmp_path)
     assert base == _resolve(data, tmp_path)  # deterministic
     assert base.work_dir == tmp_path.resolve() / f"ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc-{base.key}"
-    assert base.max_iters == experiments.SCHEDULES["tiny"].max_iters
+    assert base.max_iters == lab.PROFILES["tiny"].schedule.max_iters
     others = [_resolve(data, tmp_path, max_iters=3), _resolve(data, tmp_path, seen="first-6"),
               _resolve(data, tmp_path, cfg_options=["model.roi_head.pseudo_labeler.post_process.thr=0.6"]),
               _resolve(data, tmp_path, gpus=2), _resolve(data, tmp_path, method="Mask R-CNN"),
@@ -163,8 +166,8 @@ def test_cache_key_follows_everything_that_changes_the_run(data, tmp_path):
 
 def test_cache_key_changes_when_a_base_config_or_a_mixin_changes(data, tmp_path, monkeypatch):
     configs = tmp_path / "configs"
-    shutil.copytree(experiments.CONFIGS, configs)
-    monkeypatch.setattr(experiments, "CONFIGS", configs)
+    shutil.copytree(registry.CONFIGS, configs)
+    monkeypatch.setattr(registry, "CONFIGS", configs)
     before = _resolve(data, tmp_path)
     schedule = configs / "_base_" / "schedules" / "schedule_synth_cpu.py"
     schedule.write_text(schedule.read_text().replace("lr=0.01", "lr=0.005"))
@@ -178,16 +181,16 @@ def test_cache_key_changes_when_a_base_config_or_a_mixin_changes(data, tmp_path,
 def test_a_run_is_its_leaf_config_and_mixins_in_order(data, tmp_path):
     crf = _resolve(data, tmp_path, method="ts: CRF")
     leaf = "mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-    assert crf.config == experiments.CONFIGS / leaf
-    assert crf.mixins == (experiments.CONFIGS / "_base_" / "ts_variants" / "crf.py",)
+    assert crf.config == registry.CONFIGS / leaf
+    assert crf.mixins == (registry.CONFIGS / "_base_" / "ts_variants" / "crf.py",)
     assert crf.work_dir.name == f"{crf.config.stem}+crf-{crf.key}" and crf.track == "detector"
     box = _resolve(data, tmp_path, method="ts: CRF", track="box_conditioned")
-    assert [m.relative_to(experiments.CONFIGS).as_posix() for m in box.mixins] == [
+    assert [m.relative_to(registry.CONFIGS).as_posix() for m in box.mixins] == [
         "_base_/ts_variants/crf.py", "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py",
         "_base_/ts_variants/warmup-half.py",  # the track's teacher-student rows: pseudo-label warm-up
         "_base_/class_specific/logits_lr.py"]  # and the class-specific logit layer's rate
     assert box.track == "box_conditioned" and box.work_dir.name.startswith(f"{crf.config.stem}+crf+box_conditioned+")
-    full = experiments.config("ts: CRF", "voc2nonvoc", "full", "box_conditioned")
+    full = lab.config("ts: CRF", "voc2nonvoc", "full", "box_conditioned")
     assert [m.name for m in full.mixins] == ["crf.py", "box_conditioned.py", "warmup-half.py", "logits_lr.py",
                                              "synth_gpu.py"]
     assert full.command() == ("tspsis train configs/mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-"
@@ -196,21 +199,21 @@ def test_a_run_is_its_leaf_config_and_mixins_in_order(data, tmp_path):
                               "configs/_base_/class_specific/logits_lr.py --mixin configs/_base_/schedules/synth_gpu.py "
                               "--work-dir work_dirs/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc+crf+"
                               "box_conditioned+warmup-half+logits_lr+synth_gpu")
-    boxinst = experiments.config("BoxInst + ours", "voc2nonvoc", "full")
+    boxinst = lab.config("BoxInst + ours", "voc2nonvoc", "full")
     assert [m.name for m in boxinst.mixins] == ["boxinst_synth_gpu.py"]  # BoxInst's own lr on one GPU
 
 
 def test_tracks_and_the_profile_default(data, tmp_path, monkeypatch):
-    assert experiments.available("Mask GrabCut", "nonvoc2voc", "demo", "box_conditioned")
-    assert not experiments.available("BoxInst + ours", "voc2nonvoc", "demo", "box_conditioned")
-    assert "detector track only" in experiments.unavailable_reason("BoxInst", "voc2nonvoc", "demo",
+    assert lab.available("Mask GrabCut", "nonvoc2voc", "demo", "box_conditioned")
+    assert not lab.available("BoxInst + ours", "voc2nonvoc", "demo", "box_conditioned")
+    assert "detector track only" in lab.unavailable_reason("BoxInst", "voc2nonvoc", "demo",
                                                                     "box_conditioned")
-    assert not experiments.available("Mask R-CNN", "voc2nonvoc", "coco", "box_conditioned")  # synthetic data only
+    assert not lab.available("Mask R-CNN", "voc2nonvoc", "coco", "box_conditioned")  # synthetic data only
     with pytest.raises(ValueError, match="track"):
-        experiments.config("Mask R-CNN", "voc2nonvoc", "demo", "boxes")
+        lab.config("Mask R-CNN", "voc2nonvoc", "demo", "boxes")
     assert _resolve(data, tmp_path, track=None) == _resolve(data, tmp_path, track="box_conditioned")  # tiny's own
-    assert not experiments.available("BoxInst", "voc2nonvoc", "tiny")
-    monkeypatch.setitem(experiments.PROFILE_TRACKS, "tiny", "detector")  # how a profile switches track
+    assert not lab.available("BoxInst", "voc2nonvoc", "tiny")
+    monkeypatch.setitem(lab.PROFILES, "tiny", dataclasses.replace(lab.PROFILES["tiny"], track="detector"))
     assert _resolve(data, tmp_path, track=None).track == "detector"
 
 
@@ -223,38 +226,42 @@ def test_cache_key_follows_the_training_seed(data, tmp_path):
 
 def test_cache_key_changes_when_the_model_code_changes(data, tmp_path, monkeypatch):
     package = tmp_path / "tspsis"
-    shutil.copytree(experiments.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(experiments, "PACKAGE", package)
+    shutil.copytree(digest.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(digest, "PACKAGE", package)
     before = _resolve(data, tmp_path)
-    heads = package / "models" / "roi_heads.py"
+    heads = package / "plugin" / "roi_heads" / "teacher_student.py"
     heads.write_text(heads.read_text() + "\n# a change to a model file\n")
     after = _resolve(data, tmp_path)
     assert after.key != before.key and after.code != before.code
     heads.write_text(heads.read_text().replace("\n# a change to a model file\n", ""))
     assert _resolve(data, tmp_path).key == before.key  # the digest is of the content
 
-    plots = package / "reporting.py"  # not imported by the training process: no new runs for a figure change
+    plots = package / "viz" / "plots.py"  # not imported by the training process: no new runs for a figure change
     plots.write_text(plots.read_text() + "\n# a plotting change\n")
     assert _resolve(data, tmp_path).key == before.key
 
 
 def test_code_digest_covers_what_the_training_process_imports():
-    files = {str(p.relative_to(experiments.PACKAGE)) for p in
-             experiments._import_closure(["tspsis.runner", "tspsis.models"])}
-    assert {"runner.py", "pseudo.py", "cam.py", "evaluation.py", "overlap.py", "models/roi_heads.py",
-            "models/opmask.py", "models/boxinst.py", "models/loading.py", "models/metric.py"} <= files
-    assert not files & {"notebooks.py", "reporting.py", "visualize.py", "experiments.py", "launch.py", "cli.py"}
+    files = {p.relative_to(digest.PACKAGE).as_posix() for p in
+             digest._import_closure(["tspsis.engine.runner", "tspsis.plugin"])}
+    assert {"engine/runner.py", "core/pseudo.py", "core/cam.py", "eval/evaluate.py", "eval/coco_subset.py",
+            "core/overlap.py", "plugin/roi_heads/teacher_student.py", "plugin/roi_heads/opmask.py",
+            "plugin/dense_heads/boxinst.py", "plugin/transforms/loading.py", "plugin/metrics/partial_coco_metric.py",
+            "plugin/task_modules/pseudo_labeler.py", "plugin/utils/partial_supervision.py",
+            "plugin/data_preprocessors/boxinst_preprocessor.py"} <= files
+    assert not {f for f in files if f.split("/")[0] in ("lab", "viz", "cli")}  # notebooks, tables, figures, CLI
+    assert "engine/launch.py" not in files
 
 
 def test_a_gpu_profile_fails_at_once_without_a_gpu(monkeypatch, tmp_path):
-    monkeypatch.setattr(experiments, "resolve_gpus", lambda gpus: 0)
+    monkeypatch.setattr(profiles, "resolve_gpus", lambda gpus: 0)
     with pytest.raises(launch.DeviceError, match=r"profile 'full' needs a GPU.*--profile demo"):
-        experiments.require_device("full")
+        lab.require_device("full")
     with pytest.raises(launch.DeviceError, match="profile 'coco' needs a GPU"):
-        experiments.Context.create("00", "coco", tmp_path / "nothing-here")  # before looking for COCO
-    assert experiments.require_device("demo") == 0
-    monkeypatch.setattr(experiments, "resolve_gpus", lambda gpus: 2 if gpus is None else gpus)
-    assert experiments.require_device("full") == 2
+        lab.Context.create("00", "coco", tmp_path / "nothing-here")  # before looking for COCO
+    assert lab.require_device("demo") == 0
+    monkeypatch.setattr(profiles, "resolve_gpus", lambda gpus: 2 if gpus is None else gpus)
+    assert lab.require_device("full") == 2
 
 
 def test_run_notebooks_with_a_gpu_profile_exits_within_seconds_naming_the_fix(tmp_path):
@@ -276,13 +283,13 @@ def test_plan_line_counts_runs_to_train_and_estimates_their_time(data, tmp_path,
     done.mkdir(parents=True)
     (done / "experiment.json").write_text(json.dumps({"profile": "tiny"}))
     (done / "metrics.json").write_text(json.dumps({"run": {"complete": True, "wall_seconds_total": 30.0}}))
-    experiments.print_plan(experiments_, 2, "tiny", tmp_path)
+    lab.print_plan(experiments_, 2, "tiny", tmp_path)
     line = capsys.readouterr().out
     assert "training 2 runs (1 cached), 2 at a time: about 0.5 min (30 s per run: median of 1 finished" in line
-    monkeypatch.setitem(experiments.SECONDS_PER_RUN, "tiny", 20.0)  # no timed run: the profile's constant
-    assert experiments.estimate_seconds("tiny", tmp_path / "empty") == (20.0, "the tiny profile's measured "
-                                                                              "SECONDS_PER_RUN")
-    experiments.print_plan(experiments_[:1], 2, "tiny", tmp_path)
+    # no timed run: the profile's constant
+    monkeypatch.setitem(lab.PROFILES, "tiny", dataclasses.replace(lab.PROFILES["tiny"], seconds_per_run=20.0))
+    assert lab.estimate_seconds("tiny", tmp_path / "empty") == (20.0, "the tiny profile's measured seconds_per_run")
+    lab.print_plan(experiments_[:1], 2, "tiny", tmp_path)
     assert capsys.readouterr().out == "1 run, all cached\n"  # no estimate, no line per cached run
 
 
@@ -300,8 +307,8 @@ def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
 
 
 def test_missing_config_is_named(data, tmp_path, monkeypatch):
-    monkeypatch.setitem(experiments.METHODS, "X", experiments.Method("X", "x-{setting}-{direction}"))
-    assert not experiments.available("X", "voc2nonvoc", "demo")
+    monkeypatch.setitem(lab.METHODS, "X", lab.Method("X", "x-{setting}-{direction}"))
+    assert not lab.available("X", "voc2nonvoc", "demo")
     with pytest.raises(FileNotFoundError, match="x-r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"):
         _resolve(data, tmp_path, method="X")
 
@@ -309,12 +316,28 @@ def test_missing_config_is_named(data, tmp_path, monkeypatch):
 def test_training_seconds_is_median_iteration_time_times_iterations(tmp_path):
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"run": {"iters": 60, "iter_time_median": 1.5}}))
-    assert experiments.training_seconds(Run(tmp_path, metrics, None)) == 90.0
+    assert lab.training_seconds(Run(tmp_path, metrics, None)) == 90.0
     metrics.write_text(json.dumps({"run": {"iters": 60}}))
-    assert experiments.training_seconds(Run(tmp_path, metrics, None)) is None
+    assert lab.training_seconds(Run(tmp_path, metrics, None)) is None
 
 
 def test_seen_specs_start_from_voc():
-    for profile in experiments.PROFILES:
-        specs = experiments.seen_specs(profile)
+    for profile in lab.PROFILES:
+        specs = lab.seen_specs(profile)
         assert specs[0] == "voc" and all(s.startswith("first-") for s in specs[1:])
+
+
+def test_a_profile_is_one_entry_in_the_registry(data, tmp_path, monkeypatch):
+    """Adding a profile is one ``Profile`` in ``PROFILES`` (here a throw-away one on the tiny data): the registry,
+    resolve, Context and the command line read it from there."""
+    tiny = lab.PROFILES["tiny"]
+    schedule = dataclasses.replace(tiny.schedule, max_iters=1, methods={"Oracle": ("voc2nonvoc",)}, pretrain_iters=None,
+                                   note="throw-away profile")
+    monkeypatch.setitem(lab.PROFILES, "quick", lab.Profile("quick", tiny.data, tiny.setting, "box_conditioned",
+                                                            tiny.track_mixins, schedule))
+    run = lab.resolve("Oracle", "voc2nonvoc", profile="quick", data_root=data["root"], work_dir=tmp_path)
+    assert (run.profile, run.track, run.max_iters, run.pretrained) == ("quick", "box_conditioned", 1, None)
+    ctx = lab.Context("03", "quick", data["root"], tmp_path, tmp_path, 0, 0, data)
+    assert ctx.available("Oracle", "voc2nonvoc") and not ctx.available("Oracle", "nonvoc2voc")
+    assert ctx.schedule.note == "throw-away profile" and lab.default_data_root("quick") == lab.default_data_root("tiny")
+    assert build_parser().parse_args(["run-notebooks", "--profile", "quick"]).profile == "quick"

@@ -122,7 +122,7 @@ def test_force_re_executes_complete_notebooks_in_a_quiet_kernel(tmp_path, monkey
     nb_dir.mkdir()
     params = "\n".join(f"{name} = None" for name in notebooks.PARAMETERS)
     body = ("import json, os, pathlib, warnings\n"
-            "from tspsis.notebooks import prepare_kernel\n"
+            "from tspsis.lab.notebooks import prepare_kernel\n"
             "prepare_kernel()\n"
             "warnings.warn('pkg_resources is deprecated as an API. See ...', UserWarning)\n"
             "print('env', os.environ.get('TSPSIS_PROGRESS'), os.environ.get('TQDM_DISABLE'), 'seed', train_seed)\n"
@@ -152,7 +152,7 @@ def test_force_re_executes_complete_notebooks_in_a_quiet_kernel(tmp_path, monkey
 RUN_NOTEBOOKS = """
 import sys
 from pathlib import Path
-from tspsis import cli
+from tspsis.cli import commands as cli
 from tspsis.lab import notebooks
 
 notebooks.NOTEBOOKS = Path(sys.argv[1])
@@ -161,7 +161,7 @@ sys.exit(cli.main(["run-notebooks", "--profile", "tiny", *sys.argv[2:]]))
 
 
 def test_sigterm_to_run_notebooks_stops_the_kernel_and_its_trainings_first(tmp_path):
-    """A notebook whose 'training' runs in a session of its own, as tspsis.launch starts them: SIGTERM to
+    """A notebook whose 'training' runs in a session of its own, as tspsis.engine.launch starts them: SIGTERM to
     run-notebooks must not leave it running (it did, for ~25 s, with PPID 1: issue 18)."""
     import signal
     import subprocess

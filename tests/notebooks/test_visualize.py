@@ -1,12 +1,11 @@
-"""tspsis.visualize: object selection by overlap, detection matching, and OPMask's CAMs from a trained run."""
+"""tspsis.viz (examples): object selection by overlap, detection matching, and OPMask's CAMs from a trained run."""
 import shutil
 
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from tspsis import lab as experiments
-from tspsis.viz import panels as visualize
+from tspsis import lab, viz
 from tspsis.core.io import read_json
 from tspsis.core.overlap import annotation_overlaps
 
@@ -34,10 +33,10 @@ def test_pick_objects_by_overlap():
     data = _dataset()
     overlaps = annotation_overlaps(data)
     assert overlaps[1] == 0.0 and overlaps[3] == pytest.approx(0.5)  # Eq. 1: half of box 3 is object 2
-    assert [a["id"] for a in visualize.pick_objects(data, [1], overlaps, 5, min_area=0)] == [3, 1]
-    assert [a["id"] for a in visualize.pick_objects(data, [1], overlaps, 5, min_overlap=0.3, min_area=0)] == [3]
-    assert [a["id"] for a in visualize.pick_objects(data, [1], overlaps, 5, max_overlap=0.05, min_area=0)] == [1]
-    assert visualize.pick_objects(data, [1], overlaps, 5, min_area=60) == [data["annotations"][0]]
+    assert [a["id"] for a in viz.pick_objects(data, [1], overlaps, 5, min_area=0)] == [3, 1]
+    assert [a["id"] for a in viz.pick_objects(data, [1], overlaps, 5, min_overlap=0.3, min_area=0)] == [3]
+    assert [a["id"] for a in viz.pick_objects(data, [1], overlaps, 5, max_overlap=0.05, min_area=0)] == [1]
+    assert viz.pick_objects(data, [1], overlaps, 5, min_area=60) == [data["annotations"][0]]
 
 
 def test_match_detection_takes_the_best_mask_iou_of_the_same_category():
@@ -46,10 +45,10 @@ def test_match_detection_takes_the_best_mask_iou_of_the_same_category():
     dets = [dict(image_id=1, category_id=1, score=0.9, segmentation=_rle((0, 0, 5, 10))),    # IoU 0.5
             dict(image_id=1, category_id=2, score=0.9, segmentation=_rle((0, 0, 10, 10))),   # other class
             dict(image_id=1, category_id=1, score=0.2, segmentation=_rle((0, 0, 10, 8)))]    # IoU 0.8
-    det, iou = visualize.match_detection(dets, ann, 20, 20)
+    det, iou = viz.match_detection(dets, ann, 20, 20)
     assert det is dets[2] and iou == pytest.approx(0.8)
-    assert visualize.match_detection(dets[1:2], ann, 20, 20) == (None, 0.0)
-    ious = visualize.object_ious(data, [ann], {"m": {1: dets}, "empty": {}})
+    assert viz.match_detection(dets[1:2], ann, 20, 20) == (None, 0.0)
+    ious = viz.object_ious(data, [ann], {"m": {1: dets}, "empty": {}})
     assert ious["m"] == [pytest.approx(0.8)] and ious["empty"] == [0.0]
 
 
@@ -57,16 +56,16 @@ def test_match_detection_takes_the_best_mask_iou_of_the_same_category():
 def test_opmask_cams_from_a_trained_run(tiny_synth, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(tiny_synth, root)
-    data = experiments.prepare_data("tiny", root)
-    run = experiments.run("OPMask", "voc2nonvoc", profile="tiny", data_root=root, work_dir=tmp_path / "work")
+    data = lab.prepare_data("tiny", root)
+    run = lab.run("OPMask", "voc2nonvoc", profile="tiny", data_root=root, work_dir=tmp_path / "work")
     val = read_json(data["val_ann"])
-    objects = visualize.pick_objects(val, [c["id"] for c in val["categories"]], annotation_overlaps(val), 2,
+    objects = viz.pick_objects(val, [c["id"] for c in val["categories"]], annotation_overlaps(val), 2,
                                      min_area=0)
-    cams = visualize.opmask_cams(run, val, data["val_images"], objects)
+    cams = viz.opmask_cams(run, val, data["val_images"], objects)
     assert len(cams) == len(objects) == 2
     for cam in cams:  # Eq. 9 on the 7x7 box-head map, min-max normalised
         assert cam.shape == (7, 7) and cam.min() == 0.0 and cam.max() == pytest.approx(1.0)
-    assert visualize.draw_cams(data["val_images"], val, objects, cams, {c["id"]: c["name"] for c in val["categories"]})
+    assert viz.draw_cams(data["val_images"], val, objects, cams, {c["id"]: c["name"] for c in val["categories"]})
 
 
 def _image_dir(tmp_path, data):
@@ -84,12 +83,12 @@ def test_a_model_without_matches_is_one_line_of_text_not_a_column_of_empty_panel
     objects = data["annotations"][:1]
     match = {1: [dict(image_id=1, category_id=1, score=0.9, segmentation=_rle((0, 0, 10, 8)))]}
     nothing = {1: [dict(image_id=1, category_id=2, score=0.9, segmentation=_rle((0, 0, 10, 10)))]}  # other class
-    fig = visualize.draw_object_grid(_image_dir(tmp_path, data), data, objects, {"good": match, "empty": nothing},
+    fig = viz.draw_object_grid(_image_dir(tmp_path, data), data, objects, {"good": match, "empty": nothing},
                                      annotation_overlaps(data), {1: "a", 2: "b"})
     titles = [ax.get_title() for ax in fig.axes]
     assert len(fig.axes) == 2 and titles[1].startswith("good") and not any("empty" in t for t in titles)
     assert [t.get_text() for t in fig.texts] == ["empty: no matching detection for any of these objects"]
-    grid = visualize.draw_image_grid(tmp_path, data, [1], {"good": match, "empty": nothing}, [1], min_score=0.5)
+    grid = viz.draw_image_grid(tmp_path, data, [1], {"good": match, "empty": nothing}, [1], min_score=0.5)
     assert len(grid.axes) == 2 and "empty: no detection of these categories" in grid.texts[0].get_text()
     plt.close(fig)
     plt.close(grid)
@@ -102,7 +101,7 @@ def test_cam_panels_have_a_colour_bar_and_the_objects_box(tmp_path):
     data = _dataset()
     objects = data["annotations"][:2]
     cams = [np.linspace(0, 1, 49).reshape(7, 7)] * 2
-    fig = visualize.draw_cams(_image_dir(tmp_path, data), data, objects, cams, {1: "a", 2: "b"})
+    fig = viz.draw_cams(_image_dir(tmp_path, data), data, objects, cams, {1: "a", 2: "b"})
     panels, colour_bars = fig.axes[:4], fig.axes[4:]
     assert len(colour_bars) == 1 and "CAM" in colour_bars[0].get_ylabel()
     for ax in panels:  # the ground-truth box, on the crop and on the map

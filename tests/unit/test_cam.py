@@ -1,4 +1,4 @@
-"""Class-activation maps (Eq. 8-9): tspsis.cam."""
+"""Class-activation maps (Eq. 8-9): tspsis.core.cam."""
 
 from __future__ import annotations
 

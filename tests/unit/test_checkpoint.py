@@ -1,4 +1,4 @@
-"""Resume under torch's weights-only default, and fail closed on anything else (tspsis.checkpoint)."""
+"""Resume under torch's weights-only default, and fail closed on anything else (tspsis.core.checkpoint)."""
 import os
 import pickle
 

@@ -1,4 +1,4 @@
-"""tspsis.evaluation: unseen/seen/all COCO AP vs raw COCOeval, the subset rule (both sides), overlap subsets,
+"""tspsis.eval: unseen/seen/all COCO AP vs raw COCOeval, the subset rule (both sides), overlap subsets,
 false-positive pixel attribution (box matching), the box-conditioned track's mean mask IoU, the faster backend,
 validation and files."""
 

@@ -1,5 +1,5 @@
-"""Checkpoints never half there (tspsis.hooks.AtomicCheckpointHook), resume from the newest complete one
-(tspsis.runner.resume_checkpoint) and corrupt files told apart from unsafe ones (tspsis.checkpoint)."""
+"""Checkpoints never half there (tspsis.plugin.hooks.atomic_checkpoint.AtomicCheckpointHook), resume from the newest complete one
+(tspsis.engine.runner.resume_checkpoint) and corrupt files told apart from unsafe ones (tspsis.core.checkpoint)."""
 import os
 import subprocess
 import sys

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tspsis import cli
+from tspsis.cli import commands as cli
 from tspsis.engine import launch, runner
 
 CONFIG = Path("configs/x.py").resolve()
@@ -41,7 +41,7 @@ def test_nodes_come_from_the_arguments_or_the_environment(no_node_env, monkeypat
 
 def test_several_nodes_run_torchrun_with_gpus_processes_on_each(tmp_path):
     one = launch._command("train", CONFIG, tmp_path, 1, ["--resume"])
-    assert one[1:] == ["-m", "tspsis.runner", "train", str(CONFIG), "--work-dir", str(tmp_path), "--resume"]
+    assert one[1:] == ["-m", "tspsis.engine.runner", "train", str(CONFIG), "--work-dir", str(tmp_path), "--resume"]
     local = _torchrun_options(launch._command("train", CONFIG, tmp_path, 4, []))
     assert local["nnodes"] == "1" and local["nproc_per_node"] == "4" and int(local["master_port"]) > 0
     cpu = _torchrun_options(launch._command("train", CONFIG, tmp_path, 0, [], launch.Nodes(2, 1, "node0", 1234)))

@@ -1,4 +1,4 @@
-"""Pseudo-mask post-processing r(.) (Sec. 4.2, Eq. 6) and cleaning (Sec. 5.1): tspsis.pseudo."""
+"""Pseudo-mask post-processing r(.) (Sec. 4.2, Eq. 6) and cleaning (Sec. 5.1): tspsis.core.pseudo."""
 
 from __future__ import annotations
 

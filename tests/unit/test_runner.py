@@ -1,10 +1,10 @@
-"""tspsis.runner: mixins, schedule rescaling and data-root replacement (what `tspsis train` changes in a config)."""
+"""tspsis.engine.runner: mixins, schedule rescaling and data-root replacement (what `tspsis train` changes in a config)."""
 import re
 from pathlib import Path
 
 import pytest
 
-from tspsis import cli
+from tspsis.cli import commands as cli
 from tspsis.engine import launch
 from tspsis.engine.runner import DEFAULT_SEED, METRICS_FILE, ConfigError, default_test_name, load_config, metrics_file_of_test, replace_data_root
 

@@ -1,4 +1,4 @@
-"""SIGTERM to a command stops the processes it started first, even those in sessions of their own (tspsis.signals):
+"""SIGTERM to a command stops the processes it started first, even those in sessions of their own (tspsis.core.signals):
 the shape of `run-notebooks` -> notebook kernel -> training, where the kernel used to leave its trainings running."""
 import os
 import signal

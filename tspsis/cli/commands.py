@@ -1,6 +1,6 @@
 """``tspsis`` console entry point. Each sub-command imports its module only when it runs.
 
-Errors the user can fix (``tspsis.errors``) are one line and exit status 2; ``--debug`` (or ``TSPSIS_DEBUG=1``)
+Errors the user can fix (``tspsis.core.errors``) are one line and exit status 2; ``--debug`` (or ``TSPSIS_DEBUG=1``)
 shows the traceback instead. SIGINT and SIGTERM stop the processes a command started first, then the command,
 with one line that says how to go on (exit status 128 + the signal's number).
 """
@@ -55,7 +55,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _placement(args: argparse.Namespace) -> dict:
-    """Where ``train``/``test`` run: the launcher and the nodes (``tspsis.launch.resolve_nodes``)."""
+    """Where ``train``/``test`` run: the launcher and the nodes (``tspsis.engine.launch.resolve_nodes``)."""
     return dict(nodes=args.nodes, node_rank=args.node_rank, master_addr=args.master_addr,
                 master_port=args.master_port, launcher=args.launcher)
 
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TSPSIS_DEBUG"] = "1"  # the training processes inherit it
     from tspsis.core.errors import debugging, is_user_error
 
-    # SIGTERM like Ctrl-C: an exception, after the children have stopped (tspsis.signals); main thread only
+    # SIGTERM like Ctrl-C: an exception, after the children have stopped (tspsis.core.signals); main thread only
     previous = signal.signal(signal.SIGTERM, _raise_stopped) if threading.current_thread() is threading.main_thread() \
         else None
     try:

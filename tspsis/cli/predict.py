@@ -15,7 +15,7 @@ image ids are those of ``--boxes`` (a COCO file), else 1..N in input order (writ
 Two modes:
 
 * detection (no ``--boxes``): the model's own detections (a detector-track model), kept if score >= T (0.3).
-* given boxes (``--boxes``): the box-conditioned track (``tspsis.models.box_conditioned``): the RPN is replaced
+* given boxes (``--boxes``): the box-conditioned track (``tspsis.plugin.roi_heads.box_conditioned``): the RPN is replaced
   by ``GroundTruthProposals`` and ``test_cfg.rcnn.given_boxes=True``, the boxes and labels become the data
   sample's ``gt_instances``, and the RoI head predicts a mask for each (score: the mask's mean foreground
   probability; every box is kept unless T is given). This is how box-only data becomes masks. A detector-track

@@ -25,15 +25,15 @@ __all__ = ["cam_for_labels", "class_activation_map", "gap_logits", "normalize_ca
 
 def _check_classifier(fn: str, features: Tensor, cls_weight: Tensor, cls_bias: Tensor) -> None:
     if features.dim() != 4:
-        raise ValueError(f"tspsis.cam.{fn}: `features` must be (N, D, H, W), got shape {tuple(features.shape)}")
+        raise ValueError(f"tspsis.core.cam.{fn}: `features` must be (N, D, H, W), got shape {tuple(features.shape)}")
     if cls_weight.dim() != 2 or cls_weight.shape[1] != features.shape[1]:
         raise ValueError(
-            f"tspsis.cam.{fn}: `cls_weight` must be (C, D) with D = {features.shape[1]}, "
+            f"tspsis.core.cam.{fn}: `cls_weight` must be (C, D) with D = {features.shape[1]}, "
             f"got shape {tuple(cls_weight.shape)}"
         )
     if cls_bias.shape != (cls_weight.shape[0],):
         raise ValueError(
-            f"tspsis.cam.{fn}: `cls_bias` must be (C,) = ({cls_weight.shape[0]},), got shape {tuple(cls_bias.shape)}"
+            f"tspsis.core.cam.{fn}: `cls_bias` must be (C,) = ({cls_weight.shape[0]},), got shape {tuple(cls_bias.shape)}"
         )
 
 
@@ -66,7 +66,7 @@ def cam_for_labels(features: Tensor, cls_weight: Tensor, cls_bias: Tensor, label
     _check_classifier("cam_for_labels", features, cls_weight, cls_bias)
     if labels.shape != (features.shape[0],):
         raise ValueError(
-            f"tspsis.cam.cam_for_labels: `labels` must be (N,) = ({features.shape[0]},), "
+            f"tspsis.core.cam.cam_for_labels: `labels` must be (N,) = ({features.shape[0]},), "
             f"got shape {tuple(labels.shape)}"
         )
     labels = labels.long()
@@ -81,7 +81,7 @@ def normalize_cam(cam: Tensor, eps: float = 1e-12) -> Tensor:
     Returns the same shape.
     """
     if cam.dim() < 2:
-        raise ValueError(f"tspsis.cam.normalize_cam: `cam` must be (..., H, W), got shape {tuple(cam.shape)}")
+        raise ValueError(f"tspsis.core.cam.normalize_cam: `cam` must be (..., H, W), got shape {tuple(cam.shape)}")
     flat = cam.flatten(-2)
     low = flat.min(dim=-1, keepdim=True).values
     span = flat.max(dim=-1, keepdim=True).values - low

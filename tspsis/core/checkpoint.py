@@ -127,7 +127,7 @@ def load_checkpoint_file(filename: str, map_location: Any = None) -> dict:
         detail = detail.removeprefix("WeightsUnpickler error:").strip()
         raise UnsafeCheckpointError(
             f"{filename}: refused to load (weights-only unpickling): {detail} "
-            "tspsis allows only what mmengine checkpoints contain (tspsis.checkpoint.MMENGINE_CHECKPOINT_GLOBALS). "
+            "tspsis allows only what mmengine checkpoints contain (tspsis.core.checkpoint.MMENGINE_CHECKPOINT_GLOBALS). "
             "If you trust this file, allow the class with torch.serialization.add_safe_globals([...]).") from None
 
 

@@ -1,7 +1,7 @@
 """Errors the user causes and fixes with other input (a missing file, a typo in a key, a corrupt checkpoint): every
 command prints them as one line and exits with status 2, no traceback; ``--debug`` or ``TSPSIS_DEBUG=1`` shows the
-traceback instead. The training process (``tspsis.runner``) prints its one line with ``USER_ERROR_PREFIX``, which
-the launcher (``tspsis.launch``) turns back into a ``UserError`` in the command that started it."""
+traceback instead. The training process (``tspsis.engine.runner``) prints its one line with ``USER_ERROR_PREFIX``, which
+the launcher (``tspsis.engine.launch``) turns back into a ``UserError`` in the command that started it."""
 from __future__ import annotations
 
 import os
@@ -24,11 +24,11 @@ def debugging() -> bool:
 
 def is_user_error(err: BaseException) -> bool:
     """Missing or unreadable files, bad values (config keys, data roots, corrupt checkpoints are ``ValueError``s),
-    checkpoints refused as unsafe, and a device the machine lacks (``tspsis.launch.DeviceError``, looked up only if
+    checkpoints refused as unsafe, and a device the machine lacks (``tspsis.engine.launch.DeviceError``, looked up only if
     launch was imported, to keep start-up light)."""
     from tspsis.core.checkpoint import UnsafeCheckpointError
 
-    launch = sys.modules.get("tspsis.launch")
+    launch = sys.modules.get("tspsis.engine.launch")
     return (isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError,
                              UnsafeCheckpointError))
             or (launch is not None and isinstance(err, launch.DeviceError)))

@@ -5,7 +5,7 @@ Table 2's OPMask AP50 < AP75 look wrong but are what the paper shows). Figures 2
 printed numbers; what the text says about them is kept as a sentence (``FIGURE_CLAIMS``).
 
 Layout: ``TABLE1[backbone][method][direction] = {AP, AP50, AP75, APs, APm, APl}`` with direction in
-``DIRECTIONS``; method labels are the row labels of ``tspsis.experiments.METHODS``.
+``DIRECTIONS``; method labels are the row labels of ``tspsis.lab.METHODS``.
 """
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ _MAX_KERNEL_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 26}
 def _size_pair(size: int | tuple[int, int], fn: str) -> tuple[int, int]:
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     if height <= 0 or width <= 0:
-        raise ValueError(f"tspsis.pseudo.{fn}: `size` must be positive, got {size!r}")
+        raise ValueError(f"tspsis.core.pseudo.{fn}: `size` must be positive, got {size!r}")
     return int(height), int(width)
 
 
@@ -60,14 +60,14 @@ def _check_masks(fn: str, **tensors: Tensor) -> None:
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     for name, shape in shapes.items():
         if len(shape) != 3:
-            raise ValueError(f"tspsis.pseudo.{fn}: `{name}` must be (N, H, W), got shape {shape}")
+            raise ValueError(f"tspsis.core.pseudo.{fn}: `{name}` must be (N, H, W), got shape {shape}")
     if len(set(shapes.values())) > 1:
-        raise ValueError(f"tspsis.pseudo.{fn}: shapes differ: {shapes}")
+        raise ValueError(f"tspsis.core.pseudo.{fn}: shapes differ: {shapes}")
 
 
 def _check_boxes(fn: str, name: str, boxes: Tensor) -> None:
     if boxes.dim() != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"tspsis.pseudo.{fn}: `{name}` must be (N, 4) xyxy, got shape {tuple(boxes.shape)}")
+        raise ValueError(f"tspsis.core.pseudo.{fn}: `{name}` must be (N, 4) xyxy, got shape {tuple(boxes.shape)}")
 
 
 # --------------------------------------------------------------------------------------------- r(.)
@@ -120,7 +120,7 @@ class CRFParams:
     def __post_init__(self) -> None:
         for name in ("appearance_sxy", "appearance_srgb", "smooth_sxy"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"tspsis.pseudo.CRFParams: `{name}` must be > 0, got {getattr(self, name)!r}")
+                raise ValueError(f"tspsis.core.pseudo.CRFParams: `{name}` must be > 0, got {getattr(self, name)!r}")
 
 
 @torch.no_grad()
@@ -145,16 +145,16 @@ def crf_marginals(
     n, height, width = teacher_probs.shape
     if images.shape != (n, 3, height, width):
         raise ValueError(
-            f"tspsis.pseudo.crf_marginals: `images` must be (N, 3, H, W) = {(n, 3, height, width)} to match "
+            f"tspsis.core.pseudo.crf_marginals: `images` must be (N, 3, H, W) = {(n, 3, height, width)} to match "
             f"`teacher_probs`, got shape {tuple(images.shape)}"
         )
     if iterations < 0:
-        raise ValueError(f"tspsis.pseudo.crf_marginals: `iterations` must be >= 0, got {iterations}")
+        raise ValueError(f"tspsis.core.pseudo.crf_marginals: `iterations` must be >= 0, got {iterations}")
     if backend == "torch":
         return _crf_marginals_torch(teacher_probs, images, iterations, params)
     if backend == "pydensecrf":
         return _crf_marginals_pydensecrf(teacher_probs, images, iterations, params)
-    raise ValueError(f"tspsis.pseudo.crf_marginals: unknown `backend` {backend!r}; expected one of {CRF_BACKENDS}")
+    raise ValueError(f"tspsis.core.pseudo.crf_marginals: unknown `backend` {backend!r}; expected one of {CRF_BACKENDS}")
 
 
 def crf(
@@ -328,7 +328,7 @@ def box_mask_on_rois(rois: Tensor, gt_boxes: Tensor, size: int | tuple[int, int]
     _check_boxes("box_mask_on_rois", "gt_boxes", gt_boxes)
     if rois.shape[0] != gt_boxes.shape[0]:
         raise ValueError(
-            f"tspsis.pseudo.box_mask_on_rois: `rois` ({rois.shape[0]}) and `gt_boxes` ({gt_boxes.shape[0]}) "
+            f"tspsis.core.pseudo.box_mask_on_rois: `rois` ({rois.shape[0]}) and `gt_boxes` ({gt_boxes.shape[0]}) "
             "must have one row per RoI"
         )
     height, width = _size_pair(size, "box_mask_on_rois")
@@ -355,11 +355,11 @@ def union_mask_on_rois(
     _check_boxes("union_mask_on_rois", "rois", rois)
     if img_idx.shape != (rois.shape[0],):
         raise ValueError(
-            f"tspsis.pseudo.union_mask_on_rois: `img_idx` must be ({rois.shape[0]},), got {tuple(img_idx.shape)}"
+            f"tspsis.core.pseudo.union_mask_on_rois: `img_idx` must be ({rois.shape[0]},), got {tuple(img_idx.shape)}"
         )
     if seen_union_masks.dim() != 3:
         raise ValueError(
-            "tspsis.pseudo.union_mask_on_rois: `seen_union_masks` must be (B, Hi, Wi), "
+            "tspsis.core.pseudo.union_mask_on_rois: `seen_union_masks` must be (B, Hi, Wi), "
             f"got shape {tuple(seen_union_masks.shape)}"
         )
     height, width = _size_pair(size, "union_mask_on_rois")
@@ -388,12 +388,12 @@ def make_pseudo_masks(
         return threshold(teacher_probs, thr)
     if method == "interact":
         if student_probs is None:
-            raise ValueError("tspsis.pseudo.make_pseudo_masks: method 'interact' needs `student_probs`")
+            raise ValueError("tspsis.core.pseudo.make_pseudo_masks: method 'interact' needs `student_probs`")
         return interact(teacher_probs, student_probs, thr)
     if method == "crf":
         if images is None:
-            raise ValueError("tspsis.pseudo.make_pseudo_masks: method 'crf' needs `images`")
+            raise ValueError("tspsis.core.pseudo.make_pseudo_masks: method 'crf' needs `images`")
         return crf(teacher_probs, images, backend=crf_backend, iterations=crf_iterations, params=crf_params, thr=thr)
     raise ValueError(
-        f"tspsis.pseudo.make_pseudo_masks: unknown `method` {method!r}; expected one of {PSEUDO_MASK_METHODS}"
+        f"tspsis.core.pseudo.make_pseudo_masks: unknown `method` {method!r}; expected one of {PSEUDO_MASK_METHODS}"
     )

@@ -1,6 +1,6 @@
 """SIGINT and SIGTERM reach the processes a command started, and the command waits for them before it stops.
 
-``tspsis train`` runs the training in a child (``tspsis.launch``), ``run-notebooks`` runs a notebook kernel that
+``tspsis train`` runs the training in a child (``tspsis.engine.launch``), ``run-notebooks`` runs a notebook kernel that
 runs trainings; each child gets a session (process group) of its own, so that a terminal's Ctrl-C reaches only
 the command, and a signal to the command alone would leave its children running (orphans, for the kernel's
 trainings). Inside :func:`forwarding_signals` the command sends the signal on to the process group of every

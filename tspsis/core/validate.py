@@ -7,7 +7,7 @@ bad input fails early with one message naming the file, the record (``image <id>
     train_voc.json: annotation 17: bbox has non-positive width/height [3.0, 4.0, 0.0, 5.0]
 
 Box-only instances -- no ``segmentation`` key, ``"segmentation": null`` or ``[]`` -- are valid: that is how
-unseen-category instances look in a partially supervised training file (`tspsis split`, tspsis.splits).
+unseen-category instances look in a partially supervised training file (`tspsis split`, tspsis.core.splits).
 
 Cost: one pass with a few O(1) checks per record (error messages are only formatted on failure) plus checks
 linear in the size of each polygon / RLE; no mask is rasterised. Compressed RLE strings are collected and

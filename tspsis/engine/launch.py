@@ -2,9 +2,9 @@
 
 The same functions serve the ``tspsis train`` / ``tspsis test`` commands and the notebooks::
 
-    run = tspsis.launch.train("configs/mask_rcnn_ts/ts-….py", work_dir="work_dirs/ts", gpus=1,
+    run = tspsis.engine.launch.train("configs/mask_rcnn_ts/ts-….py", work_dir="work_dirs/ts", gpus=1,
                               mixins=["configs/_base_/ts_variants/crf.py"])
-    metrics = tspsis.evaluation.load(run.metrics_path)
+    metrics = tspsis.eval.load(run.metrics_path)
 
 A run resumes from the last checkpoint in its work dir after a kill, and is skipped when it already finished
 (its ``metrics.json`` says ``complete``). The child's log goes to ``WORK_DIR/launcher.log`` (node R > 0 of several:
@@ -45,7 +45,7 @@ from tspsis.engine.runner import DEFAULT_MASTER_PORT, METRICS_FILE, metrics_file
 REQUEST_FILE = "request.json"  # a training's resolved config: what its checkpoints and metrics answer (train)
 LAUNCHERS = ("local", "slurm")  # local: this process starts the runner's processes; slurm: srun started them
 PROGRESS_ENV = "TSPSIS_PROGRESS"  # "bar" or "lines": overrides progress_style() (run-notebooks sets "lines")
-_SAY = "tspsis: "  # the runner's lines for the user (tspsis.runner.say), shown on the console
+_SAY = "tspsis: "  # the runner's lines for the user (tspsis.engine.runner.say), shown on the console
 _PROGRESS = re.compile(r"(?:Iter|Epoch)\((train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
 
 
@@ -232,9 +232,9 @@ def _label(config: Path, work_dir: Path) -> str:
 def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str, log_name: str = "launcher.log") -> None:
     """Run ``cmd`` (``mode`` train or test of the config ``name``), tee its output to ``work_dir / log_name`` and
     show progress, one bar per phase (a training run ends with its test pass), and the child's ``tspsis: `` lines;
-    a user's mistake the child reported (``tspsis.errors.USER_ERROR_PREFIX``, status 2) is raised as that one-line
+    a user's mistake the child reported (``tspsis.core.errors.USER_ERROR_PREFIX``, status 2) is raised as that one-line
     ``UserError``, any other failure with the log's tail. The child runs in a session of its own, and SIGINT /
-    SIGTERM are forwarded to it and waited for (``tspsis.signals``)."""
+    SIGTERM are forwarded to it and waited for (``tspsis.core.signals``)."""
     from tspsis.core.errors import USER_ERROR_PREFIX, UserError
     from tspsis.core.signals import forwarding_signals
 
@@ -318,7 +318,7 @@ def check_request(config: Path, mixins: Iterable[str | Path], cfg_options: Itera
                   data_root: str | Path | None = None, max_iters: int | None = None, seed: int | None = None,
                   load_from: str | Path | None = None, checkpoint: str | Path | None = None) -> dict:
     """What a run asks for, checked before anything is written: the config and mixins exist and parse, every
-    ``cfg_options`` key exists (``tspsis.runner.checked_options``), the data root holds every annotation file the
+    ``cfg_options`` key exists (``tspsis.engine.runner.checked_options``), the data root holds every annotation file the
     config reads, and the weights to start from (``load_from``, else the config's) or to test (``checkpoint``) are
     a complete checkpoint.
     Returns the resolved config as JSON values, without its work dir: the run's identity (``REQUEST_FILE``)."""
@@ -377,7 +377,7 @@ def train(config: str | Path, work_dir: str | Path, *, gpus: int | None = None, 
     ``launcher="slurm"``: this process is one ``srun`` task and runs the runner itself (gpus and nodes unused).
     ``max_iters`` rescales an iteration-based schedule (warm-up, lr steps, checkpoints). ``seed``: the
     training seed (``randomness.seed``; None: the config's, else ``runner.DEFAULT_SEED``). ``mixins``: config
-    files merged over ``config`` in order (``tspsis.runner.merge_mixin``). ``load_from``: weights a new run starts
+    files merged over ``config`` in order (``tspsis.engine.runner.merge_mixin``). ``load_from``: weights a new run starts
     from (fine-tuning; overrides the config's ``load_from``); a run with checkpoints of its own resumes from them.
 
     Everything is checked before the work dir is made (``check_request``). The resolved config is the run's

@@ -1,4 +1,4 @@
-"""The process that :mod:`tspsis.launch` starts: one mmengine ``Runner`` that trains or tests a config.
+"""The process that :mod:`tspsis.engine.launch` starts: one mmengine ``Runner`` that trains or tests a config.
 
 ``python -m tspsis.engine.runner {train,test} CONFIG --work-dir DIR [--mixin FILE ...] [--checkpoint CKPT]
 [--data-root ROOT] [--seed N] [--name NAME] [--launcher {none,pytorch,slurm}] [--resume] [--load-from WEIGHTS]
@@ -8,10 +8,10 @@ Resume and fine-tuning: with ``--resume`` a training goes on from DIR's own newe
 (``resume_checkpoint``: the one ``last_checkpoint`` names, else the newest complete ``iter_N.pth``, said in one
 line). Without one, the weights of ``--load-from`` (else the config's ``load_from``) start a new run at iteration
 0, the tensors that do not fit listed one line each (``fine_tune_report``). Checkpoints are written by
-``tspsis.hooks.AtomicCheckpointHook``: never half there.
+``tspsis.plugin.hooks.atomic_checkpoint.AtomicCheckpointHook``: never half there.
 
 Launchers (mmengine's): ``none`` one process; ``pytorch`` one of ``torchrun``'s processes (one machine or several,
-``tspsis.launch``); ``slurm`` one task of an ``srun`` job (rank, world size and master from ``SLURM_PROCID``,
+``tspsis.engine.launch``); ``slurm`` one task of an ``srun`` job (rank, world size and master from ``SLURM_PROCID``,
 ``SLURM_NTASKS``, ``SLURM_LOCALID``, ``SLURM_NODELIST`` and ``MASTER_ADDR`` / ``MASTER_PORT`` if set). Without a
 GPU both distributed launchers run on gloo (``_init_cpu_distributed``).
 
@@ -278,7 +278,7 @@ def _last_checkpoint(work_dir: Path) -> str | None:
 
 
 def say(message: str) -> None:
-    """A line for the user, from rank 0 only: ``tspsis.launch`` shows the lines that start with ``tspsis: ``
+    """A line for the user, from rank 0 only: ``tspsis.engine.launch`` shows the lines that start with ``tspsis: ``
     on the console (everything else goes to the log)."""
     if os.environ.get("RANK", "0") == "0":
         print(f"tspsis: {message}", flush=True)
@@ -289,7 +289,7 @@ _CHECKPOINT_NAME = re.compile(r"(?:iter|epoch)_(\d+)\.pth")
 
 def resume_checkpoint(work_dir: Path) -> str | None:
     """The checkpoint a resumed training starts from: the one ``last_checkpoint`` names if it is complete
-    (``tspsis.checkpoint.check_checkpoint_file``), else the newest complete ``iter_N.pth`` / ``epoch_N.pth`` of
+    (``tspsis.core.checkpoint.check_checkpoint_file``), else the newest complete ``iter_N.pth`` / ``epoch_N.pth`` of
     ``work_dir`` (said in one line), else None (a new run)."""
     from tspsis.core.checkpoint import CorruptCheckpointError, check_checkpoint_file
 
@@ -354,7 +354,7 @@ def _iter_times(runner) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run; a user's mistake (``tspsis.errors.is_user_error``) ends as one line with ``USER_ERROR_PREFIX`` and
+    """Run; a user's mistake (``tspsis.core.errors.is_user_error``) ends as one line with ``USER_ERROR_PREFIX`` and
     status 2 (the launcher shows it), unless ``TSPSIS_DEBUG`` asks for the traceback."""
     from tspsis.core.errors import USER_ERROR_PREFIX, debugging, is_user_error
 
@@ -434,7 +434,7 @@ def _main(argv: list[str] | None) -> int:
         cfg.load_from = args.checkpoint
         cfg.resume = False
 
-    dumped = work_dir / Path(args.config).name  # the resolved config mmengine writes (tspsis.visualize reads it)
+    dumped = work_dir / Path(args.config).name  # the resolved config mmengine writes (tspsis.viz reads it)
     training_config = dumped.read_bytes() if name is not None and dumped.is_file() else None
     runner = Runner.from_cfg(cfg)
     for line in fine_tune_report(runner.model, weights) if weights else ():

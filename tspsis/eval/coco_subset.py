@@ -23,7 +23,7 @@ Conventions
   * Mean mask IoU (``mask_iou_by_overlap``, ``MASK_IOU_RULE``) pairs every ground-truth instance with the
     detection of the same box; it needs no score and is meant for mask heads run on ground-truth boxes.
 
-No mmdet import here; ``tspsis.models.metric`` wraps this module for mmdet."""
+No mmdet import here; ``tspsis.plugin.metrics.partial_coco_metric`` wraps this module for mmdet."""
 from __future__ import annotations
 
 import contextlib

@@ -76,7 +76,7 @@ def _detection_subsets(dataset: dict, dt: Any, unseen_ids: Sequence[int],
 # --------------------------------------------------------------------------------- detection overlap
 def _box_mask_overlap(boxes: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Eq. 1 of boxes that are not ground truth: max_j |b_n ∩ s_j| / |b_n| over all masks j, with the pixel
-    rule of ``tspsis.overlap`` (pixel centres, half-open boxes, clipped to [0, 1]; 0 for a box without area).
+    rule of ``tspsis.core.overlap`` (pixel centres, half-open boxes, clipped to [0, 1]; 0 for a box without area).
 
     boxes: (N, 4) float xyxy; masks: (M, H, W) bool. Returns (N,) float64."""
     n = len(boxes)

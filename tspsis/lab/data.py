@@ -30,7 +30,7 @@ def ensure_split(annotations: Path, source: str, spec: str) -> tuple[Path, Path]
 def prepare_data(profile: str, data_root: str | Path | None = None, seed: int = 0) -> dict:
     """Generate (synthetic profiles) or locate (``coco``) the data, and write every split the notebooks use.
 
-    Splits (``tspsis.splits.write_split``): voc and nonvoc (the two directions) and the profile's Fig. 8 seen
+    Splits (``tspsis.core.splits.write_split``): voc and nonvoc (the two directions) and the profile's Fig. 8 seen
     sets, as DATA_ROOT/annotations/<train stem>_<spec>.json + .manifest.json. Returns {"root", "train_ann",
     "val_ann", "val_images", "generated" (bool), "splits": {spec: {"ann", "manifest"}}} (paths).
     """

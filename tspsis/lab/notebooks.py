@@ -2,22 +2,22 @@
 
 Each notebook runs with the parameters ``profile``, ``data_root``, ``work_dir``, ``gpus`` (None: every visible
 GPU, or the CPU), ``nodes`` (machines: > 1 trains with ``torchrun --nnodes``, every node running the same
-notebooks with its ``$NODE_RANK``, see ``tspsis.launch.resolve_nodes``), ``seed`` (of the synthetic data),
+notebooks with its ``$NODE_RANK``, see ``tspsis.engine.launch.resolve_nodes``), ``seed`` (of the synthetic data),
 ``train_seed`` (the training seed, a list of seeds: every run is trained once per seed and the tables show mean ±
 std, or None: the profile's seeds) and ``output_dir`` (its own folder under the run folder, where it writes
 ``metrics.json``, figures and ``tables.md``). A profile that needs a GPU stops before anything runs when none is
-visible (``tspsis.experiments.require_device``). The chain stops at the first failing notebook; its executed copy
+visible (``tspsis.lab.require_device``). The chain stops at the first failing notebook; its executed copy
 keeps the partial output and the failing cell is named. Notebooks that already completed in the same run folder
 are not re-executed, so a re-run resumes; ``force=True`` (``--force``) executes them again. ``results.md`` gathers
-every notebook's ``tables.md``. Trained models live in ``work_dir`` (the run cache of :mod:`tspsis.experiments`),
+every notebook's ``tables.md``. Trained models live in ``work_dir`` (the run cache of :mod:`tspsis.lab`),
 so notebooks share them and a re-executed notebook does not retrain unless the config, the model code or the data
 changed.
 
-SIGINT / SIGTERM stop the kernel and the trainings it started before ``run-notebooks`` itself (``tspsis.signals``);
+SIGINT / SIGTERM stop the kernel and the trainings it started before ``run-notebooks`` itself (``tspsis.core.signals``);
 the same command then goes on where it stopped.
 
 Executed notebooks stay readable: the kernel gets ``TSPSIS_PROGRESS=lines`` (training progress as a few plain
-lines, ``tspsis.launch.progress_style``) and ``TQDM_DISABLE=1`` (no carriage-return bars in stored outputs),
+lines, ``tspsis.engine.launch.progress_style``) and ``TQDM_DISABLE=1`` (no carriage-return bars in stored outputs),
 and ``prepare_kernel`` (called by ``Context.create``) silences the ``pkg_resources`` deprecation warning that
 mmengine's imports repeat.
 """
@@ -50,7 +50,7 @@ def notebook_parameters(profile: str, output_dir: Path, gpus: int | None = None,
                         train_seed: int | Iterable[int] | None = None, nodes: int = 1) -> dict:
     """The parameters every notebook's ``parameters`` cell declares (``PARAMETERS``); data_root / work_dir
     default to data/synth/<profile> (data/coco) and work_dirs/<profile> (those of the profile whose data it runs
-    on, ``experiments.SHARES_DATA_OF``); train_seed: one seed, a list, or None (the profile's
+    on, ``Profile.shares_data_of``); train_seed: one seed, a list, or None (the profile's
     ``Schedule.train_seeds``); nodes: the machines each run trains on."""
     from tspsis.lab.profiles import default_data_root, default_work_dir
 
@@ -125,8 +125,8 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
     out: the run folder (default papermill_runs/<date>-<profile>); data_root / work_dir: see
     ``notebook_parameters`` (the tests point them at temporary folders). force: execute notebooks that are
     already complete in ``out`` again. nodes > 1: run the same call on every node (its own ``out``), with
-    ``$NODE_RANK`` and ``$MASTER_ADDR`` set (the notebooks' runs read them, ``tspsis.launch.resolve_nodes``).
-    Raises ``tspsis.launch.DeviceError`` before anything runs if the profile needs a GPU and none would be used."""
+    ``$NODE_RANK`` and ``$MASTER_ADDR`` set (the notebooks' runs read them, ``tspsis.engine.launch.resolve_nodes``).
+    Raises ``tspsis.engine.launch.DeviceError`` before anything runs if the profile needs a GPU and none would be used."""
     from tspsis.lab.profiles import require_device
     from tspsis.core.signals import forwarding_signals
 

@@ -74,7 +74,7 @@ class Schedule:
     pretrain_iters: int | None = None     # iterations of the shared pre-training (PRETRAINING); None: none
 
 
-# Training ends with one test pass (tspsis.runner); the validation pass the iteration schedules add at the end
+# Training ends with one test pass (tspsis.engine.runner); the validation pass the iteration schedules add at the end
 # would score the same images a second time, so the profiles that count seconds drop it.
 _NO_VALIDATION = ("val_dataloader=None", "val_cfg=None", "val_evaluator=None")
 _NO_WORKERS = ("train_dataloader.num_workers=0", "test_dataloader.num_workers=0")

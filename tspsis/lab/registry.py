@@ -25,7 +25,7 @@ __all__ = ["CONFIGS", "METHODS", "PRETRAINING", "ConfigSpec", "Method", "availab
 
 @dataclass(frozen=True)
 class ConfigSpec:
-    """A run's config: a leaf config file and the mixins merged over it, in order (``tspsis.runner.load_config``;
+    """A run's config: a leaf config file and the mixins merged over it, in order (``tspsis.engine.runner.load_config``;
     ``tspsis train LEAF --mixin M1 --mixin M2 ...`` on the command line)."""
 
     leaf: Path
@@ -57,7 +57,7 @@ class Method:
     """One row of the paper's tables and the config that implements it here: a leaf config (``template``, under
     configs/, with ``{setting}`` and ``{direction}``) and the mixins of its variant."""
 
-    label: str      # row label as in the paper (tspsis.paper.TABLE1 keys)
+    label: str      # row label as in the paper (tspsis.core.paper.TABLE1 keys)
     template: str   # leaf config path under configs/ without .py, with {setting} and {direction}
     mixins: tuple[str, ...] = ()  # the variant: mixins (paths under configs/) merged over the leaf, in order
     settings: Mapping[str, str] = field(default_factory=dict)  # per-profile {setting} where Profile.setting differs

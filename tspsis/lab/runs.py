@@ -1,41 +1,32 @@
 """The paper's experiments as cached training runs: resolve a row of the registry for a profile into a run (config,
 options, key, folder), train it once, share it.
 
-A notebook asks for a (method, direction) pair and gets a finished :class:`tspsis.launch.Run`::
+A notebook asks for a (method, direction) pair and gets a finished :class:`tspsis.engine.launch.Run`::
 
-    data = experiments.prepare_data("demo", "data/synth/demo")
-    run = experiments.run("Mask R-CNN + ours", "voc2nonvoc", profile="demo", data_root=data["root"],
-                          work_dir="work_dirs/demo")
+    data = lab.prepare_data("demo", "data/synth/demo")
+    run = lab.run("Mask R-CNN + ours", "voc2nonvoc", profile="demo", data_root=data["root"],
+                  work_dir="work_dirs/demo")
     run.metrics["segm"]["unseen"]["AP"]
 
 Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][-seen-<spec>]-<key>``; the key hashes the
-*resolved* config (``tspsis.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin file
-changes it, and so does the training seed, ``randomness.seed``), the data root, the size and modification time
-of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
-processes (over every node) and a digest of the Python code the training process runs (``code_digest``: every
-tspsis module that ``python -m tspsis.runner`` can import, found by following the imports of tspsis.runner and
-tspsis.models: the heads, losses, pseudo masks, CAMs, data loading, the metric and the evaluation; not the
-notebooks, tables or figures). Several notebooks asking for the same run share one training; a finished run is
-not trained again (``launch.train`` skips it) and an interrupted one resumes; editing the model code gives new
-keys, so new runs. ``force=True`` retrains a run in place.
+*resolved* config (``tspsis.engine.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin
+file changes it, and so does the training seed, ``randomness.seed``), the data root, the size and modification
+time of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
+processes (over every node) and a digest of the Python code the training process runs (``tspsis.lab.digest``:
+every tspsis module that ``python -m tspsis.engine.runner`` can import; not the notebooks, tables or figures).
+Several notebooks asking for the same run share one training; a finished run is not trained again
+(``launch.train`` skips it) and an interrupted one resumes; editing the model code gives new keys, so new runs.
+``force=True`` retrains a run in place.
 
 Seeds: ``seed=`` of ``resolve``/``run`` (and ``Context.measure(seeds=...)``) is the training seed; each
 (method, direction, seed) is its own cached run, and ``Context.measure`` reports mean ± std over the seeds
-(``tspsis.reporting.Stat``).
+(``tspsis.viz.tables.Stat``).
 
-Devices: the ``full`` and ``coco`` profiles need a GPU (``GPU_PROFILES``); ``require_device`` says so at once,
+Devices: a profile with ``Profile.needs_gpu`` (``full``, ``coco``) needs a GPU; ``require_device`` says so at once,
 before any data is generated. ``nodes`` > 1 trains and tests on several machines (``launch.resolve_nodes``: each
 runs the same notebook, its node rank and node 0's address in ``$NODE_RANK`` / ``$MASTER_ADDR``), one run at a time.
 
-Registry: ``METHODS`` maps a row label of the paper's tables to a leaf config under configs/ (a template with
-``{setting}``, the backbone/schedule/data part chosen by the profile: ``SETTINGS``, and ``{direction}``,
-``voc2nonvoc`` or ``nonvoc2voc``) plus the mixins of its variant (``configs/_base_/ts_variants/``). A run's config is
-``Method.config(profile, direction, track)``: the leaf, then the variant's mixins, the track's (``TRACK_MIXINS``:
-``detector``, the paper's protocol, adds none; ``box_conditioned`` adds ``_base_/tracks/box_conditioned.py`` and its
-CPU sizing) and the profile's hardware sizing (``SIZING``: ``full`` = one GPU), merged in that order
-(``tspsis.runner.load_config``). Calls that name no track use ``PROFILE_TRACKS[profile]``. A row whose files do
-not exist, or that lacks the track, is simply not available (``available``); adding a method is one
-``Method(...)`` line.
+Which config a row runs: ``tspsis.lab.registry``; what a profile runs: ``tspsis.lab.profiles``.
 """
 from __future__ import annotations
 
@@ -183,7 +174,7 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
         # the detector's init_cfg loads after every module's own initialisation (mmengine BaseModule.init_weights),
         # non-strictly: what the pre-training has not (mask heads, OPMask's conv box head) keeps its own init
-        # ('+': keys the detector accepts but the configs do not set; tspsis.runner.checked_options)
+        # ('+': keys the detector accepts but the configs do not set; tspsis.engine.runner.checked_options)
         options += ["+model.init_cfg.type=Pretrained", f"+model.init_cfg.checkpoint={pretrained.final_checkpoint}"]
     if seen is not None:
         cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), mixins=mixins)
@@ -234,7 +225,7 @@ def run(method: str, direction: str, *, profile: str, data_root: str | Path, wor
     gpus: 0 = CPU, 1 = one process, N > 1 = torchrun with N processes (on each of ``nodes`` machines); track:
     ``detector`` / ``box_conditioned`` (None: ``Profile.track``). Other arguments as in ``resolve``.
     A ``seen`` split is written first if it does not exist. ``run.metrics`` holds the nested
-    ``tspsis.evaluation`` output ("segm"/"bbox" -> "unseen"/"seen"/"all"/overlap subsets) plus "run" meta.
+    ``tspsis.eval`` output ("segm"/"bbox" -> "unseen"/"seen"/"all"/overlap subsets) plus "run" meta.
     """
     return resolve(method, direction, profile=profile, data_root=data_root, work_dir=work_dir, gpus=gpus, seen=seen,
                    max_iters=max_iters, cfg_options=cfg_options, track=track, seed=seed, nodes=nodes).train(force)

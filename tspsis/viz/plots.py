@@ -121,7 +121,7 @@ def plot_ap_by_overlap(curves: Mapping[str, Mapping[str, Any]], counts: Mapping[
 
 def plot_fp_attribution(attributions: Mapping[str, Mapping]):
     """Fig. 3: where false-positive mask pixels fall (background / seen objects / unseen objects), one pie per
-    model. attributions: {model label: ``tspsis.evaluation.false_positive_attribution`` output}. When no model
+    model. attributions: {model label: ``tspsis.eval.false_positive_attribution`` output}. When no model
     has a matched detection, one line of text says so instead of empty pies."""
     plt = _pyplot()
     if not any(fp.get("total") for fp in attributions.values()):
@@ -175,10 +175,10 @@ def plot_training_curves(runs: Mapping[str, object], keys: Sequence[str] = ("los
                                                                             "loss_mask_teacher", "loss_mask_student"),
                          ylabel: str = "loss"):
     """The loss terms of Eq. 7 (or other logged ``keys``, e.g. ``pseudo_mask_iou`` of
-    :class:`~tspsis.models.monitor.PseudoMaskMonitorHook`) over the training iterations of each run (mmengine's
+    :class:`~tspsis.plugin.hooks.pseudo_mask_monitor.PseudoMaskMonitorHook`) over the training iterations of each run (mmengine's
     ``vis_data/scalars.json``).
 
-    runs: {label: a finished ``tspsis.launch.Run``}. One panel per run; a term a run does not have is left out."""
+    runs: {label: a finished ``tspsis.engine.launch.Run``}. One panel per run; a term a run does not have is left out."""
     import json
 
     import matplotlib.pyplot as plt

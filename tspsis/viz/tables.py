@@ -160,7 +160,7 @@ def comparison_table(rows: Sequence[str], columns: Sequence[str], measured: Mapp
 
 
 def dataset_table(stats: Mapping[str, Mapping]) -> str:
-    """One row per annotation file of ``tspsis.data.stats.dataset_stats`` output: size, COCO area buckets and
+    """One row per annotation file of ``tspsis.core.stats.dataset_stats`` output: size, COCO area buckets and
     object overlap O (Eq. 1)."""
     header = ["file", "images", "instances", "categories", "small", "medium", "large", "mean O", "% O ≥ 0.3"]
     rows = []

@@ -1,9 +1,9 @@
 # COCO 2017 instance segmentation with mmdet's standard 1333x800 pipelines and the partial-annotation
 # transforms: common part of the coco_* dataset configs. This file trains on the full
 # annotations/instances_train2017.json; the split configs replace the training file and set the
-# evaluator's manifest. A child may set `data_root` alone (tspsis.runner.load_config moves every path built
+# evaluator's manifest. A child may set `data_root` alone (tspsis.engine.runner.load_config moves every path built
 # from it); another variable changed in a child must be followed by the fields built from it.
-dataset_type = 'PartialCocoDataset'  # tspsis.models.dataset: box-only instances + per-instance has_mask
+dataset_type = 'PartialCocoDataset'  # tspsis.plugin.datasets.partial_coco: box-only instances + per-instance has_mask
 data_root = 'data/coco/'
 img_scale = (1333, 800)
 batch_size = 2  # per GPU: 8 GPUs x 2 = the paper's batch of 16 (Sec. 5.1)
@@ -12,7 +12,7 @@ train_ann_file = 'annotations/instances_train2017.json'
 val_ann_file = 'annotations/instances_val2017.json'
 backend_args = None
 
-# Only transforms that keep gt_has_mask aligned (see tspsis.models.loading): no FilterAnnotations / crops.
+# Only transforms that keep gt_has_mask aligned (see tspsis.plugin.transforms.loading): no FilterAnnotations / crops.
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),  # box-only -> empty mask, has_mask
@@ -60,7 +60,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # Scored on the full val2017 file; the manifest (set by the split configs) says which categories are unseen,
-# so AP is reported for unseen, seen and all categories separately (tspsis.models.metric).
+# so AP is reported for unseen, seen and all categories separately (tspsis.plugin.metrics.partial_coco_metric).
 val_evaluator = dict(
     type='PartialCocoMetric',
     ann_file=data_root + val_ann_file,

@@ -1,12 +1,12 @@
-# Synthetic benchmark (tspsis.data.synth), COCO layout (README, "Your own data"): common part of the synth_* dataset
+# Synthetic benchmark (tspsis.core.synth), COCO layout (README, "Your own data"): common part of the synth_* dataset
 # configs. This file trains on the full annotations/train.json (all masks); the split configs replace the
 # training file and set the evaluator's manifest (seen / unseen category ids).
 #
 # The variables below are read when this file is parsed. A child that sets `data_root = 'data/synth/full/'` alone
-# is enough with tspsis (tspsis.runner.load_config moves every path built from the old root, evaluators included),
+# is enough with tspsis (tspsis.engine.runner.load_config moves every path built from the old root, evaluators included),
 # as is `tspsis train --data-root`; another variable changed in a child must be followed by the fields built
 # from it.
-dataset_type = 'PartialCocoDataset'  # tspsis.models.dataset: box-only instances + per-instance has_mask
+dataset_type = 'PartialCocoDataset'  # tspsis.plugin.datasets.partial_coco: box-only instances + per-instance has_mask
 data_root = 'data/synth/demo/'
 # Images are generated at their profile's size (tiny 128, demo 160, full 256 px) and trained at that size:
 # Resize with scale_factor=1 only records the scale factor that packing and rescaling read.
@@ -17,7 +17,7 @@ train_ann_file = 'annotations/train.json'
 val_ann_file = 'annotations/val.json'
 backend_args = None
 
-# Only transforms that keep gt_has_mask aligned (see tspsis.models.loading): no FilterAnnotations / crops.
+# Only transforms that keep gt_has_mask aligned (see tspsis.plugin.transforms.loading): no FilterAnnotations / crops.
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),  # box-only -> empty mask, has_mask
@@ -65,7 +65,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # Scored on the full validation file; the manifest (set by the split configs) says which categories are
-# unseen, so AP is reported for unseen, seen and all categories separately (tspsis.models.metric).
+# unseen, so AP is reported for unseen, seen and all categories separately (tspsis.plugin.metrics.partial_coco_metric).
 val_evaluator = dict(
     type='PartialCocoMetric',
     ann_file=data_root + val_ann_file,

@@ -2,7 +2,7 @@
 # FPN, trained from scratch (no pretrained weights can be downloaded here).
 _base_ = './boxinst_r50_fpn.py'
 
-num_classes = 24  # categories of the synthetic benchmark (tspsis.data.synth)
+num_classes = 24  # categories of the synthetic benchmark (tspsis.core.synth)
 width = 64        # FPN / box-tower / mask-branch feature channels
 
 model = dict(

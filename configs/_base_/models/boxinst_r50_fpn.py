@@ -3,7 +3,7 @@
 #   * PartialBoxInstDataPreprocessor instead of BoxInstDataPreprocessor: the same box masks and colour-similarity
 #     pairwise masks, plus the loaded (seen-category) masks and the RGB images; no scikit-image needed;
 #   * test settings of the paper (Sec. 5.1): NMS IoU 0.5, 150 detections per image.
-# Options: tspsis.models.boxinst.
+# Options: tspsis.plugin.dense_heads.boxinst.
 model = dict(
     type='BoxInst',
     data_preprocessor=dict(

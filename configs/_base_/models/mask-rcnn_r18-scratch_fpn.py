@@ -3,7 +3,7 @@
 # NMS IoU 0.5, 150 detections per image.
 _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
 
-num_classes = 24  # categories of the synthetic benchmark (tspsis.data.synth)
+num_classes = 24  # categories of the synthetic benchmark (tspsis.core.synth)
 width = 64        # FPN / RoI feature channels (D in Sec. 4.1)
 
 model = dict(

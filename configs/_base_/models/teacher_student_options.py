@@ -4,7 +4,7 @@
 #   BoxInst:             model = dict(mask_head=dict(type='TeacherStudentBoxInstMaskHead',
 #                                                    pseudo_labeler=_base_.pseudo_labeler, ...))
 # The variants of Tables 3-5 change these options as mixins: configs/_base_/ts_variants/.
-# Options: tspsis.models.roi_heads.TeacherStudentRoIHead, tspsis.models.boxinst.TeacherStudentBoxInstMaskHead.
+# Options: tspsis.plugin.roi_heads.teacher_student.TeacherStudentRoIHead, tspsis.plugin.dense_heads.boxinst.TeacherStudentBoxInstMaskHead.
 
 # How the teacher's masks Mt become the student's targets on unseen objects (Eq. 4/6).
 pseudo_labeler = dict(

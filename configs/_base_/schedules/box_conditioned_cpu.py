@@ -3,7 +3,7 @@
 # compare with each other (not with the paper's R50): the cost per image is set by FLOPs, measured with
 # benchmarks/bench_box_conditioned.py.
 width = 32  # D: FPN, RoI features and mask-head convolutions (the detector track's CPU configs: 64)
-# RoIAlign as two matrix products (tspsis.models.roi_align): torchvision's values and gradients, its CPU backward
+# RoIAlign as two matrix products (tspsis.plugin.roi_align): torchvision's values and gradients, its CPU backward
 # (20-30 % of a bf16 step) 2-3x faster
 roi_align = dict(_delete_=True, type='SeparableRoIAlign', sampling_ratio=0, aligned=True)
 model = dict(
@@ -21,11 +21,11 @@ model = dict(
 # 16 images per iteration (the paper's batch), lr 0.02 (the paper's; 0.01 in the detector track's 4-image CPU
 # schedule); the schedule's shape (warm-up, steps at 8/12 and 11/12) is the detector track's.
 # Forward + loss under bf16 autocast where the CPU computes bf16 natively (fp32 weights, gradients and SGD state;
-# tspsis.models.precision), in channels-last memory: with SeparableRoIAlign x1.6-1.9 per step against fp32 with
+# tspsis.plugin.precision), in channels-last memory: with SeparableRoIAlign x1.6-1.9 per step against fp32 with
 # torchvision's RoIAlign (README, "Speed"); results equal within the seed spread.
 optim_wrapper = dict(type='CPUBF16OptimWrapper', enabled='auto', optimizer=dict(lr=0.02))
 
-# The decoded images and masks are cached per image (tspsis.models.loading.CachedTransforms): decoding cost as
+# The decoded images and masks are cached per image (tspsis.plugin.transforms.loading.CachedTransforms): decoding cost as
 # much as a training step of this network. Needs num_workers=0 to keep one cache across epochs.
 train_dataloader = dict(
     batch_size=16,

@@ -1,4 +1,4 @@
-# Box-conditioned track (tspsis.models.box_conditioned; Deep-MAC's protocol): a mixin over any two-stage model of
+# Box-conditioned track (tspsis.plugin.roi_heads.box_conditioned; Deep-MAC's protocol): a mixin over any two-stage model of
 # this repository. The RoIs of every head are the ground-truth boxes, in training and at test; nothing else of the
 # method changes (heads, losses, has_mask rule, teacher/student targets, cleaning).
 model = dict(
@@ -11,5 +11,5 @@ model = dict(
 # mean mask IoU per overlap bin beside AP: a number that does not depend on the scores
 test_evaluator = dict(mask_iou=True)
 # how good the pseudo masks are along training: their IoU with the unseen ground truth of the full annotation file,
-# read outside the data pipeline and never fed back (tspsis.models.monitor); no-op for heads without pseudo masks
+# read outside the data pipeline and never fed back (tspsis.plugin.hooks.pseudo_mask_monitor); no-op for heads without pseudo masks
 custom_hooks = [dict(type='PseudoMaskMonitorHook', interval=25, ann_file='annotations/train.json')]

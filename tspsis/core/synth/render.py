@@ -87,7 +87,7 @@ class SynthProfile:
             raise ValueError(f"profile {self.name!r}: max_area_fraction leaves no room for large objects")
 
 
-# Measured with tspsis.data.stats (seed 0): objects per image, share with O >= 0.3, small/medium/large.
+# Measured with tspsis.core.stats (seed 0): objects per image, share with O >= 0.3, small/medium/large.
 PROFILES: dict[str, SynthProfile] = {p.name: p for p in (
     # unit tests, ~0.5 s: 5.1 objects/image, 32% O >= 0.3, 57/43/0% (too small for the large bucket)
     SynthProfile("tiny", 128, 16, 8, (3, 7), (0.5, 0.5, 0.0), 0.4, 0.7),

@@ -52,7 +52,7 @@ class PartialCocoDataset(CocoDataset):
     """``CocoDataset`` for split training files where unseen-category instances have a box but no mask.
 
     Differences from ``CocoDataset``:
-      * the annotation file is checked with :func:`tspsis.data.validate.validate_coco` first (images under
+      * the annotation file is checked with :func:`tspsis.core.validate.validate_coco` first (images under
         ``data_prefix['img']`` too unless ``check_images=False``), so bad input fails with a message naming
         the file, the annotation and the field; the validated dict is indexed directly (read once);
       * one label order for names and ids (:func:`label_order`): without ``metainfo['classes']`` label l is the
@@ -68,7 +68,7 @@ class PartialCocoDataset(CocoDataset):
       * every instance carries ``has_mask`` (bool): True iff the annotation has a non-empty segmentation.
         Box-only instances are kept (``CocoDataset`` already keeps them, and images whose instances are all
         box-only pass ``filter_empty_gt``: the category-image index counts every annotation).
-    Use with ``LoadPartialAnnotations`` / ``PackPartialDetInputs`` (``tspsis.models.loading``).
+    Use with ``LoadPartialAnnotations`` / ``PackPartialDetInputs`` (``tspsis.plugin.transforms.loading``).
     """
 
     def __init__(self, *args: Any, check_images: bool = True, same_categories_as: Optional[str] = None,

@@ -32,14 +32,14 @@ mask-branch features with weights generated for that object. So here:
   r(Mt) (unseen), where Mt is the teacher's prediction *for the same positive location*, r is threshold / interact /
   CRF (Sec. 4.2) and the pseudo mask is cleaned (Sec. 5.1: pixels inside any seen ground-truth mask of the image
   and outside the object's box are background): the targets, and a weight per positive (warm-up, weighting), come
-  from the same :class:`~tspsis.models.pseudo_labeler.PseudoLabeler` as Mask R-CNN's. Positives are those BoxInst's
+  from the same :class:`~tspsis.plugin.task_modules.pseudo_labeler.PseudoLabeler` as Mask R-CNN's. Positives are those BoxInst's
   own mask losses use (its top-k per object). Targets carry no gradient; Ft gets none from L_segS.
 * At test time Fs predicts (Sec. 4.3), with channel l = the detection's class; ``test_mask_head='teacher'``
   predicts with Ft of the same checkpoint instead.
 
 Grids: mask predictions and targets live on the padded image's stride-4 grid, cell (r, c) standing for the pixel
 (4c + 2, 4r + 2) that BoxInst samples its targets at. r = CRF runs on a ``crf_roi_size`` x ``crf_roi_size`` grid
-RoI-aligned on the object's ground-truth box (the exact dense CRF of tspsis.pseudo is O(cells^2)), and its binary
+RoI-aligned on the object's ground-truth box (the exact dense CRF of tspsis.core.pseudo is O(cells^2)), and its binary
 result is sampled back to the stride-4 grid (nearest cell), zero outside the box.
 """
 
@@ -108,7 +108,7 @@ class PartialBoxInstMaskHead(BoxInstMaskHead):
         self.fully_supervised = bool(fully_supervised)
 
     def loss(self, x: tuple, batch_data_samples: list, positive_infos: InstanceList = None, **kwargs) -> dict:
-        """BoxInst's, after checking ``has_mask`` (:func:`~tspsis.models.pseudo_labeler.prepare_partial_instances`)."""
+        """BoxInst's, after checking ``has_mask`` (:func:`~tspsis.plugin.task_modules.pseudo_labeler.prepare_partial_instances`)."""
         prepare_partial_instances(batch_data_samples, fully_supervised=self.fully_supervised,
                                   owner=type(self).__name__)
         return super().loss(x, batch_data_samples, positive_infos=positive_infos, **kwargs)
@@ -223,7 +223,7 @@ class TeacherStudentBoxInstMaskHead(PartialBoxInstMaskHead):
         num_classes: C, the student's output channels.
         pseudo_labeler: the student's targets for unseen objects, r(Mt) (Eq. 4/6), cleaning, warm-up and weighting:
             ``dict(type='PseudoLabeler', post_process=dict(type='threshold', thr=0.5), clean=True, warmup_iters=0,
-            weighting='none')``, see :class:`~tspsis.models.pseudo_labeler.PseudoLabeler`.
+            weighting='none')``, see :class:`~tspsis.plugin.task_modules.pseudo_labeler.PseudoLabeler`.
         crf_roi_size: side of the box-aligned grid the CRF runs on (``post_process.type='crf'`` only).
         loss_mask_student: L_segS; None: the head's ``loss_mask``.
         test_mask_head: ``'student'`` (Sec. 4.3) or ``'teacher'`` (Ft of the same checkpoint, for analysis).
@@ -322,7 +322,7 @@ class TeacherStudentBoxInstMaskHead(PartialBoxInstMaskHead):
 
         teacher_logits / student_logits: (K, h, w) Mt / Ms (channel l) logits of the selected positives on the
         stride grid; gt_instances: the image's, whose metainfo holds the RGB image (r = CRF only). The
-        :class:`~tspsis.models.pseudo_labeler.PseudoLabeler` works in grid cells here: every positive's grid is the
+        :class:`~tspsis.plugin.task_modules.pseudo_labeler.PseudoLabeler` works in grid cells here: every positive's grid is the
         whole stride grid (cell c stands for pixel stride * c + stride / 2), boxes are divided by the stride, and
         r = CRF runs on a ``crf_roi_size`` x ``crf_roi_size`` grid on the object's box (the exact dense CRF is
         O(cells^2)) and is pasted back, zero outside the box. Returns targets (K, h, w) float and weights (K,).

@@ -1,7 +1,7 @@
 """mmdet evaluator for partially supervised instance segmentation: COCO AP on unseen / seen / all categories
 (Table 1) and, when switched on, on overlapped unseen objects (Table 2) and per overlap bin (Fig. 2),
 false-positive pixel attribution (Fig. 3) and the box-conditioned track's mean mask IoU, computed by
-``tspsis.evaluation``.
+``tspsis.eval``.
 
 Config (the extras decode every mask, so they are off by default; switch them on for the final test)::
 
@@ -38,7 +38,7 @@ class PartialCocoMetric(CocoMetric):
     """CocoMetric scored per category group of a seen/unseen split.
 
     Predictions are converted to COCO results with CocoMetric's ``process`` and ``results2json`` and scored
-    with ``tspsis.evaluation.evaluate`` on the full ground truth ``ann_file`` (which must hold masks of every
+    with ``tspsis.eval.evaluate`` on the full ground truth ``ann_file`` (which must hold masks of every
     category). Returned keys (prefixed ``coco/`` by mmengine), AP in percent, NaN where undefined:
     ``{iou}_{group}_{AP|AP50|AP75|APs|APm|APl}`` for iou in ``metric`` and group in unseen, seen, all, and
     unseen_overlapped when ``overlap_bins``; with ``mask_iou`` also ``segm_{unseen|seen|all|unseen_overlapped}
@@ -52,7 +52,7 @@ class PartialCocoMetric(CocoMetric):
         metric: "bbox", "segm" or both.
         backend: "pycocotools" or "faster_coco_eval".
         overlap_bins: also score the unseen overlap subsets, Fig. 2's bins and Table 2's O >= 0.3 (decodes
-            every ground-truth mask; ``tspsis.evaluation.SUBSET_RULE``). Default False.
+            every ground-truth mask; ``tspsis.eval.SUBSET_RULE``). Default False.
         fp_attribution: also attribute false-positive mask pixels (Fig. 3; segm only; decodes the masks of
             every matched detection; ``FP_RULE``). Default False.
         mask_iou: also the score-independent mean mask IoU per group and overlap bin (segm only; for the

@@ -32,7 +32,7 @@ follows the abstract plus two public pieces of the authors' code base, and is an
   A small epsilon keeps the channel standardisation finite where a cell's features are constant (ReLU zeros).
 * Detector: Mask R-CNN (the head above is an RoI mask head; Table 1 compares everything on R50-FPN in MMDetection).
 * Partial supervision: every mask-related loss (mask, boundary, affinity) uses only the positive RoIs whose object
-  ``has_mask`` (:class:`tspsis.models.roi_heads.PartialRoIHead`'s selection); the box-only objects of unseen
+  ``has_mask`` (:class:`tspsis.plugin.roi_heads.teacher_student.PartialRoIHead`'s selection); the box-only objects of unseen
   categories train the box head only.
 """
 

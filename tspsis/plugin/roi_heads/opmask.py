@@ -3,7 +3,7 @@ Map", Table 1), after the authors' detectron2 code (github.com/dbtmpl/OPMask).
 
 * :class:`CAMBBoxHead`: convolutions, then global average pooling and linear classifier / regressor
   (Eq. 8, p_cls = GAP(F) . W_cls + b_cls). Its last feature map F (N, D, 7, 7) gives the class-activation
-  map CAM_ij = F_ij . W_cls + b_cls (Eq. 9, :mod:`tspsis.cam`).
+  map CAM_ij = F_ij . W_cls + b_cls (Eq. 9, :mod:`tspsis.core.cam`).
 * Object mask prior (OPMask's ``FPNCamRoiHeads`` + ``CamMaskHead``): the CAM channel of each RoI's class
   (ground-truth label in training, predicted label at test time) is min-max normalised to [0, 1],
   resized bilinearly to the mask RoI grid (7x7 -> 14x14) and *added* to every channel of the mask RoI
@@ -11,9 +11,9 @@ Map", Table 1), after the authors' detectron2 code (github.com/dbtmpl/OPMask).
   classifier W_cls, b_cls is detached for the CAM — the mask loss does not move the classifier — while
   F is not, so the mask loss also trains the box head's convolutions.
 * :class:`OPMaskRoIHead`: partially supervised OPMask; the class-agnostic mask head learns from the
-  positive RoIs of seen (``has_mask``) objects only (:class:`~tspsis.models.roi_heads.PartialRoIHead`).
+  positive RoIs of seen (``has_mask``) objects only (:class:`~tspsis.plugin.roi_heads.teacher_student.PartialRoIHead`).
 * :class:`TeacherStudentOPMaskRoIHead`: the same object mask prior under
-  :class:`~tspsis.models.roi_heads.TeacherStudentRoIHead`: teacher Ft = OPMask's class-agnostic mask
+  :class:`~tspsis.plugin.roi_heads.teacher_student.TeacherStudentRoIHead`: teacher Ft = OPMask's class-agnostic mask
   head, student Fs = its class-specific twin, both fed the prior-enhanced features. OPMask's losses are
   unchanged (``loss_mask`` is named ``loss_mask_teacher``); the only addition is ``loss_mask_student``.
 
@@ -140,7 +140,7 @@ class _ObjectMaskPriorMixin:
         """Training: the positive RoIs' mask features + the prior of their ground-truth class.
 
         bbox_feats: F of the sampling results' RoIs (with ``mask_roi_source='gt_boxes'``, of the
-        ground-truth boxes, :meth:`~tspsis.models.roi_heads.PartialRoIHead.mask_rois`).
+        ground-truth boxes, :meth:`~tspsis.plugin.roi_heads.teacher_student.PartialRoIHead.mask_rois`).
         """
         rois = bbox2roi([res.pos_priors for res in sampling_results])
         labels = torch.cat([res.pos_gt_labels for res in sampling_results])
@@ -180,7 +180,7 @@ class OPMaskRoIHead(_ObjectMaskPriorMixin, PartialRoIHead):
 class TeacherStudentOPMaskRoIHead(_ObjectMaskPriorMixin, TeacherStudentRoIHead):
     """OPMask + teacher-student mask heads (Table 1, "OPMask + ours"; Sec. 4.3).
 
-    Arguments as :class:`~tspsis.models.roi_heads.TeacherStudentRoIHead` (``pseudo_labeler``, ``student_loss``,
+    Arguments as :class:`~tspsis.plugin.roi_heads.teacher_student.TeacherStudentRoIHead` (``pseudo_labeler``, ``student_loss``,
     ``test_mask_head``, ``fully_supervised``, ``mask_roi_source``); ``bbox_head`` is a
     :class:`CAMBBoxHead` and both Ft and Fs take the mask RoI features plus the object mask prior.
     Losses: OPMask's (``loss_mask`` as ``loss_mask_teacher``) + ``loss_mask_student`` (Eq. 7).

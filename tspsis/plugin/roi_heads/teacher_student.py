@@ -1,7 +1,7 @@
 """RoI heads for partially supervised instance segmentation (paper Sec. 4).
 
 Seen categories have ground-truth masks; unseen categories have boxes only. Every head here reads
-``gt_instances.has_mask`` (BoolTensor (N,), packed by ``tspsis.models.loading.PackPartialDetInputs``); a
+``gt_instances.has_mask`` (BoolTensor (N,), packed by ``tspsis.plugin.transforms.loading.PackPartialDetInputs``); a
 training batch without it raises, unless the head is configured ``fully_supervised=True``.
 
 * :class:`PartialRoIHead`: the partially supervised Mask R-CNN baseline. Its (class-agnostic) mask
@@ -11,7 +11,7 @@ training batch without it raises, unless the head is configured ``fully_supervis
   class-specific student mask head Fs share the mask RoI features (Eq. 2). Ft learns from seen masks
   (Eq. 5); Fs learns from seen masks and, for unseen objects, from the teacher's post-processed and
   cleaned prediction r(Mt) (Eq. 3, 4, 6), made by the
-  :class:`~tspsis.models.pseudo_labeler.PseudoLabeler`. Loss: Eq. 7. At test time only Fs predicts (Sec. 4.3).
+  :class:`~tspsis.plugin.task_modules.pseudo_labeler.PseudoLabeler`. Loss: Eq. 7. At test time only Fs predicts (Sec. 4.3).
 
 The data preprocessor that keeps the RGB training images for r = CRF is
 :class:`tspsis.plugin.data_preprocessors.image_keeping.ImageKeepingDetDataPreprocessor`.
@@ -136,7 +136,7 @@ def class_channel_targets(label_targets: Tensor, labels: Tensor, num_classes: in
 @dataclass(frozen=True)
 class PseudoMasks:
     """The student's targets G_l of the unseen positive RoIs of the last training batch (U of them), kept for
-    :class:`~tspsis.models.monitor.PseudoMaskMonitorHook`: rois (U, 4) xyxy, img_idx (U,) image in the batch,
+    :class:`~tspsis.plugin.hooks.pseudo_mask_monitor.PseudoMaskMonitorHook`: rois (U, 4) xyxy, img_idx (U,) image in the batch,
     labels (U,), masks (U, h, w) bool (r(Mt) after cleaning; soft targets thresholded at 0.5)."""
 
     rois: Tensor
@@ -229,7 +229,7 @@ class PartialRoIHead(StandardRoIHead):
     def predict(self, x: Tuple[Tensor], rpn_results_list: InstanceList, batch_data_samples,
                 rescale: bool = False) -> InstanceList:
         """mmdet's prediction, or, with ``test_cfg.given_boxes`` (box-conditioned track), masks of the given
-        boxes scored by their mean foreground probability (:mod:`tspsis.models.box_conditioned`)."""
+        boxes scored by their mean foreground probability (:mod:`tspsis.plugin.roi_heads.box_conditioned`)."""
         if uses_given_boxes(self.test_cfg):
             return predict_given_boxes(self, x, rpn_results_list, batch_data_samples, rescale=rescale)
         return super().predict(x, rpn_results_list, batch_data_samples, rescale=rescale)
@@ -294,7 +294,7 @@ class TeacherStudentRoIHead(PartialRoIHead):
         pseudo_labeler: the student's targets for unseen objects, r(Mt) (Eq. 4/6), cleaning, warm-up
             and weighting: ``dict(type='PseudoLabeler', post_process=dict(type='threshold', thr=0.5),
             clean=True, warmup_iters=0, weighting='none')``, see
-            :class:`~tspsis.models.pseudo_labeler.PseudoLabeler`. ``post_process.type='crf'`` needs
+            :class:`~tspsis.plugin.task_modules.pseudo_labeler.PseudoLabeler`. ``post_process.type='crf'`` needs
             :class:`ImageKeepingDetDataPreprocessor` as the detector's data preprocessor.
         student_loss: ``'label_channel'`` supervises only channel l of Fs (Mask R-CNN's
             convention); ``'all_channels'`` supervises all C channels with G of Eq. 3 (zeros but l),
@@ -398,7 +398,7 @@ class TeacherStudentRoIHead(PartialRoIHead):
         Per RoI, ``'label_channel'``: the mean over the h x w pixels of channel l; ``'all_channels'``:
         the sum over the C channels of that mean, against G of Eq. 3 (channel l's term is the same, every
         other channel adds its BCE against 0). RoIs of weight 0 (warm-up) neither count nor contribute
-        (:func:`~tspsis.models.pseudo_labeler.weighted_roi_mean`).
+        (:func:`~tspsis.plugin.task_modules.pseudo_labeler.weighted_roi_mean`).
         """
         if self.student_loss == 'label_channel':
             logits = student_logits[torch.arange(len(labels), device=labels.device), labels]

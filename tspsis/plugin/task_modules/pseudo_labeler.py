@@ -6,9 +6,9 @@ teacher-student head has on the grid of its mask predictions -- the teacher's lo
 each row's class l and ``has_mask``, the RoIs the grid covers, the objects' ground-truth boxes, the union of the
 seen-category ground-truth masks and, for r = CRF, the image -- into the student's targets G_l (Eq. 4, 6) and a loss
 weight per row. Every teacher-student head calls it: Mask R-CNN's and OPMask's
-(:class:`~tspsis.models.roi_heads.TeacherStudentRoIHead`) on the RoI grid, BoxInst's
-(:class:`~tspsis.models.boxinst.TeacherStudentBoxInstMaskHead`) on the image's stride grid. The pure r(.) and
-cleaning functions live in :mod:`tspsis.pseudo`; the options are checked here, once.
+(:class:`~tspsis.plugin.roi_heads.teacher_student.TeacherStudentRoIHead`) on the RoI grid, BoxInst's
+(:class:`~tspsis.plugin.dense_heads.boxinst.TeacherStudentBoxInstMaskHead`) on the image's stride grid. The pure r(.) and
+cleaning functions live in :mod:`tspsis.core.pseudo`; the options are checked here, once.
 
 Config (the key of every teacher-student head)::
 
@@ -68,7 +68,7 @@ WEIGHTINGS = ('none', 'confidence')
 STUDENT_LOSSES = ('label_channel', 'all_channels')
 TEST_MASK_HEADS = ('student', 'teacher')
 
-# The options of each post_process type beside `type` (tspsis.pseudo.make_pseudo_masks' keywords).
+# The options of each post_process type beside `type` (tspsis.core.pseudo.make_pseudo_masks' keywords).
 _POST_PROCESS_OPTIONS = {
     'threshold': ('thr',),
     'interact': ('thr',),
@@ -129,9 +129,9 @@ class PseudoLabeler:
         post_process: r in Eq. 4/6, ``dict(type=..., **options)``:
             ``'threshold'`` (r(Mt) = Mt >= thr), ``'interact'`` (r = (Mt + Ms) / 2 >= thr) with ``thr=0.5``;
             ``'crf'`` (r = CRF(Mt) >= thr) with ``thr``, ``crf_backend='torch'|'pydensecrf'``,
-            ``crf_iterations=5``, ``crf_params=dict(...)`` (:class:`tspsis.pseudo.CRFParams`); ``'none'``: no r,
+            ``crf_iterations=5``, ``crf_params=dict(...)`` (:class:`tspsis.core.pseudo.CRFParams`); ``'none'``: no r,
             the teacher's probabilities Mt are soft targets (the "post-processing off" row of Table 4; needs
-            ``clean=False``). See :func:`tspsis.pseudo.make_pseudo_masks`.
+            ``clean=False``). See :func:`tspsis.core.pseudo.make_pseudo_masks`.
         clean: pseudo-mask cells inside any seen-category ground-truth mask of the image (crowd/ignored ones
             included) or outside the object's ground-truth box are background (Sec. 5.1).
         warmup_iters: for the first N training iterations (mmengine's MessageHub ``'iter'``) unseen rows get

@@ -84,7 +84,7 @@ class PackPartialDetInputs(PackDetInputs):
             raise ValueError(
                 f"{results.get('img_path', 'image')}: gt_has_mask has {num_flags} entries but gt_bboxes has "
                 f"{num_boxes}; a transform that drops instances (e.g. FilterAnnotations, RandomCrop) does not "
-                f"know gt_has_mask -- see tspsis.models.loading for the safe transforms")
+                f"know gt_has_mask -- see tspsis.plugin.transforms.loading for the safe transforms")
         return super().transform(results)
 
 
