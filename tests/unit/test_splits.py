@@ -9,7 +9,7 @@ from tspsis.core.synth import VOC_CATEGORY_NAMES
 from tspsis.core.validate import validate_coco
 from tspsis.core.splits import COCO_VOC_NAMES, MANIFEST_KEYS, load_manifest, resolve_seen, write_split
 
-# COCO ids of the VOC names (DESIGN.md) and a few non-voc COCO categories listed out of id order
+# COCO ids of the VOC names (docs/DESIGN.md) and a few non-voc COCO categories listed out of id order
 COCO_VOC_IDS = (1, 2, 3, 4, 5, 6, 7, 9, 16, 17, 18, 19, 20, 21, 44, 62, 63, 64, 67, 72)
 COCO_NONVOC = (("laptop", 73), ("backpack", 27), ("toilet", 70), ("handbag", 31), ("umbrella", 28))
 
