@@ -21,7 +21,8 @@ import mmdet.models.data_preprocessors.data_preprocessor as mmdet_preprocessors 
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from tspsis.plugin import boxinst  # noqa: E402
+from tspsis.plugin.data_preprocessors import boxinst_preprocessor  # noqa: E402
+from tspsis.plugin.dense_heads import boxinst  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PSIS = "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
@@ -80,7 +81,7 @@ def test_rgb_to_lab_reference_colours():
     colours = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1], [0, 0, 0]]).T.reshape(3, 5, 1)
     expected = torch.tensor([[53.24, 80.09, 67.20], [87.73, -86.18, 83.18], [32.30, 79.19, -107.86],
                              [100.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
-    lab = boxinst.rgb_to_lab(colours).reshape(3, 5).T
+    lab = boxinst_preprocessor.rgb_to_lab(colours).reshape(3, 5).T
     assert torch.allclose(lab, expected, atol=0.02)
 
 
@@ -88,14 +89,14 @@ def test_preprocessor_matches_mmdet_boxinst(boxinst_batch, monkeypatch):
     """Same box masks and pairwise masks as mmdet's BoxInstDataPreprocessor (given the same LAB conversion)."""
     def rgb2lab(image: np.ndarray) -> np.ndarray:  # skimage's signature: (H, W, 3) uint8 -> (H, W, 3) float
         rgb = torch.from_numpy(image).permute(2, 0, 1).float() / 255
-        return boxinst.rgb_to_lab(rgb).permute(1, 2, 0).numpy()
+        return boxinst_preprocessor.rgb_to_lab(rgb).permute(1, 2, 0).numpy()
 
     monkeypatch.setattr(mmdet_preprocessors, "skimage", types.SimpleNamespace(color=types.SimpleNamespace(
         rgb2lab=rgb2lab)))
     common = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True,
                   pad_size_divisor=32, mask_stride=4, pairwise_size=3, pairwise_dilation=2,
                   pairwise_color_thresh=0.3, bottom_pixels_removed=10)
-    ours = boxinst.PartialBoxInstDataPreprocessor(**common)
+    ours = boxinst_preprocessor.PartialBoxInstDataPreprocessor(**common)
     reference = mmdet_preprocessors.BoxInstDataPreprocessor(**common)
     out = ours(boxinst_batch(size=56), training=True)  # padded to 64: the pad is outside the pairwise term
     ref = reference(boxinst_batch(size=56), training=True)
@@ -107,7 +108,7 @@ def test_preprocessor_matches_mmdet_boxinst(boxinst_batch, monkeypatch):
 
 
 def test_preprocessor_keeps_annotated_masks_and_images(boxinst_batch):
-    preprocessor = boxinst.PartialBoxInstDataPreprocessor(
+    preprocessor = boxinst_preprocessor.PartialBoxInstDataPreprocessor(
         mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32)
     batch = boxinst_batch(size=56)
     loaded = [s.gt_instances.masks.masks.copy() for s in batch["data_samples"]]

@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("mmdet")
 from mmdet.registry import MODELS  # noqa: E402
 
-from tspsis.plugin import cpmask  # noqa: E402
+from tspsis.plugin.roi_heads import cpmask  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SYNTH = [f"cpmask_r18-scratch_fpn_1xb4-300it_synth-{direction}.py" for direction in ("voc2nonvoc", "nonvoc2voc")]

@@ -19,7 +19,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 
 import tspsis.plugin  # noqa: E402,F401  (registers the PseudoLabeler)
 from tspsis.core import pseudo  # noqa: E402
-from tspsis.plugin import pseudo_labeler as pl  # noqa: E402
+from tspsis.plugin.task_modules import pseudo_labeler as pl  # noqa: E402
 
 NUM_CLASSES = 24
 

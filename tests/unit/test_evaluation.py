@@ -16,7 +16,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from tspsis import eval as evaluation
-from tspsis.eval import AP_NAMES, coco_ap, detection_overlaps, evaluate, evaluate_files, false_positive_attribution, mask_iou_by_overlap
+from tspsis.eval import (AP_NAMES, coco_ap, detection_overlaps, evaluate, evaluate_files, false_positive_attribution,
+                         mask_iou_by_overlap)
 
 SEEN, UNSEEN = [1, 2], [3, 4]
 MANIFEST = {"seen_category_ids": SEEN, "unseen_category_ids": UNSEEN}

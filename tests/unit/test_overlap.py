@@ -6,7 +6,8 @@ import torch
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from tspsis.core.overlap import OVERLAP_BIN_EDGES, annotation_overlaps, decode_segmentation, object_overlap, overlap_bin, overlap_bins
+from tspsis.core.overlap import (OVERLAP_BIN_EDGES, annotation_overlaps, decode_segmentation, object_overlap,
+                                 overlap_bin, overlap_bins)
 
 
 def _rect(height: int, width: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:

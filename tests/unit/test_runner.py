@@ -6,7 +6,8 @@ import pytest
 
 from tspsis.cli import commands as cli
 from tspsis.engine import launch
-from tspsis.engine.runner import DEFAULT_SEED, METRICS_FILE, ConfigError, default_test_name, load_config, metrics_file_of_test, replace_data_root
+from tspsis.engine.runner import (DEFAULT_SEED, METRICS_FILE, ConfigError, default_test_name, load_config,
+                                  metrics_file_of_test, replace_data_root)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"

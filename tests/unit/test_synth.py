@@ -10,7 +10,8 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from tspsis.core.stats import dataset_stats, format_stats
-from tspsis.core.synth import APPEARANCES, MIN_VISIBLE_PIXELS, PROFILES, SHAPE_FAMILIES, VOC_CATEGORY_NAMES, generate, render_sample
+from tspsis.core.synth import (APPEARANCES, MIN_VISIBLE_PIXELS, PROFILES, SHAPE_FAMILIES, VOC_CATEGORY_NAMES, generate,
+                               render_sample)
 from tspsis.core.validate import validate_coco
 from tspsis.core.overlap import annotation_overlaps, object_overlap
 from tspsis.core.splits import write_split

@@ -12,7 +12,8 @@ from tqdm import tqdm
 from tspsis.core.io import read_json, write_json_atomic
 from tspsis.core.overlap import OVERLAP_BIN_EDGES
 from tspsis.core.splits import load_manifest
-from tspsis.eval.rules import AP_NAMES, DETECTION_OVERLAP_RULE, GROUPS, IOU_TYPES, MASK_IOU_MIN_BOX_IOU, OVERLAPPED_THRESHOLD, SUBSET_RULE
+from tspsis.eval.rules import (AP_NAMES, DETECTION_OVERLAP_RULE, GROUPS, IOU_TYPES, MASK_IOU_MIN_BOX_IOU,
+                               OVERLAPPED_THRESHOLD, SUBSET_RULE)
 from tspsis.eval.loading import _category_groups, _load_ground_truth, _non_crowd_ids, load_detections
 from tspsis.eval.coco_subset import _backend, _coco_from_dataset, _results_coco, _results_for, _score
 from tspsis.eval.overlap_subsets import _detection_subsets, _ground_truth_overlaps, _subsets

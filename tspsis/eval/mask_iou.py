@@ -15,7 +15,8 @@ from pycocotools.coco import COCO
 from tspsis.core.overlap import (OVERLAP_BIN_EDGES)
 from tspsis.core.splits import load_manifest
 from tspsis.eval.rules import GROUPS, MASK_IOU_MIN_BOX_IOU, MASK_IOU_RULE, OVERLAPPED_THRESHOLD
-from tspsis.eval.loading import _box_iou, _category_groups, _detection_box, _load_ground_truth, _non_crowd_ids, _rle, load_detections
+from tspsis.eval.loading import (_box_iou, _category_groups, _detection_box, _load_ground_truth, _non_crowd_ids, _rle,
+                                 load_detections)
 from tspsis.eval.coco_subset import _coco_from_dataset
 from tspsis.eval.overlap_subsets import _bin_indices, _bin_label, _ground_truth_overlaps
 

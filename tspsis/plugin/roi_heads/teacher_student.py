@@ -39,7 +39,8 @@ from mmdet.structures.mask import mask_target
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
 from tspsis.plugin.roi_heads.box_conditioned import predict_given_boxes, uses_given_boxes
-from tspsis.plugin.task_modules.pseudo_labeler import STUDENT_LOSSES, check_choice, teacher_student_init, weighted_roi_mean
+from tspsis.plugin.task_modules.pseudo_labeler import (STUDENT_LOSSES, check_choice, teacher_student_init,
+                                                       weighted_roi_mean)
 from tspsis.plugin.utils.partial_supervision import (has_mask_of, prepare_partial_instances, rgb_crops, rgb_images,
                                                      seen_union_masks)
 
