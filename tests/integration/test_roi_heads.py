@@ -267,3 +267,42 @@ def test_full_predict_gives_image_sized_masks(mask_rcnn, partial_batch, predict)
     for out in predict(mask_rcnn(PSIS_HEAD), partial_batch()):
         masks = out.pred_instances.masks
         assert masks.shape[1:] == (SIZE, SIZE) and len(masks) == len(out.pred_instances.bboxes)
+
+
+# ------------------------------------------------------------------------------------ (f) explain
+@pytest.mark.parametrize("post_process", [dict(type="crf"), dict(type="threshold")], ids=["crf", "threshold"])
+def test_explain_and_its_panel_show_the_heads_own_training_targets(mask_rcnn, partial_batch, post_process):
+    """The teacher-student panels (tspsis.viz.panels) draw explain(); explain() of the unseen objects of a training
+    batch gives exactly the student targets training made of them (kept in last_pseudo_masks)."""
+    import numpy as np
+
+    from tspsis.plugin.utils.partial_supervision import rgb_images, seen_union_masks
+    from tspsis.viz.panels import explanation_panel
+
+    model = mask_rcnn(dict(TS_HEAD, pseudo_labeler=labeler(**post_process), mask_roi_source="gt_boxes"), crf=True)
+    model.train()
+    data = model.data_preprocessor(partial_batch(), training=True)
+    torch.manual_seed(1)
+    model(**data, mode="loss")
+    trained = model.roi_head.last_pseudo_masks  # G_l of the unseen objects, as training computed them
+    gts = [sample.gt_instances for sample in data["data_samples"]]
+    unseen = [~gt.has_mask for gt in gts]
+    boxes = torch.cat([gt.bboxes[u] for gt, u in zip(gts, unseen)])
+    img_idx = torch.cat([torch.full((int(u.sum()),), i) for i, u in enumerate(unseen)])
+    labels = torch.cat([gt.labels[u] for gt, u in zip(gts, unseen)])
+    with torch.no_grad():
+        x = model.extract_feat(data["inputs"])
+    explanation = model.roi_head.explain(x, boxes, img_idx, labels, seen_union_masks(gts),
+                                         rgb_images(gts, "ImageKeepingDetDataPreprocessor"))
+    assert torch.equal(labels, trained.labels) and torch.equal(img_idx, trained.img_idx)
+    assert torch.equal(explanation.cleaned >= 0.5, trained.masks)
+    assert bool(trained.masks.any())
+    # the cleaning only removes cells, and here it removes some (the seen objects overlap an unseen one)
+    assert bool((explanation.pseudo_masks >= explanation.cleaned).all())
+    assert int((explanation.pseudo_masks >= 0.5).sum()) > int(trained.masks.sum())
+    no_truth = torch.zeros(trained.masks.shape[-2:], dtype=torch.bool)
+    for row in range(len(boxes)):
+        panel = explanation_panel(explanation, {"own r": explanation}, row, no_truth)
+        assert np.array_equal(panel["cleaned"], trained.masks[row].numpy())
+        assert np.array_equal(panel["own r"], (explanation.pseudo_masks[row] >= 0.5).numpy())
+        assert panel["crop"].shape == (*trained.masks.shape[-2:], 3)

@@ -1,5 +1,5 @@
 """Inside the teacher-student head: what Ft, r(Mt), the cleaning and Fs of a trained checkpoint make of objects
-(``teacher_student_panels``, drawn by ``draw_teacher_student``), and the helpers that rebuild a run's model from its
+(``teacher_student_panels``, from the head's own ``explain()``; drawn by ``draw_teacher_student``), and the helpers that rebuild a run's model from its
 folder (``_load_run_model``) and load images and masks, which ``tspsis.viz.examples`` (Figs. 1, 5, 6, 7) shares.
 Only the functions that rebuild a model import mmdet (lazily).
 """
@@ -13,7 +13,8 @@ import numpy as np
 
 from tspsis.core.overlap import decode_segmentation
 
-__all__ = ["TEACHER_STUDENT_COLUMNS", "draw_teacher_student", "teacher_student_panels"]
+__all__ = ["COMPARED_POST_PROCESSING", "TEACHER_STUDENT_COLUMNS", "draw_teacher_student", "explanation_panel",
+           "teacher_student_panels"]
 
 
 def _mask(segmentation, height: int, width: int) -> np.ndarray:
@@ -50,26 +51,29 @@ def _load_run_model(run):
     return model, Compose(get_test_pipeline_cfg(model.cfg))
 
 
+COMPARED_POST_PROCESSING = ("threshold", "crf", "interact")  # r(.) of Sec. 4.2, shown side by side
+
+
 def teacher_student_panels(run, dataset: Mapping, image_dir: str | os.PathLike, objects: Sequence[Mapping],
                            seen_category_ids: Sequence[int]) -> list[dict[str, np.ndarray | float]]:
     """What the teacher-student head of a trained checkpoint makes of each (unseen) object's ground-truth box.
 
-    run: a finished run of a Mask R-CNN + ours config (``TeacherStudentRoIHead``). For each object, on the RoI grid
-    of the student (h x w): ``crop`` (h, w, 3) the RoI-aligned image; ``teacher`` Mt (h, w) probabilities of Ft;
-    ``threshold``, ``crf``, ``interact`` r(Mt) of Sec. 4.2 (bool); ``cleaned`` the threshold pseudo mask with the
-    image's seen-category masks and the outside of the box set to background, as in training (Sec. 5.1);
-    ``student`` Ms >= 0.5 of Fs's channel of the object's class; ``gt`` the ground-truth mask (which training
-    never saw for an unseen object); and the IoU of each mask with ``gt`` (``iou_<name>``).
+    run: a finished run of a Mask R-CNN + ours config (``TeacherStudentRoIHead``). Every mask comes from the head's
+    own :meth:`~tspsis.plugin.roi_heads.teacher_student.TeacherStudentRoIHead.explain` on the image as the test pipeline loads it,
+    the image's seen-category masks brought to the same frame as training brings them (nearest-neighbour resize,
+    zero padding): see :func:`explanation_panel` for the keys.
     """
     import torch
-    from mmdet.structures.bbox import bbox2roi
-    from torchvision.ops import roi_align
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
 
-    from tspsis.core import pseudo
+    from tspsis.plugin.utils.partial_supervision import seen_union_masks
+    from tspsis.plugin.data_preprocessors.image_keeping import rgb_inputs
+    from tspsis.core.pseudo import union_mask_on_rois
 
     model, pipeline = _load_run_model(run)
     roi_head = model.roi_head
-    if not hasattr(roi_head, "teacher_head"):
+    if not hasattr(roi_head, "explain"):
         raise ValueError(f"{run.work_dir}: {type(roi_head).__name__} has no teacher head (a '+ ours' run is needed)")
     labels = {c["id"]: k for k, c in enumerate(sorted(dataset["categories"], key=lambda c: c["id"]))}
     images = {img["id"]: img for img in dataset["images"]}
@@ -78,53 +82,69 @@ def teacher_student_panels(run, dataset: Mapping, image_dir: str | os.PathLike, 
     with torch.no_grad():
         for ann in objects:
             image = images[ann["image_id"]]
-            height, width = image["height"], image["width"]
             data = pipeline(dict(img_path=str(Path(image_dir) / image["file_name"]), img_id=image["id"]))
             batch = model.data_preprocessor({"inputs": [data["inputs"]], "data_samples": [data["data_samples"]]})
             feats = model.extract_feat(batch["inputs"])
+            resized = data["data_samples"].metainfo["img_shape"]
+            padded = tuple(batch["inputs"].shape[-2:])
+            others = [a for a in dataset["annotations"] if a["image_id"] == image["id"] and a["category_id"] in seen]
+            seen_masks = InstanceData(masks=BitmapMasks(_in_input_frame(others, image, resized, padded), *padded),
+                                      has_mask=torch.ones(len(others), dtype=torch.bool))
             scale_x, scale_y = data["data_samples"].metainfo["scale_factor"]
             x, y, w, h = ann["bbox"]
-            box = torch.tensor([[x, y, x + w, y + h]], dtype=torch.float32)
-            rois = bbox2roi([box * torch.tensor([scale_x, scale_y, scale_x, scale_y])])
-            mask_feats = roi_head.mask_roi_extractor(feats[:roi_head.mask_roi_extractor.num_inputs], rois)
-            student = roi_head.mask_head(mask_feats)[0, labels[ann["category_id"]]].sigmoid()
-            teacher = roi_head.teacher_head(mask_feats)[0, 0].sigmoid()
-            size = tuple(student.shape)
-            if tuple(teacher.shape) != size:
-                teacher = torch.nn.functional.interpolate(teacher[None, None], size=size, mode="area")[0, 0]
-
-            def on_roi(array: np.ndarray) -> torch.Tensor:  # (H, W) or (C, H, W) image-frame -> RoI grid
-                tensor = torch.as_tensor(array, dtype=torch.float32)
-                tensor = tensor[None, None] if tensor.dim() == 2 else tensor[None]
-                boxes = torch.cat([torch.zeros(1, 1), box], 1)
-                return roi_align(tensor, boxes, size, spatial_scale=1.0, sampling_ratio=0, aligned=True)[0]
-
-            pixels = _load_image(Path(image_dir), image)
-            crop = on_roi(np.transpose(pixels, (2, 0, 1)).astype(np.float32) * 255)  # (3, h, w) RGB 0..255
-            others = [a for a in dataset["annotations"] if a["image_id"] == image["id"] and a["category_id"] in seen]
-            union = np.zeros((height, width), bool)
-            for other in others:
-                union |= _mask(other["segmentation"], height, width).astype(bool)
-            masks = {"threshold": pseudo.threshold(teacher[None])[0],
-                     "crf": pseudo.crf(teacher[None], crop[None])[0],
-                     "interact": pseudo.interact(teacher[None], student[None])[0]}
-            masks["cleaned"] = pseudo.clean_pseudo_masks(
-                masks["threshold"][None], on_roi(union)[0][None] >= 0.5,
-                pseudo.box_mask_on_rois(box, box, size))[0]
-            masks["student"] = student >= 0.5
-            gt = on_roi(_mask(ann["segmentation"], height, width))[0] >= 0.5
-            panel: dict[str, np.ndarray | float] = {"crop": crop.permute(1, 2, 0).numpy() / 255,
-                                                    "teacher": teacher.numpy(), "gt": gt.numpy()}
-            for name, mask in masks.items():
-                panel[name] = mask.numpy()
-                union_px = (mask | gt).sum().item()
-                panel[f"iou_{name}"] = (mask & gt).sum().item() / union_px if union_px else 1.0
-            panels.append(panel)
+            box = torch.tensor([[x * scale_x, y * scale_y, (x + w) * scale_x, (y + h) * scale_y]])
+            inputs = dict(x=feats, boxes=box, img_idx=torch.zeros(1, dtype=torch.long),
+                          labels=torch.tensor([labels[ann["category_id"]]]),
+                          seen_union=seen_union_masks([seen_masks]),
+                          images=rgb_inputs(model.data_preprocessor, batch["inputs"]))
+            own = roi_head.explain(**inputs)
+            compared = {name: roi_head.explain(**inputs, pseudo_labeler=dict(
+                type="PseudoLabeler", post_process=dict(type=name), clean=False))
+                for name in COMPARED_POST_PROCESSING}
+            gt = torch.from_numpy(_in_input_frame([ann], image, resized, padded))
+            panels.append(explanation_panel(own, compared, 0, union_mask_on_rois(
+                own.rois, torch.zeros(1, dtype=torch.long), gt, own.teacher.shape[-2:])[0]))
     return panels
 
 
+def _in_input_frame(anns: Sequence[Mapping], image: Mapping, resized: tuple[int, int],
+                    padded: tuple[int, int]) -> np.ndarray:
+    """(N, *padded) uint8 masks of `anns` in the network input's frame: resized to `resized` (h, w) by nearest
+    neighbour, as mmdet's Resize resizes BitmapMasks, then zero-padded as the data preprocessor pads them."""
+    from mmcv import imresize
+
+    frame = np.zeros((len(anns), *padded), np.uint8)
+    for k, ann in enumerate(anns):
+        mask = _mask(ann["segmentation"], image["height"], image["width"]).astype(np.uint8)
+        frame[k, :resized[0], :resized[1]] = imresize(mask, (resized[1], resized[0]), interpolation="nearest")
+    return frame
+
+
+def explanation_panel(own, compared: Mapping[str, object], row: int, gt) -> dict[str, np.ndarray | float]:
+    """One object's panel from :class:`~tspsis.plugin.roi_heads.teacher_student.Explanation`s, nothing recomputed.
+
+    own: the head's explanation with its own PseudoLabeler; compared: name -> explanation with another r(.);
+    row: the object's row in them; gt: (h, w) bool its ground-truth mask on the RoI grid (which training never
+    saw for an unseen object). Keys, each (h, w) on the student's grid: ``crop`` (h, w, 3) RGB in [0, 1];
+    ``teacher`` Mt; one bool mask per compared r(Mt) (uncleaned); ``cleaned`` the run's own pseudo mask, the
+    student's training target (>= 0.5); ``student`` Ms >= 0.5 of channel l; ``gt``; and ``iou_<name>`` of each
+    mask with ``gt``.
+    """
+    masks = {name: explanation.pseudo_masks[row] >= 0.5 for name, explanation in compared.items()}
+    masks["cleaned"] = own.cleaned[row] >= 0.5
+    masks["student"] = own.student[row] >= 0.5
+    gt = gt.bool()
+    panel: dict[str, np.ndarray | float] = {"crop": own.crops[row].permute(1, 2, 0).numpy() / 255,
+                                            "teacher": own.teacher[row].numpy(), "gt": gt.numpy()}
+    for name, mask in masks.items():
+        panel[name] = mask.numpy()
+        union_px = (mask | gt).sum().item()
+        panel[f"iou_{name}"] = (mask & gt).sum().item() / union_px if union_px else 1.0
+    return panel
+
+
 TEACHER_STUDENT_COLUMNS = (("crop", "RoI"), ("teacher", "Mt"), ("threshold", "Mt ≥ 0.5"), ("crf", "CRF"),
-                           ("interact", "interact"), ("cleaned", "cleaned r(Mt)"), ("student", "student Fs"),
+                           ("interact", "interact"), ("cleaned", "run's cleaned r(Mt)"), ("student", "student Fs"),
                            ("gt", "ground truth"))
 
 

@@ -3,12 +3,14 @@ post-processing r(Mt) = CRF(Mt) >= 0.5, which needs pixels (paper Table 5)."""
 
 from __future__ import annotations
 
+from torch import Tensor
+
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.registry import MODELS
 
 from tspsis.plugin.utils.partial_supervision import RGB_IMAGE_KEY
 
-__all__ = ['ImageKeepingDetDataPreprocessor']
+__all__ = ['ImageKeepingDetDataPreprocessor', 'rgb_inputs']
 
 
 @MODELS.register_module()
@@ -24,11 +26,17 @@ class ImageKeepingDetDataPreprocessor(DetDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         data = super().forward(data, training)
         if training and data['data_samples'] is not None:
-            inputs = data['inputs'].float()
-            if self._enable_normalize:
-                inputs = inputs * self.std + self.mean
-            if not self._channel_conversion:
-                inputs = inputs.flip(1)
-            for image, data_sample in zip(inputs, data['data_samples']):
+            for image, data_sample in zip(rgb_inputs(self, data['inputs']), data['data_samples']):
                 data_sample.gt_instances.set_metainfo({RGB_IMAGE_KEY: image})
         return data
+
+
+def rgb_inputs(preprocessor: DetDataPreprocessor, inputs: Tensor) -> Tensor:
+    """(B, 3, H, W) RGB [0, 255] of a batch the preprocessor produced: its inputs (B, 3, H, W) de-normalised
+    with its mean/std, channels flipped unless it converted BGR to RGB (images are loaded BGR, as mmcv does)."""
+    inputs = inputs.float()
+    if preprocessor._enable_normalize:
+        inputs = inputs * preprocessor.std + preprocessor.mean
+    if not preprocessor._channel_conversion:
+        inputs = inputs.flip(1)
+    return inputs

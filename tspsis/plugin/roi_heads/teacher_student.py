@@ -19,8 +19,9 @@ The data preprocessor that keeps the RGB training images for r = CRF is
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -38,13 +39,15 @@ from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from mmdet.structures.mask import mask_target
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
+from tspsis.plugin.data_preprocessors.image_keeping import rgb_inputs
 from tspsis.plugin.roi_heads.box_conditioned import predict_given_boxes, uses_given_boxes
-from tspsis.plugin.task_modules.pseudo_labeler import (STUDENT_LOSSES, check_choice, teacher_student_init,
-                                                       weighted_roi_mean)
+from tspsis.plugin.task_modules.pseudo_labeler import (STUDENT_LOSSES, build_pseudo_labeler, check_choice,
+                                                       teacher_student_init, weighted_roi_mean)
 from tspsis.plugin.utils.partial_supervision import (has_mask_of, prepare_partial_instances, rgb_crops, rgb_images,
                                                      seen_union_masks)
 
 __all__ = [
+    'Explanation',
     'MASK_ROI_SOURCES',
     'PartialRoIHead',
     'PositiveRoIs',
@@ -53,6 +56,7 @@ __all__ = [
     'gt_box_sampling_result',
     'mask_targets',
     'positive_rows',
+    'rgb_inputs',
     'seen_mask_loss',
 ]
 
@@ -144,6 +148,27 @@ class PseudoMasks:
     img_idx: Tensor
     labels: Tensor
     masks: Tensor
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a teacher-student head computes for P objects, each on the student's h x w RoI grid (its box).
+
+    teacher: (P, h, w) Mt, the teacher's probabilities, on the student's grid as the pseudo-labeller reads them;
+    pseudo_masks: (P, h, w) r(Mt) (Eq. 4/6) of the head's own PseudoLabeler, before the cleaning;
+    cleaned: (P, h, w) the student's target G_l for the object as an unseen one (r(Mt), cleaned, Sec. 5.1):
+    exactly what training feeds Eq. 6 after the warm-up; student: (P, h, w) Ms, the student's probabilities
+    of channel l; crops: (P, 3, h, w) RGB [0, 255] of the boxes on the same grid, or None without images;
+    rois: (P, 4) xyxy the area each grid covers (the box, clipped to the image as training clips it).
+    Masks are float (soft for post_process type 'none', else 0/1).
+    """
+
+    teacher: Tensor
+    pseudo_masks: Tensor
+    cleaned: Tensor
+    student: Tensor
+    crops: Tensor | None
+    rois: Tensor
 
 
 @MODELS.register_module()
@@ -410,6 +435,46 @@ class TeacherStudentRoIHead(PartialRoIHead):
             per_roi = F.binary_cross_entropy_with_logits(
                 student_logits.float(), targets.float(), reduction='none').flatten(2).mean(2).sum(1)
         return self.mask_head.loss_mask.loss_weight * weighted_roi_mean(per_roi, weights)
+
+    # ---------------------------------------------------------------------------------- analysis
+    @torch.no_grad()
+    def explain(self, x: Tuple[Tensor], boxes: Tensor, img_idx: Tensor, labels: Tensor, seen_union: Tensor,
+                images: Optional[Tensor] = None, pseudo_labeler: OptConfigType = None) -> Explanation:
+        """Mt, r(Mt), the cleaned pseudo mask and Ms of objects, computed as training computes them (Fig. 4).
+
+        The objects are treated as unseen and their boxes as the mask RoIs (the box-conditioned track's
+        ``mask_roi_source='gt_boxes'``), so ``cleaned`` equals the student's training target of an unseen object
+        with that box, in the same frame, after the warm-up.
+
+        x: the detector's features (``extract_feat``); boxes: (P, 4) xyxy ground-truth boxes in the network
+        input's pixels; img_idx: (P,) image of each box in the batch; labels: (P,) class l of each object;
+        seen_union: (B, H, W) bool, per image the union of its seen-category masks in the same frame
+        (:func:`~tspsis.models.pseudo_labeler.seen_union_masks`); images: (B, 3, H, W) RGB [0, 255] in the same
+        frame (needed for r = CRF; gives ``crops``); pseudo_labeler: another PseudoLabeler config to compare
+        r(.)s (default: the head's own, the one training used).
+        """
+        labeler = self.pseudo_labeler if pseudo_labeler is None else build_pseudo_labeler(pseudo_labeler)
+        mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs],
+                                             torch.cat([img_idx.to(boxes)[:, None], boxes], dim=1))
+        if self.with_shared_head:
+            mask_feats = self.shared_head(mask_feats)
+        student_logits = self.mask_head(mask_feats)  # (P, C, h, w)
+        teacher_logits = self.teacher_head(mask_feats)  # (P, 1, ht, wt)
+        size = tuple(student_logits.shape[-2:])
+        height, width = seen_union.shape[-2:]
+        rois = torch.minimum(boxes.clamp(min=0), boxes.new_tensor([width, height, width, height]))  # as training
+        crops = None if images is None else rgb_crops(images, rois, img_idx, size)
+        unseen = torch.zeros_like(labels, dtype=torch.bool)  # every object as an unseen one
+        inputs = dict(gt_targets=student_logits.new_zeros((len(boxes),) + size), teacher_logits=teacher_logits,
+                      student_logits=student_logits, labels=labels, has_mask=unseen, rois=rois, gt_boxes=boxes,
+                      seen_union=seen_union, img_idx=img_idx, images=crops, iteration=labeler.warmup_iters)
+        uncleaned = copy.copy(labeler)
+        uncleaned.clean = False
+        rows = torch.arange(len(labels), device=labels.device)
+        return Explanation(teacher=labeler.teacher_probabilities(teacher_logits, size),
+                           pseudo_masks=uncleaned(**inputs).targets, cleaned=labeler(**inputs).targets,
+                           student=student_logits[rows, labels].float().sigmoid(), crops=crops,
+                           rois=rois)
 
     # ---------------------------------------------------------------------------------- inference
     def predict_mask(self, x: Tuple[Tensor], batch_img_metas: List[dict],

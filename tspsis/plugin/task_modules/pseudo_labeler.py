@@ -25,7 +25,7 @@ seen masks used by the cleaning, RGB crops for the CRF) is in :mod:`tspsis.plugi
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Sequence, Union
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -229,6 +229,17 @@ class PseudoLabeler:
         inside = (u.abs() <= 1)[:, None, :] & (v.abs() <= 1)[:, :, None]
         return (pasted > 0.5) & inside
 
+    @staticmethod
+    def teacher_probabilities(teacher_logits: Tensor, size: Tuple[int, int]) -> Tensor:
+        """Mt on the student's grid: (U, h, w) probabilities of (U, 1, ht, wt) or (U, ht, wt) teacher logits,
+        area-averaged when ht x wt != h x w (the 56x56 teacher of Table 3)."""
+        if teacher_logits.dim() == 4:
+            teacher_logits = teacher_logits[:, 0]
+        teacher_probs = teacher_logits.detach().float().sigmoid()
+        if tuple(teacher_probs.shape[-2:]) != tuple(size):
+            teacher_probs = F.interpolate(teacher_probs[:, None], size=tuple(size), mode='area')[:, 0]
+        return teacher_probs
+
     # ------------------------------------------------------------------------------------------ the targets
     @torch.no_grad()
     def __call__(self,
@@ -280,11 +291,7 @@ class PseudoLabeler:
             return StudentTargets(targets, weights)
 
         rows = unseen.nonzero()[:, 0]
-        if teacher_logits.dim() == 4:
-            teacher_logits = teacher_logits[:, 0]
-        teacher_probs = teacher_logits[rows].detach().float().sigmoid()
-        if tuple(teacher_probs.shape[-2:]) != size:
-            teacher_probs = F.interpolate(teacher_probs[:, None], size=size, mode='area')[:, 0]
+        teacher_probs = self.teacher_probabilities(teacher_logits[rows], size)
         unseen_rois, unseen_boxes = rois[rows].float(), gt_boxes[rows].float()
 
         student_probs = crops = None
