@@ -7,8 +7,9 @@ A notebook asks for a (method, direction) pair and gets a finished :class:`tspsi
                           work_dir="work_dirs/demo")
     run.metrics["segm"]["unseen"]["AP"]
 
-Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][-seen-<spec>]-<key>``; the key hashes the
-*resolved* config (``tspsis.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin file
+Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][+<N>it][-seen-<spec>]-<key>`` (what trains:
+``tspsis.runner.composed_name``; ``+<N>it`` when the profile rescales the schedule to N iterations); the key hashes
+the *resolved* config (``tspsis.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin file
 changes it, and so does the training seed, ``randomness.seed``), the data root, the size and modification time
 of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
 processes (over every node) and a digest of the Python code the training process runs (``code_digest``: every
@@ -27,10 +28,10 @@ before any data is generated. ``nodes`` > 1 trains and tests on several machines
 runs the same notebook, its node rank and node 0's address in ``$NODE_RANK`` / ``$MASTER_ADDR``), one run at a time.
 
 Registry: ``METHODS`` maps a row label of the paper's tables to a leaf config under configs/ (a template with
-``{setting}``, the backbone/schedule/data part chosen by the profile: ``SETTINGS``, and ``{direction}``,
+``{setting}``, the backbone/neck/data part chosen by the profile: ``SETTINGS``, and ``{direction}``,
 ``voc2nonvoc`` or ``nonvoc2voc``) plus the mixins of its variant (``configs/_base_/ts_variants/``). A run's config is
 ``Method.config(profile, direction, track)``: the leaf, then the variant's mixins, the track's (``TRACK_MIXINS``:
-``detector``, the paper's protocol, adds none; ``box_conditioned`` adds ``_base_/tracks/box_conditioned.py`` and its
+``detector``, the paper's protocol, adds none; ``box_conditioned`` adds ``_base_/tracks/box-conditioned.py`` and its
 CPU sizing) and the profile's hardware sizing (``SIZING``: ``full`` = one GPU), merged in that order
 (``tspsis.runner.load_config``). Calls that name no track use ``PROFILE_TRACKS[profile]``. A row whose files do
 not exist, or that lacks the track, is simply not available (``available``); adding a method is one
@@ -53,7 +54,8 @@ from .io import write_json_atomic
 from .launch import REPO_ROOT, DeviceError, Run, completed_run, resolve_gpus, train
 from .paper import DIRECTIONS
 
-__all__ = ["DIRECTIONS", "GPU_PROFILES", "METHODS", "PROFILES", "PROFILE_TRACKS", "SCHEDULES", "SECONDS_PER_RUN",
+__all__ = ["BOX_TRACK_MIXIN", "DIRECTIONS", "GPU_PROFILES", "METHODS", "PROFILES", "PROFILE_TRACKS", "SCHEDULES",
+           "SECONDS_PER_RUN",
            "SETTINGS", "SIZING", "TRACKS", "TRACK_MIXINS", "ConfigSpec", "Context", "Experiment", "Method", "Schedule",
            "available", "code_digest", "config", "config_path", "data_profile", "default_data_root",
            "default_work_dir", "estimate_seconds",
@@ -68,20 +70,21 @@ SHARES_DATA_OF: dict[str, str] = {"demo-all": "demo"}
 SEEN_OF: dict[str, str] = {"voc2nonvoc": "voc", "nonvoc2voc": "nonvoc"}  # the seen set of each direction
 # {setting} of a leaf config's name per profile: the synthetic profiles share the synthetic leaves (R18 from scratch,
 # sized for a 2-core CPU); `full` runs them with the one-GPU sizing (SIZING).
-SETTINGS: dict[str, str] = {**dict.fromkeys(("tiny", "demo", "demo-all", "full"), "r18-scratch_fpn_1xb4-300it_synth"),
-                            "coco": "r50_fpn_8xb2-1x_coco"}
+SETTINGS: dict[str, str] = {**dict.fromkeys(("tiny", "demo", "demo-all", "full"), "r18-scratch_fpn_synth"),
+                            "coco": "r50_fpn_coco"}  # the schedule is not the leaf's name: its mixins name it
 # Hardware sizing per profile: mixins (paths under configs/) merged last.
-SIZING: dict[str, tuple[str, ...]] = {"tiny": (), "demo": (), "demo-all": (), "full": ("_base_/schedules/synth_gpu.py",),
-                                      "coco": ()}
+SIZING: dict[str, tuple[str, ...]] = {"tiny": (), "demo": (), "demo-all": (),
+                                      "full": ("_base_/schedules/synth-gpu_1xb16-3000it.py",), "coco": ()}
 # Tracks (DESIGN.md, "Two tracks"): the same heads and losses, RoIs from the detector (the paper's protocol) or the
 # ground-truth boxes. Per track, the mixins added after the variant's, per profile; a profile not listed has no
 # config in that track (the box-conditioned track is defined on the synthetic data only).
 TRACKS: tuple[str, ...] = ("detector", "box_conditioned")
-_BOX_TRACK, _BOX_TRACK_CPU = "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py"
+# the track's mixin (tspsis.predict applies the same file for --boxes) and its CPU sizing (mmdet's token: 1 x 16 images)
+BOX_TRACK_MIXIN, _BOX_TRACK_CPU = "_base_/tracks/box-conditioned.py", "_base_/schedules/box-cpu_1xb16.py"
 TRACK_MIXINS: dict[str, dict[str, tuple[str, ...]]] = {
     "detector": dict.fromkeys(PROFILES, ()),
-    "box_conditioned": {**dict.fromkeys(("tiny", "demo", "demo-all"), (_BOX_TRACK, _BOX_TRACK_CPU)),
-                        "full": (_BOX_TRACK,)},  # full: + SIZING's one-GPU schedule
+    "box_conditioned": {**dict.fromkeys(("tiny", "demo", "demo-all"), (BOX_TRACK_MIXIN, _BOX_TRACK_CPU)),
+                        "full": (BOX_TRACK_MIXIN,)},  # full: + SIZING's one-GPU schedule
 }
 # The track a profile runs when a call names none (resolve, run, available, Context).
 # The CPU profiles run the box-conditioned track: a from-scratch detector cannot be trained on 2 cores in minutes,
@@ -102,8 +105,10 @@ class ConfigSpec:
 
     @property
     def name(self) -> str:
-        """``<leaf stem>[+<mixin stem>...]``: the run folder's prefix."""
-        return "+".join([self.leaf.stem, *(m.stem for m in self.mixins)])
+        """``<leaf stem>[+<mixin stem>...]`` (``tspsis.runner.composed_name``): what this config trains."""
+        from .runner import composed_name
+
+        return composed_name(self.leaf, self.mixins)
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -172,16 +177,15 @@ _TS_BOXINST = "boxinst/ts-boxinst_{setting}-{direction}"
 _VARIANT = "_base_/ts_variants/{}.py".format
 # Every class-specific mask head of the box-conditioned track (the Oracle, the student Fs of every "+ ours" row)
 # learns its C-channel logit layer at C x the base rate: each class channel gets ~1/C of the mask-loss gradient
-# (configs/_base_/class_specific/logits_lr.py; chosen on held-out data, README). Not MaskX: its class weights are
+# (configs/_base_/class_specific/logits-lr.py; chosen on held-out data, README). Not MaskX: its class weights are
 # generated from the box head's by a shared transfer function. Not the detector track (the paper's protocol).
-_LOGITS_LR = "_base_/class_specific/logits_lr.py"
+_LOGITS_LR = "_base_/class_specific/logits-lr.py"
 _CLASS_SPECIFIC = dict(track_mixins={"box_conditioned": (_LOGITS_LR,)})
 # Teacher-student rows of the box-conditioned track: the student learns unseen objects from half-way through
 # (measured on held-out data, README "Results"); "ts: no warm-up" is the paper's setting.
 _TS_OPTIONS = dict(track_mixins={"box_conditioned": (_VARIANT("warmup-half"), _LOGITS_LR)})
 # BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned track
-_BOXINST = dict(settings={"coco": "r50_fpn_8xb2-ms-90k_coco"},
-                sizing={"full": ("_base_/schedules/boxinst_synth_gpu.py",)}, tracks=("detector",),
+_BOXINST = dict(sizing={"full": ("_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py",)}, tracks=("detector",),
                 why_not_tracks="detector track only: BoxInst's masks come from dynamic filters that its FCOS head "
                                "predicts per location, not from RoI features, so a given box has no mask head input "
                                "of its own; choosing one location per box would be another model than the paper's")
@@ -307,7 +311,7 @@ SCHEDULES: dict[str, Schedule] = {
 
 # Profiles that cannot run on a CPU, and why (the message of require_device).
 GPU_PROFILES: dict[str, str] = {
-    "full": "its configs (r18_fpn_gpu_synth) train with AMP on a GPU, 20000 images",
+    "full": "its configs (+synth-gpu_1xb16-3000it) train with AMP on a GPU, 20000 images",
     "coco": "R50-FPN on COCO 2017 at the paper's schedules, 12 epochs of 118k images per model",
 }
 # Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
@@ -627,7 +631,7 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``), on each of ``nodes`` machines.
     mixins: config files (paths under configs/, or absolute) merged after the row's own: a variant of your own.
     """
-    from .runner import load_config
+    from .runner import composed_name, load_config
 
     track = PROFILE_TRACKS[profile] if track is None and profile in PROFILE_TRACKS else track
     spec = config(method, direction, profile, track)
@@ -663,7 +667,7 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
                            "seen": seen, "processes": max(gpus, 1) * nodes, "code": code,
                            "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
-    name = spec.name + (f"-seen-{seen}" if seen else "") + f"-{key}"
+    name = composed_name(spec.leaf, spec.mixins, iters) + (f"-seen-{seen}" if seen else "") + f"-{key}"
     return Experiment(method, direction, profile, spec.leaf, Path(work_dir).resolve() / name, data_root, iters, seen,
                       gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code, nodes=nodes,
                       pretrained=pretrained)

@@ -15,7 +15,8 @@ image ids are those of ``--boxes`` (a COCO file), else 1..N in input order (writ
 Two modes:
 
 * detection (no ``--boxes``): the model's own detections (a detector-track model), kept if score >= T (0.3).
-* given boxes (``--boxes``): the box-conditioned track (``tspsis.models.box_conditioned``): the RPN is replaced
+* given boxes (``--boxes``): the box-conditioned track (``tspsis.models.box_conditioned``), its mixin
+  ``configs/_base_/tracks/box-conditioned.py`` merged over the config (``box_conditioned``): the RPN is replaced
   by ``GroundTruthProposals`` and ``test_cfg.rcnn.given_boxes=True``, the boxes and labels become the data
   sample's ``gt_instances``, and the RoI head predicts a mask for each (score: the mask's mean foreground
   probability; every box is kept unless T is given). This is how box-only data becomes masks. A detector-track
@@ -53,8 +54,8 @@ import numpy as np
 
 from .io import read_json, write_json_atomic
 
-__all__ = ["IMG_EXTENSIONS", "PredictRun", "Predictor", "collect_images", "draw_overlay", "predict",
-           "read_boxes"]
+__all__ = ["IMG_EXTENSIONS", "PredictRun", "Predictor", "box_conditioned", "collect_images", "draw_overlay",
+           "predict", "read_boxes"]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 RESULTS_FILE = "results.segm.json"
@@ -218,6 +219,19 @@ def _test_pipeline(pipeline: list, given_boxes: bool) -> list:
     return steps
 
 
+def box_conditioned(cfg):
+    """``cfg`` (an ``mmengine.Config``, changed in place and returned) in the box-conditioned track: the track's own
+    mixin merged over it (``tspsis.experiments.BOX_TRACK_MIXIN``, the file the experiments merge; its keys live
+    there only). At test time that is the RPN replaced by ``GroundTruthProposals`` and ``test_cfg.rcnn.given_boxes``;
+    its training keys (sampler, pseudo-mask monitor, mask IoU of the evaluator) do not act on a prediction.
+    Merging it over a box-conditioned config changes nothing that predicts."""
+    from .experiments import BOX_TRACK_MIXIN, CONFIGS
+    from .runner import merge_mixin
+
+    merge_mixin(cfg, CONFIGS / BOX_TRACK_MIXIN)
+    return cfg
+
+
 def _box_conditioned(cfg) -> bool:
     model = cfg.model
     rpn = model.get("rpn_head") or {}
@@ -256,9 +270,7 @@ class Predictor:
             if "rpn_head" not in cfg.model or "roi_head" not in cfg.model:
                 raise ValueError(f"{name}: --boxes needs a two-stage model (rpn_head + roi_head); "
                                  f"{cfg.model.get('type')} has none")
-            if cfg.model.rpn_head.get("type") != "GroundTruthProposals":
-                cfg.model.rpn_head = dict(type="GroundTruthProposals")
-            cfg.model.test_cfg.rcnn.given_boxes = True
+            cfg = box_conditioned(cfg)
         elif _box_conditioned(cfg):
             raise ValueError(f"{name}: a box-conditioned model (its RPN is GroundTruthProposals / "
                              "test_cfg.rcnn.given_boxes): it segments given boxes, pass --boxes")
