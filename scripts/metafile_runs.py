@@ -42,7 +42,7 @@ def runs_of(leaf: Path) -> dict[str, str]:
 
 def updated(text: str) -> str:
     """A metafile's text with every model's ``Runs`` block (re)written."""
-    lines = [l for l in _without_runs(text.splitlines())]
+    lines = _without_runs(text.splitlines())
     out, config = [], None
     for line in lines:
         out.append(line)
