@@ -30,8 +30,8 @@ from tspsis.engine.runner import load_config
 from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-BASELINE = "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-TS = "mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+BASELINE = "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
+TS = "mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
 VARIANT = "_base_/ts_variants/{}.py".format  # mixins merged over TS
 VARIANTS = {  # name: (config, mixins, cfg_options)
     "baseline": (BASELINE, [], []),

@@ -45,7 +45,7 @@ if ((dry_run)); then
   bench_speed_args=(--profile tiny --track detector --methods "Mask R-CNN" "Mask R-CNN + ours" --batch 2 --rounds 1)
 else
   python="${PYTHON:-python3}" data_profile=demo train_iters=300 deadline=530 threads=8
-  mixin=(--mixin configs/_base_/schedules/synth_gpu.py)
+  mixin=(--mixin configs/_base_/schedules/synth-gpu_1xb16-3000it.py)
   bench_train_args=(--batch 16 --rounds 10 --warmup 3)
   bench_crf_args=(--num-rois 512 --repeats 5)
   bench_speed_args=(--profile full --track detector --batch 16 --rounds 5)
@@ -91,7 +91,7 @@ step bench_speed 120 "$python" benchmarks/bench_box_conditioned.py --data-root "
   "${bench_speed_args[@]}" --out "$out/bench_speed.json"
 for run in baseline:mask_rcnn/psis ours:mask_rcnn_ts/ts; do
   name="${run%%:*}" work="$scratch/train_${run%%:*}"
-  step "train_$name" 150 "$python" -m tspsis train "configs/${run#*:}-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py" \
+  step "train_$name" 150 "$python" -m tspsis train "configs/${run#*:}-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py" \
     "${mixin[@]}" --data-root "$data" --max-iters "$train_iters" --work-dir "$work" \
     --cfg-options val_dataloader=None val_cfg=None val_evaluator=None default_hooks.checkpoint.max_keep_ckpts=1
   [[ -f "$work/metrics.json" ]] && cp "$work/metrics.json" "$out/$name.metrics.json"

@@ -43,9 +43,9 @@ OLD_NAME = re.compile(r"(?P<algo>[a-z-]+?)_(?P<setting>r18_fpn_cpu_synth|r18_fpn
 FOLDERS = {"psis-mask-rcnn": "mask_rcnn", "oracle-mask-rcnn": "mask_rcnn", "ts-mask-rcnn": "mask_rcnn_ts",
            "maskx-rcnn": "maskx_rcnn", "grabcut-faster-rcnn": "grabcut", "cpmask": "cpmask", "opmask": "opmask",
            "ts-opmask": "opmask", "psis-boxinst": "boxinst", "ts-boxinst": "boxinst"}
-SETTINGS = {"r18_fpn_cpu_synth": "r18-scratch_fpn_1xb4-300it_synth",
-            "r18_fpn_gpu_synth": "r18-scratch_fpn_1xb4-300it_synth",  # + the one-GPU mixin
-            "r50_fpn_1x_coco": "r50_fpn_8xb2-1x_coco", "r50_fpn_ms-90k_coco": "r50_fpn_8xb2-ms-90k_coco"}
+SETTINGS = {"r18_fpn_cpu_synth": "r18-scratch_fpn_synth",
+            "r18_fpn_gpu_synth": "r18-scratch_fpn_synth",  # + the one-GPU mixin
+            "r50_fpn_1x_coco": "r50_fpn_coco", "r50_fpn_ms-90k_coco": "r50_fpn_coco"}
 RENAMED = {"mask-rcnn_r18_fpn_smoke.py": ("mask_rcnn/mask-rcnn_r18-scratch_fpn_smoke.py", ())}
 
 # The old registry (tspsis.experiments before the move): label -> old file-name template, per-profile setting.
@@ -86,7 +86,7 @@ def new_location(old: str) -> tuple[str, tuple[str, ...]]:
     if variant not in (None, "thr"):
         mixins.append(f"_base_/ts_variants/{'boxinst-' if boxinst else ''}{variant}.py")
     if setting == "r18_fpn_gpu_synth":
-        mixins.append(f"_base_/schedules/{'boxinst_' if boxinst else ''}synth_gpu.py")
+        mixins.append(f"_base_/schedules/{'boxinst-' if boxinst else ''}synth-gpu_1xb16-3000it.py")
     return leaf, tuple(mixins)
 
 

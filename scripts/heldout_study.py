@@ -7,7 +7,7 @@ data's own val images (never the reported ones). Prints one markdown row per run
     python scripts/heldout_study.py --methods "Mask R-CNN" Oracle --iters 250 500 1000 --seeds 0 1 2
     python scripts/heldout_study.py --methods "Mask R-CNN + ours" --iters 500 --teacher   # + its teacher's test
     python scripts/heldout_study.py --methods Oracle --iters 500 --cfg-options optim_wrapper.enabled=False
-    python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits_lr.py
+    python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits-lr.py
     python scripts/heldout_study.py --out docs/heldout_rows.jsonl --plot docs/heldout_schedule.png  # draw only
 
 Held-out data: ``tspsis data synth --profile demo --out data/synth/demo-s1 --seed 1`` (made here if missing).

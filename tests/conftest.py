@@ -151,8 +151,8 @@ def without_has_mask(batch: dict) -> dict:
 
 
 # -------------------------------------------------------------------------------------------------- models
-COCO_SETTING = "r50_fpn_8xb2-1x_coco"
-SYNTH_SETTING = "r18-scratch_fpn_1xb4-300it_synth"
+COCO_SETTING = "r50_fpn_coco"
+SYNTH_SETTING = "r18-scratch_fpn_synth"
 
 
 def config_file(config: str | Path) -> Path:

@@ -17,8 +17,8 @@ from tspsis.plugin.roi_heads.box_conditioned import GroundTruthProposals, mask_s
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_MODEL = CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py"
-TRACK = CONFIGS / "_base_/tracks/box_conditioned.py"
-SIZING = CONFIGS / "_base_/schedules/box_conditioned_cpu.py"
+TRACK = CONFIGS / "_base_/tracks/box-conditioned.py"
+SIZING = CONFIGS / "_base_/schedules/box-cpu_1xb16.py"
 PSIS_HEAD = dict(type="PartialRoIHead", mask_head=dict(class_agnostic=True))
 TS_HEAD = dict(type="TeacherStudentRoIHead")
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -110,7 +110,7 @@ def test_jittered_proposals_stay_in_the_image():
 
 
 def test_grabcut_segments_the_given_boxes(load_config, build_model, partial_batch, predict):
-    cfg = load_config(CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py")
+    cfg = load_config(CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py")
     cfg.merge_from_dict(Config.fromfile(str(TRACK)).to_dict())
     model = build_model(cfg)
     objects = ((((8, 8, 40, 40), 3, False),),)  # one image, one box-only object
@@ -122,7 +122,7 @@ def test_grabcut_segments_the_given_boxes(load_config, build_model, partial_batc
 
 
 def test_the_oracle_predicts_the_given_boxes_too(load_config, build_model, partial_batch, partial_objects, predict):
-    cfg = load_config(CONFIGS / "mask_rcnn/oracle-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py")
+    cfg = load_config(CONFIGS / "mask_rcnn/oracle-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py")
     for mixin in (TRACK, SIZING):
         cfg.merge_from_dict(Config.fromfile(str(mixin)).to_dict())
     results = predict(build_model(cfg), partial_batch())

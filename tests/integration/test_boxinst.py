@@ -25,11 +25,11 @@ from tspsis.plugin.data_preprocessors import boxinst_preprocessor  # noqa: E402
 from tspsis.plugin.dense_heads import boxinst  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-PSIS = "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-TS = "ts-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+PSIS = "psis-boxinst_r18-scratch_fpn_synth-voc2nonvoc.py"
+TS = "ts-boxinst_r18-scratch_fpn_synth-voc2nonvoc.py"
 R = {"thr": (), "crf": ("_base_/ts_variants/boxinst-crf.py",),  # r of Table 5: the leaf is r = threshold,
      "interact": ("_base_/ts_variants/boxinst-interact.py",)}  # the others are mixins
-GPU = "_base_/schedules/boxinst_synth_gpu.py"  # the synthetic leaves on one GPU
+GPU = "_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py"  # the synthetic leaves on one GPU
 NUM_CLASSES = 24
 SIZE = 64
 BOXINST_CONFIGS = sorted(p.name for p in (CONFIGS / "boxinst").glob("*.py"))

@@ -20,8 +20,8 @@ from tspsis.plugin.hooks.atomic_checkpoint import FAULT_ENV
 from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-LEAF = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-MIXINS = [CONFIGS / "_base_" / "tracks" / "box_conditioned.py", CONFIGS / "_base_" / "schedules" / "box_conditioned_cpu.py"]
+LEAF = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
+MIXINS = [CONFIGS / "_base_" / "tracks" / "box-conditioned.py", CONFIGS / "_base_" / "schedules" / "box-cpu_1xb16.py"]
 OPTIONS = ["train_dataloader.num_workers=0", "test_dataloader=None", "test_evaluator=None", "test_cfg=None",
            "val_dataloader=None", "val_evaluator=None", "val_cfg=None", "default_hooks.checkpoint.max_keep_ckpts=1"]
 MAX_ITERS, INTERVAL = 12, 2  # checkpoints every 2 iterations (scale_schedule: a sixth of the run)

@@ -1,6 +1,6 @@
 """The configs under configs/: at most 70 files, one folder per method with its README and metafile, mmdet names;
 every file resolves; every paper row of ``experiments.METHODS`` resolves, in every profile, direction and track, to
-the model, data and schedule its name says; the experiments of the old flat layout resolve as before
+the model and data its name says (the schedule: its sizing mixins); the experiments of the old flat layout resolve as before
 (scripts/check_config_moves.py); the Mask R-CNN family builds and trains one step (CPU)."""
 import copy
 import functools
@@ -28,9 +28,9 @@ LEAVES = [f for f in FILES if not f.startswith("_base_/") and f != SMOKE]
 FOLDERS = {"mask_rcnn": ("psis-mask-rcnn", "oracle-mask-rcnn"), "mask_rcnn_ts": ("ts-mask-rcnn",),
            "opmask": ("opmask", "ts-opmask"), "boxinst": ("psis-boxinst", "ts-boxinst"), "maskx_rcnn": ("maskx-rcnn",),
            "grabcut": ("grabcut-faster-rcnn",), "cpmask": ("cpmask",)}
-# {algo}_{backbone}_{neck}_{NxbB-schedule}_{data}-{direction}.py
-LEAF_NAME = re.compile(r"(?P<algo>[a-z-]+)_(?P<backbone>r50|r18-scratch)_fpn"
-                       r"_(?P<schedule>8xb2-1x|8xb2-ms-90k|1xb4-300it)_(?P<data>coco|synth)"
+# {algo}_{backbone}_{neck}_{data}-{direction}.py: what is invariant; the schedule and hardware sizing are named by the
+# mixins that set them (mmdet's NxbB-schedule token, e.g. box-cpu_1xb16.py) and by the run's composed name
+LEAF_NAME = re.compile(r"(?P<algo>[a-z-]+)_(?P<backbone>r50|r18-scratch)_fpn_(?P<data>coco|synth)"
                        r"-(?P<direction>voc2nonvoc|nonvoc2voc)\.py")
 
 # What each row's model is: (where its head type sits, the type)
@@ -95,8 +95,7 @@ def test_at_most_70_config_files_and_one_folder_per_method():
 @pytest.mark.parametrize("folder", sorted(FOLDERS))
 def test_method_folder_has_every_leaf_a_readme_and_a_metafile(config_names, folder):
     names = {p.name for p in (CONFIGS / folder).glob("*.py")} - {Path(SMOKE).name}
-    coco = "r50_fpn_8xb2-ms-90k_coco" if folder == "boxinst" else "r50_fpn_8xb2-1x_coco"
-    assert names == set().union(*(config_names(algo, coco=coco) for algo in FOLDERS[folder]))
+    assert names == set().union(*(config_names(algo) for algo in FOLDERS[folder]))
     assert all(LEAF_NAME.fullmatch(name) for name in names)
     readme = (CONFIGS / folder / "README.md").read_text()
     assert "paper" in readme.lower() and "papermill_runs" in readme
@@ -134,7 +133,7 @@ def test_every_experiment_of_the_old_layout_resolves_as_before():
 
 
 def test_a_mixin_merges_like_a_base_and_delete_replaces(tmp_path):
-    leaf = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+    leaf = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
     (tmp_path / "m1.py").write_text("model = dict(roi_head=dict(mask_head=dict(num_convs=2)))\n"
                                     "param_scheduler = [dict(type='ConstantLR', factor=1.0)]\n")
     (tmp_path / "m2.py").write_text("model = dict(roi_head=dict(mask_head=dict(_delete_=True, type='X', a=1), "
@@ -207,7 +206,7 @@ def test_row_resolves_to_what_its_name_says(assert_direction_files, method, dire
         else:
             assert cfg.train_cfg.max_epochs == 12 and cfg.param_scheduler[1].milestones == [8, 11]
             assert cfg.param_scheduler[0].end == 500 and cfg.optim_wrapper.optimizer.lr == 0.02
-    elif track == "detector":  # the box-conditioned track's schedule is its own (box_conditioned_cpu.py)
+    elif track == "detector":  # the box-conditioned track's schedule is its own (box-cpu_1xb16.py)
         gpu = profile == "full"
         assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu
         assert cfg.train_dataloader.batch_size == (16 if gpu else 4)

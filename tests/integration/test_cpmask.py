@@ -17,8 +17,8 @@ from mmdet.registry import MODELS  # noqa: E402
 from tspsis.plugin.roi_heads import cpmask  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-SYNTH = [f"cpmask_r18-scratch_fpn_1xb4-300it_synth-{direction}.py" for direction in ("voc2nonvoc", "nonvoc2voc")]
-GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+SYNTH = [f"cpmask_r18-scratch_fpn_synth-{direction}.py" for direction in ("voc2nonvoc", "nonvoc2voc")]
+GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
 NUM_CLASSES = 24
 SIZE = 64
 MASK_KEYS = ("loss_mask", "loss_boundary", "loss_affinity")

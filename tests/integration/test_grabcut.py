@@ -23,7 +23,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 from tspsis.plugin.detectors.grabcut import grabcut_masks  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-GRABCUT = CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+GRABCUT = CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
 BACKGROUND, OBJECT = (200, 200, 200), (30, 40, 220)  # BGR: a red ellipse on grey
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -151,7 +151,7 @@ def test_bad_options_name_the_field(build_model):
 
 # --------------------------------------------------------------------------------------- configs
 NAMES = sorted(p.name for p in (CONFIGS / "grabcut").glob("*.py"))
-GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
 EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
 
 

@@ -18,7 +18,7 @@ from tspsis.engine import launch
 from tspsis.core.splits import write_split
 
 CONFIG = (Path(__file__).resolve().parents[2] / "configs" / "mask_rcnn_ts" /
-          "ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py")
+          "ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py")
 pytestmark = pytest.mark.slow
 
 
@@ -88,7 +88,9 @@ def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path, mon
     meta = json.loads(run.metrics_path.read_text())["run"]
     assert meta["world_size"] == 2 and meta["iters"] == 2 and meta["complete"]
     assert meta["mixins"] == [str(mixin.resolve())]
-    dumped = (tmp_path / "ddp" / CONFIG.name).read_text()  # the config mmengine ran, as it dumped it
+    # the config mmengine ran, as it dumped it, named for the whole composition: leaf + mixin + iterations
+    assert meta["dumped_config"] == f"{CONFIG.stem}+one_checkpoint+2it.py"
+    dumped = (tmp_path / "ddp" / meta["dumped_config"]).read_text()
     assert "max_keep_ckpts=1" in dumped.replace(" ", "")
 
 
@@ -204,7 +206,9 @@ def test_the_same_seed_gives_the_same_losses_and_another_seed_others(seeded):
 
 def test_a_test_writes_its_own_file_and_leaves_the_training_metrics_alone(seeded, data_root):
     run = seeded["a"]
-    before = {name: (run.work_dir / name).read_bytes() for name in ("metrics.json", "test.segm.json", CONFIG.name)}
+    trained_config = run.metrics["run"]["dumped_config"]  # the training's resolved config, named as composed
+    assert trained_config == f"{CONFIG.stem}+3it.py"
+    before = {name: (run.work_dir / name).read_bytes() for name in ("metrics.json", "test.segm.json", trained_config)}
     tested = launch.test(CONFIG, run.checkpoint, run.work_dir, gpus=0, data_root=data_root,
                          cfg_options=["test_dataloader.num_workers=0", "model.test_cfg.rcnn.max_per_img=20"])
     assert {name: (run.work_dir / name).read_bytes() for name in before} == before

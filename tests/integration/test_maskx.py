@@ -18,7 +18,7 @@ from mmdet.registry import MODELS  # noqa: E402
 from tspsis.plugin.roi_heads.maskx import MaskXMaskHead, WeightTransfer  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-MASKX = CONFIGS / "maskx_rcnn/maskx-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+MASKX = CONFIGS / "maskx_rcnn/maskx-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
 MASK_RCNN = CONFIGS / "_base_/models/mask-rcnn_r18-scratch_fpn.py"
 NUM_CLASSES = 24
 WIDTH = 64  # mask feature width D of the CPU-sized model
@@ -146,7 +146,7 @@ def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predic
 
 # -------------------------------------------------------------------------------------- configs
 NAMES = sorted(p.name for p in (CONFIGS / "maskx_rcnn").glob("*.py"))
-GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
 EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
 
 

@@ -20,8 +20,8 @@ from mmdet.utils import register_all_modules  # noqa: E402
 from tspsis.plugin.roi_heads.opmask import CAMBBoxHead, object_mask_prior  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-OPMASK = CONFIGS / "opmask/opmask_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-TS_OPMASK = CONFIGS / "opmask/ts-opmask_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+OPMASK = CONFIGS / "opmask/opmask_r18-scratch_fpn_synth-voc2nonvoc.py"
+TS_OPMASK = CONFIGS / "opmask/ts-opmask_r18-scratch_fpn_synth-voc2nonvoc.py"
 GT_BOXES = {"model.roi_head.mask_roi_source": "gt_boxes"}
 NUM_CLASSES = 24
 SIZE = 64
@@ -178,7 +178,7 @@ def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predic
 
 # -------------------------------------------------------------------------------------- configs
 NAMES = sorted(p.name for p in (CONFIGS / "opmask").glob("*.py"))
-GPU = "_base_/schedules/synth_gpu.py"  # the synthetic configs on one GPU
+GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
 EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
 
 

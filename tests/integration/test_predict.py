@@ -18,9 +18,9 @@ from tspsis.engine.runner import load_config as resolve_config
 from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-LEAF = CONFIGS / "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-MIXINS = [CONFIGS / "_base_" / "tracks" / "box_conditioned.py",
-          CONFIGS / "_base_" / "schedules" / "box_conditioned_cpu.py"]
+LEAF = CONFIGS / "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
+MIXINS = [CONFIGS / "_base_" / "tracks" / "box-conditioned.py",
+          CONFIGS / "_base_" / "schedules" / "box-cpu_1xb16.py"]
 FEW = 4  # validation images of the AP comparison
 
 

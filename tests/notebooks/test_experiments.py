@@ -154,7 +154,7 @@ def _resolve(data, tmp_path, method="Mask R-CNN + ours", track="detector", **kwa
 def test_cache_key_follows_everything_that_changes_the_run(data, tmp_path):
     base = _resolve(data, tmp_path)
     assert base == _resolve(data, tmp_path)  # deterministic
-    assert base.work_dir == tmp_path.resolve() / f"ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc-{base.key}"
+    assert base.work_dir == tmp_path.resolve() / f"ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc+2it-{base.key}"
     assert base.max_iters == lab.PROFILES["tiny"].schedule.max_iters
     others = [_resolve(data, tmp_path, max_iters=3), _resolve(data, tmp_path, seen="first-6"),
               _resolve(data, tmp_path, cfg_options=["model.roi_head.pseudo_labeler.post_process.thr=0.6"]),
@@ -180,27 +180,29 @@ def test_cache_key_changes_when_a_base_config_or_a_mixin_changes(data, tmp_path,
 
 def test_a_run_is_its_leaf_config_and_mixins_in_order(data, tmp_path):
     crf = _resolve(data, tmp_path, method="ts: CRF")
-    leaf = "mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+    leaf = "mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
     assert crf.config == registry.CONFIGS / leaf
     assert crf.mixins == (registry.CONFIGS / "_base_" / "ts_variants" / "crf.py",)
-    assert crf.work_dir.name == f"{crf.config.stem}+crf-{crf.key}" and crf.track == "detector"
+    # the run folder names the whole composition: leaf, mixins in order, the profile's iterations (tiny: 2)
+    assert crf.work_dir.name == f"{crf.config.stem}+crf+2it-{crf.key}" and crf.track == "detector"
     box = _resolve(data, tmp_path, method="ts: CRF", track="box_conditioned")
     assert [m.relative_to(registry.CONFIGS).as_posix() for m in box.mixins] == [
-        "_base_/ts_variants/crf.py", "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py",
+        "_base_/ts_variants/crf.py", "_base_/tracks/box-conditioned.py", "_base_/schedules/box-cpu_1xb16.py",
         "_base_/ts_variants/warmup-half.py",  # the track's teacher-student rows: pseudo-label warm-up
-        "_base_/class_specific/logits_lr.py"]  # and the class-specific logit layer's rate
-    assert box.track == "box_conditioned" and box.work_dir.name.startswith(f"{crf.config.stem}+crf+box_conditioned+")
+        "_base_/class_specific/logits-lr.py"]  # and the class-specific logit layer's rate
+    assert box.track == "box_conditioned" and box.work_dir.name == (
+        f"{crf.config.stem}+crf+box-conditioned+box-cpu_1xb16+warmup-half+logits-lr+2it-{box.key}")
     full = lab.config("ts: CRF", "voc2nonvoc", "full", "box_conditioned")
-    assert [m.name for m in full.mixins] == ["crf.py", "box_conditioned.py", "warmup-half.py", "logits_lr.py",
-                                             "synth_gpu.py"]
-    assert full.command() == ("tspsis train configs/mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-"
+    assert [m.name for m in full.mixins] == ["crf.py", "box-conditioned.py", "warmup-half.py", "logits-lr.py",
+                                             "synth-gpu_1xb16-3000it.py"]
+    assert full.command() == ("tspsis train configs/mask_rcnn_ts/ts-mask-rcnn_r18-scratch_fpn_synth-"
                               "voc2nonvoc.py --mixin configs/_base_/ts_variants/crf.py --mixin configs/_base_/tracks/"
-                              "box_conditioned.py --mixin configs/_base_/ts_variants/warmup-half.py --mixin "
-                              "configs/_base_/class_specific/logits_lr.py --mixin configs/_base_/schedules/synth_gpu.py "
-                              "--work-dir work_dirs/ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc+crf+"
-                              "box_conditioned+warmup-half+logits_lr+synth_gpu")
+                              "box-conditioned.py --mixin configs/_base_/ts_variants/warmup-half.py --mixin "
+                              "configs/_base_/class_specific/logits-lr.py --mixin configs/_base_/schedules/"
+                              "synth-gpu_1xb16-3000it.py --work-dir work_dirs/ts-mask-rcnn_r18-scratch_fpn_synth-"
+                              "voc2nonvoc+crf+box-conditioned+warmup-half+logits-lr+synth-gpu_1xb16-3000it")
     boxinst = lab.config("BoxInst + ours", "voc2nonvoc", "full")
-    assert [m.name for m in boxinst.mixins] == ["boxinst_synth_gpu.py"]  # BoxInst's own lr on one GPU
+    assert [m.name for m in boxinst.mixins] == ["boxinst-synth-gpu_1xb16-3000it.py"]  # BoxInst's own lr on one GPU
 
 
 def test_tracks_and_the_profile_default(data, tmp_path, monkeypatch):
@@ -298,7 +300,7 @@ def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
     root = data["root"]
     assert "train_dataloader.dataset.ann_file=annotations/train_first-6.json" in ts.cfg_options
     assert f"test_evaluator.manifest={root}/annotations/train_first-6.manifest.json" in ts.cfg_options
-    assert ts.work_dir.name.startswith("ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc-seen-first-6-")
+    assert ts.work_dir.name.startswith("ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc+2it-seen-first-6-")
     oracle = _resolve(data, tmp_path, method="Oracle", seen="first-6")  # trains on every mask: manifest only
     assert not any(o.startswith("train_dataloader.dataset.ann_file") for o in oracle.cfg_options)
     assert any(o.endswith("train_first-6.manifest.json") for o in oracle.cfg_options)
@@ -309,7 +311,7 @@ def test_seen_split_replaces_training_file_and_manifests(data, tmp_path):
 def test_missing_config_is_named(data, tmp_path, monkeypatch):
     monkeypatch.setitem(lab.METHODS, "X", lab.Method("X", "x-{setting}-{direction}"))
     assert not lab.available("X", "voc2nonvoc", "demo")
-    with pytest.raises(FileNotFoundError, match="x-r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"):
+    with pytest.raises(FileNotFoundError, match="x-r18-scratch_fpn_synth-voc2nonvoc.py"):
         _resolve(data, tmp_path, method="X")
 
 

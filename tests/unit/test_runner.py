@@ -10,9 +10,9 @@ from tspsis.engine.runner import (DEFAULT_SEED, METRICS_FILE, ConfigError, defau
                                   metrics_file_of_test, replace_data_root)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-TS = CONFIGS / "mask_rcnn_ts" / "ts-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
-PSIS = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_1xb4-300it_synth-voc2nonvoc.py"
+BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_synth-voc2nonvoc.py"
+TS = CONFIGS / "mask_rcnn_ts" / "ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
+PSIS = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
 
 
 def test_max_iters_rescales_the_schedule_and_model_warmups(tmp_path):
@@ -38,7 +38,7 @@ def test_data_root_reaches_every_path_built_from_it(tmp_path):
 
 
 def test_mixins_merge_in_order_before_cfg_options_and_max_iters(tmp_path):
-    gpu = str(CONFIGS / "_base_" / "schedules" / "synth_gpu.py")
+    gpu = str(CONFIGS / "_base_" / "schedules" / "synth-gpu_1xb16-3000it.py")
     crf = str(CONFIGS / "_base_" / "ts_variants" / "crf.py")
     cfg = load_config(str(TS), str(tmp_path), ["train_dataloader.batch_size=8"], None, max_iters=30,
                       mixins=[crf, gpu])

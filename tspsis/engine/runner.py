@@ -39,7 +39,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,16 @@ def _without_orphan_deletes(new: Any, old: Any) -> Any:
     if not isinstance(old, dict):
         return {k: _without_orphan_deletes(v, None) for k, v in new.items() if k != "_delete_"}
     return {k: _without_orphan_deletes(v, old.get(k)) for k, v in new.items()}
+
+
+def composed_name(config: str | Path, mixins: Sequence[str | Path] = (), max_iters: int | None = None) -> str:
+    """What a run trains, as one name: the leaf config's stem, then each mixin's stem in merge order, then
+    ``<N>it`` when ``--max-iters N`` rescales the schedule, joined by ``+``; e.g.
+    ``ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc+box-conditioned+box-cpu_1xb16+warmup-half+logits-lr+500it``.
+    The one place such names are made: the run folder (``tspsis.lab.runs``), the resolved config the runner
+    dumps (``WORK_DIR/<name>.py``) and the models of the configs' metafiles."""
+    parts = [Path(config).stem, *(Path(m).stem for m in mixins)]
+    return "+".join(parts if max_iters is None else [*parts, f"{int(max_iters)}it"])
 
 
 def merge_mixin(cfg, mixin: str | Path) -> None:
@@ -391,6 +401,7 @@ def _main(argv: list[str] | None) -> int:
         ap.error(f"--name {args.name!r}: letters, digits, '_', '.' and '-' only (it names a file)")
 
     import tspsis.plugin  # noqa: F401  (registers the plugin; configs also list it in custom_imports)
+    from mmengine.config import Config
     from mmengine.dist import barrier
     from mmengine.runner import Runner
 
@@ -434,14 +445,14 @@ def _main(argv: list[str] | None) -> int:
         cfg.load_from = args.checkpoint
         cfg.resume = False
 
-    dumped = work_dir / Path(args.config).name  # the resolved config mmengine writes (tspsis.viz reads it)
-    training_config = dumped.read_bytes() if name is not None and dumped.is_file() else None
+    # The resolved config mmengine dumps (Runner.dump_config names it after cfg.filename; tspsis.viz reads it):
+    # a training's named for the whole composition (composed_name), a test's apart, like its metrics (test-NAME.py)
+    dumped = (Path(f"{prefix}.py") if name is not None
+              else work_dir / f"{composed_name(args.config, args.mixin, args.max_iters)}.py")
+    super(Config, cfg).__setattr__("_filename", str(dumped))
     runner = Runner.from_cfg(cfg)
     for line in fine_tune_report(runner.model, weights) if weights else ():
         say(line)
-    if training_config is not None and runner.rank == 0:  # a test keeps its config apart, like its metrics
-        Path(f"{prefix}.py").write_bytes(dumped.read_bytes())
-        dumped.write_bytes(training_config)
     start = time.time()
     if args.mode == "train":
         runner.train()
@@ -450,7 +461,8 @@ def _main(argv: list[str] | None) -> int:
     if runner.rank == 0:
         detail_path = Path(f"{prefix}.metrics.json")  # PartialCocoMetric's nested metrics
         detail = json.loads(detail_path.read_text()) if testing and detail_path.is_file() else {}
-        meta = dict(config=str(args.config), mixins=list(args.mixin), mode=args.mode, iters=runner.iter, complete=True,
+        meta = dict(config=str(args.config), mixins=list(args.mixin), dumped_config=dumped.name, mode=args.mode,
+                    iters=runner.iter, complete=True,
                     checkpoint=args.checkpoint if args.mode == "test" else _last_checkpoint(work_dir),
                     world_size=runner.world_size, seed=runner.seed, name=name)
         if args.mode == "train":

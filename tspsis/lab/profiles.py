@@ -18,7 +18,7 @@ from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import REPO_ROOT
 from tspsis.engine.launch import DeviceError, resolve_gpus
 
-__all__ = ["PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
+__all__ = ["BOX_TRACK_MIXIN", "PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
            "default_data_root", "default_work_dir", "estimate_seconds", "get_profile", "require_device",
            "seen_specs", "source_names"]
 
@@ -26,9 +26,11 @@ __all__ = ["PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_cho
 # the ground-truth boxes. A profile lists the tracks it has (Profile.track_mixins); the box-conditioned track is
 # defined on the synthetic data only.
 TRACKS: tuple[str, ...] = ("detector", "box_conditioned")
-_BOX_TRACK, _BOX_TRACK_CPU = "_base_/tracks/box_conditioned.py", "_base_/schedules/box_conditioned_cpu.py"
+# the track's mixin (tspsis.cli.predict applies the same file for --boxes) and its CPU sizing (mmdet's token: 1 x 16
+# images; the iterations are the profile's, --max-iters, and name the run: tspsis.engine.runner.composed_name)
+BOX_TRACK_MIXIN, _BOX_TRACK_CPU = "_base_/tracks/box-conditioned.py", "_base_/schedules/box-cpu_1xb16.py"
 # {setting} of the synthetic leaf configs: R18 from scratch, sized for a 2-core CPU (`full` adds the one-GPU sizing)
-_SYNTH_SETTING = "r18-scratch_fpn_1xb4-300it_synth"
+_SYNTH_SETTING = "r18-scratch_fpn_synth"  # the schedule is not the leaf's name: its mixins name it
 
 
 def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
@@ -173,7 +175,7 @@ class Profile:
 
 # The CPU profiles run the box-conditioned track: a from-scratch detector cannot be trained on 2 cores in minutes,
 # the mask heads (the paper's subject) can. `full` (GPU) and `coco` run the paper's detector track.
-_CPU_TRACKS = {"detector": (), "box_conditioned": (_BOX_TRACK, _BOX_TRACK_CPU)}
+_CPU_TRACKS = {"detector": (), "box_conditioned": (BOX_TRACK_MIXIN, _BOX_TRACK_CPU)}
 # Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
 # prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
 # is some. demo: a 500-iteration box-conditioned run with one thread, two at a time on 2 CPU cores: median 214 s
@@ -186,10 +188,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("demo-all", _synthetic("demo"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _DEMO_ALL,
             seconds_per_run=214.0, shares_data_of="demo"),
     Profile("full", _synthetic("full"), _SYNTH_SETTING, "detector",
-            {"detector": (), "box_conditioned": (_BOX_TRACK,)},  # box-conditioned: + the one-GPU sizing
-            _FULL, sizing=("_base_/schedules/synth_gpu.py",),
-            needs_gpu="its configs (r18_fpn_gpu_synth) train with AMP on a GPU, 20000 images"),
-    Profile("coco", COCO_2017, "r50_fpn_8xb2-1x_coco", "detector", {"detector": ()}, _COCO,
+            {"detector": (), "box_conditioned": (BOX_TRACK_MIXIN,)},  # box-conditioned: + the one-GPU sizing
+            _FULL, sizing=("_base_/schedules/synth-gpu_1xb16-3000it.py",),
+            needs_gpu="its configs (+synth-gpu_1xb16-3000it) train with AMP on a GPU, 20000 images"),
+    Profile("coco", COCO_2017, "r50_fpn_coco", "detector", {"detector": ()}, _COCO,
             needs_gpu="R50-FPN on COCO 2017 at the paper's schedules, 12 epochs of 118k images per model"),
 )}
 

@@ -1,10 +1,10 @@
 """The registry of the paper's rows: ``METHODS`` maps a row label of the paper's tables to a leaf config under configs/
-(a template with ``{setting}``, the backbone/schedule/data part chosen by the profile: ``Profile.setting``, and
+(a template with ``{setting}``, the backbone/neck/data part chosen by the profile: ``Profile.setting``, and
 ``{direction}``, ``voc2nonvoc`` or ``nonvoc2voc``) plus the mixins of its variant (``configs/_base_/ts_variants/``).
 
 A run's config is ``Method.config(profile, direction, track)``: the leaf, then the variant's mixins, the track's
 (``Profile.track_mixins``: ``detector``, the paper's protocol, adds none; ``box_conditioned`` adds
-``_base_/tracks/box_conditioned.py`` and its CPU sizing) and the profile's hardware sizing (``Profile.sizing``:
+``_base_/tracks/box-conditioned.py`` and its CPU sizing) and the profile's hardware sizing (``Profile.sizing``:
 ``full`` = one GPU), merged in that order (``tspsis.engine.runner.load_config``). Calls that name no track use
 ``Profile.track``. A row whose files do not exist, or that lacks the track, is simply not available
 (``available``); adding a method is one ``Method(...)`` line.
@@ -33,8 +33,10 @@ class ConfigSpec:
 
     @property
     def name(self) -> str:
-        """``<leaf stem>[+<mixin stem>...]``: the run folder's prefix."""
-        return "+".join([self.leaf.stem, *(m.stem for m in self.mixins)])
+        """``<leaf stem>[+<mixin stem>...]`` (``tspsis.engine.runner.composed_name``): what this config trains."""
+        from tspsis.engine.runner import composed_name
+
+        return composed_name(self.leaf, self.mixins)
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -102,16 +104,15 @@ _TS_BOXINST = "boxinst/ts-boxinst_{setting}-{direction}"
 _VARIANT = "_base_/ts_variants/{}.py".format
 # Every class-specific mask head of the box-conditioned track (the Oracle, the student Fs of every "+ ours" row)
 # learns its C-channel logit layer at C x the base rate: each class channel gets ~1/C of the mask-loss gradient
-# (configs/_base_/class_specific/logits_lr.py; chosen on held-out data, README). Not MaskX: its class weights are
+# (configs/_base_/class_specific/logits-lr.py; chosen on held-out data, README). Not MaskX: its class weights are
 # generated from the box head's by a shared transfer function. Not the detector track (the paper's protocol).
-_LOGITS_LR = "_base_/class_specific/logits_lr.py"
+_LOGITS_LR = "_base_/class_specific/logits-lr.py"
 _CLASS_SPECIFIC = dict(track_mixins={"box_conditioned": (_LOGITS_LR,)})
 # Teacher-student rows of the box-conditioned track: the student learns unseen objects from half-way through
 # (measured on held-out data, README "Results"); "ts: no warm-up" is the paper's setting.
 _TS_OPTIONS = dict(track_mixins={"box_conditioned": (_VARIANT("warmup-half"), _LOGITS_LR)})
 # BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned track
-_BOXINST = dict(settings={"coco": "r50_fpn_8xb2-ms-90k_coco"},
-                sizing={"full": ("_base_/schedules/boxinst_synth_gpu.py",)}, tracks=("detector",),
+_BOXINST = dict(sizing={"full": ("_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py",)}, tracks=("detector",),
                 why_not_tracks="detector track only: BoxInst's masks come from dynamic filters that its FCOS head "
                                "predicts per location, not from RoI features, so a given box has no mask head input "
                                "of its own; choosing one location per box would be another model than the paper's")

@@ -8,10 +8,11 @@ A notebook asks for a (method, direction) pair and gets a finished :class:`tspsi
                   work_dir="work_dirs/demo")
     run.metrics["segm"]["unseen"]["AP"]
 
-Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][-seen-<spec>]-<key>``; the key hashes the
-*resolved* config (``tspsis.engine.runner.load_config``, the mixins merged in, so editing any ``_base_`` or mixin
-file changes it, and so does the training seed, ``randomness.seed``), the data root, the size and modification
-time of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
+Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][+<N>it][-seen-<spec>]-<key>`` (what trains:
+``tspsis.engine.runner.composed_name``; ``+<N>it`` when the profile rescales the schedule to N iterations); the
+key hashes the *resolved* config (``tspsis.engine.runner.load_config``, the mixins merged in, so editing any
+``_base_`` or mixin file changes it, and so does the training seed, ``randomness.seed``), the data root, the size
+and modification time of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
 processes (over every node) and a digest of the Python code the training process runs (``tspsis.lab.digest``:
 every tspsis module that ``python -m tspsis.engine.runner`` can import; not the notebooks, tables or figures).
 Several notebooks asking for the same run share one training; a finished run is not trained again
@@ -149,7 +150,7 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``), on each of ``nodes`` machines.
     mixins: config files (paths under configs/, or absolute) merged after the row's own: a variant of your own.
     """
-    from tspsis.engine.runner import load_config
+    from tspsis.engine.runner import composed_name, load_config
 
     track = PROFILES[profile].track if track is None and profile in PROFILES else track
     spec = config(method, direction, profile, track)
@@ -185,7 +186,7 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
                            "seen": seen, "processes": max(gpus, 1) * nodes, "code": code,
                            "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
-    name = spec.name + (f"-seen-{seen}" if seen else "") + f"-{key}"
+    name = composed_name(spec.leaf, spec.mixins, iters) + (f"-seen-{seen}" if seen else "") + f"-{key}"
     return Experiment(method, direction, profile, spec.leaf, Path(work_dir).resolve() / name, data_root, iters, seen,
                       gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code, nodes=nodes,
                       pretrained=pretrained)

@@ -14,7 +14,7 @@ the same; only strides change (parameters stay the same objects, so the optimize
 
 Only worth it where the processor has bf16 arithmetic (AVX-512 ``avx512_bf16`` or AMX ``amx_bf16``): elsewhere bf16
 is emulated and slower than fp32, so the wrapper falls back to fp32 and says so in one line (:func:`bf16_support`).
-Config (the CPU sizing mixin, ``configs/_base_/schedules/box_conditioned_cpu.py``)::
+Config (the CPU sizing mixin, ``configs/_base_/schedules/box-cpu_1xb16.py``)::
 
     optim_wrapper = dict(type='CPUBF16OptimWrapper', enabled='auto', channels_last=True)  # enabled: 'auto'|True|False
 """

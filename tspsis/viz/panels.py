@@ -46,7 +46,8 @@ def _load_run_model(run):
     from tspsis.core.checkpoint import install_mmengine_loader
 
     install_mmengine_loader()
-    config = Path(run.work_dir) / Path(run.metrics["run"]["config"]).name  # the resolved config mmengine dumped
+    meta = run.metrics["run"]  # the resolved config mmengine dumped (runs before dumped_config: named as the leaf)
+    config = Path(run.work_dir) / (meta.get("dumped_config") or Path(meta["config"]).name)
     model = init_detector(str(config), str(run.checkpoint), device="cpu")
     return model, Compose(get_test_pipeline_cfg(model.cfg))
 

@@ -5,7 +5,7 @@
 # R18 here starts from scratch with 4 images per batch: at lr 0.02 it diverged (loss NaN right after the
 # warm-up), so lr is 0.01 and gradients are clipped.
 # A child that changes max_iters must also set param_scheduler and the checkpoint interval (built from it here);
-# `tspsis train --max-iters N` rescales all three. One GPU instead: the mixin ./synth_gpu.py.
+# `tspsis train --max-iters N` rescales all three. One GPU instead: the mixin ./synth-gpu_1xb16-3000it.py.
 _base_ = '../default_runtime.py'
 
 max_iters = 300

@@ -15,11 +15,10 @@ track, only the RoIs differ.
   each detection's score is the mask's mean foreground probability (:func:`mask_scores`), so COCO AP ranks
   masks by the head's own confidence. The box AP of this track is trivially ~100 and means nothing.
 
-Config: ``configs/_base_/tracks/box_conditioned.py`` is the mixin that turns a two-stage model into this track.
+Config: ``configs/_base_/tracks/box-conditioned.py`` is the mixin that turns a two-stage model into this track.
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 from mmengine.model import BaseModule
