@@ -20,7 +20,7 @@ import numpy as np
 
 from tspsis.core.io import read_json
 from tspsis.viz.palette import instance_colour
-from tspsis.viz.panels import _empty_figure, _load_image, _load_run_model, _mask
+from tspsis.viz.panels import _empty_figure, _load_image, _load_run_model, _mask, _through_network
 
 __all__ = ["detections_by_image", "draw_cams", "draw_image_grid", "draw_object_grid", "match_detection",
            "object_ious", "opmask_cams", "pick_objects"]
@@ -210,12 +210,7 @@ def opmask_cams(run, dataset: Mapping, image_dir: str | os.PathLike, objects: Se
     with torch.no_grad():
         for ann in objects:
             image = images[ann["image_id"]]
-            data = pipeline(dict(img_path=str(Path(image_dir) / image["file_name"]), img_id=image["id"]))
-            batch = model.data_preprocessor({"inputs": [data["inputs"]], "data_samples": [data["data_samples"]]})
-            feats = model.extract_feat(batch["inputs"])
-            scale_x, scale_y = data["data_samples"].metainfo["scale_factor"]
-            x, y, w, h = ann["bbox"]
-            box = torch.tensor([[x * scale_x, y * scale_y, (x + w) * scale_x, (y + h) * scale_y]])
+            _, _, feats, box = _through_network(model, pipeline, image_dir, image, ann)
             box_feats = extractor(feats[:extractor.num_inputs], bbox2roi([box]))
             head = model.roi_head.bbox_head
             cam = head.cam_for_labels(head.features(box_feats), torch.tensor([labels[ann["category_id"]]]))

@@ -52,6 +52,22 @@ def _load_run_model(run):
     return model, Compose(get_test_pipeline_cfg(model.cfg))
 
 
+def _through_network(model, pipeline, image_dir: str | os.PathLike, image: Mapping, ann: Mapping):
+    """One image through a run's test pipeline, data preprocessor and backbone + neck, and one object's box on it.
+
+    Returns (data: the pipeline's output, batch: the preprocessor's, feats: ``extract_feat``'s levels, box: (1, 4)
+    the object's ground-truth box xyxy scaled to the network input).
+    """
+    import torch
+
+    data = pipeline(dict(img_path=str(Path(image_dir) / image["file_name"]), img_id=image["id"]))
+    batch = model.data_preprocessor({"inputs": [data["inputs"]], "data_samples": [data["data_samples"]]})
+    scale_x, scale_y = data["data_samples"].metainfo["scale_factor"]
+    x, y, w, h = ann["bbox"]
+    box = torch.tensor([[x * scale_x, y * scale_y, (x + w) * scale_x, (y + h) * scale_y]])
+    return data, batch, model.extract_feat(batch["inputs"]), box
+
+
 COMPARED_POST_PROCESSING = ("threshold", "crf", "interact")  # r(.) of Sec. 4.2, shown side by side
 
 
@@ -83,17 +99,12 @@ def teacher_student_panels(run, dataset: Mapping, image_dir: str | os.PathLike, 
     with torch.no_grad():
         for ann in objects:
             image = images[ann["image_id"]]
-            data = pipeline(dict(img_path=str(Path(image_dir) / image["file_name"]), img_id=image["id"]))
-            batch = model.data_preprocessor({"inputs": [data["inputs"]], "data_samples": [data["data_samples"]]})
-            feats = model.extract_feat(batch["inputs"])
+            data, batch, feats, box = _through_network(model, pipeline, image_dir, image, ann)
             resized = data["data_samples"].metainfo["img_shape"]
             padded = tuple(batch["inputs"].shape[-2:])
             others = [a for a in dataset["annotations"] if a["image_id"] == image["id"] and a["category_id"] in seen]
             seen_masks = InstanceData(masks=BitmapMasks(_in_input_frame(others, image, resized, padded), *padded),
                                       has_mask=torch.ones(len(others), dtype=torch.bool))
-            scale_x, scale_y = data["data_samples"].metainfo["scale_factor"]
-            x, y, w, h = ann["bbox"]
-            box = torch.tensor([[x * scale_x, y * scale_y, (x + w) * scale_x, (y + h) * scale_y]])
             inputs = dict(x=feats, boxes=box, img_idx=torch.zeros(1, dtype=torch.long),
                           labels=torch.tensor([labels[ann["category_id"]]]),
                           seen_union=seen_union_masks([seen_masks]),
