@@ -1,12 +1,13 @@
 """Are two work dirs' runs number for number the same? The check of a number-neutral change.
 
-    python scripts/compare_metrics.py BEFORE_WORK_DIR AFTER_WORK_DIR [--out docs/number_neutral.md]
+    python scripts/compare_metrics.py BEFORE_WORK_DIR AFTER_WORK_DIR [--subset] [--out docs/number_neutral.md]
 
 Runs are matched by what they trained (``experiment.json``: method, direction, seed, seen split, iterations), not by
 folder name, so a renamed config or a new code digest still pairs them. For each pair every test metric of
 ``metrics.json`` (the ``bbox``, ``segm`` and ``flat`` blocks, every value, nested) must be equal; timing and
 provenance (the ``run`` and ``meta`` blocks: wall seconds, paths) are not results and are not compared. Prints one
-line per pair and a verdict; exits 1 when a pair differs or a run has no partner.
+line per pair and a verdict; exits 1 when a pair differs or a run has no partner (``--subset``: AFTER re-ran some
+of BEFORE's runs; BEFORE's others are listed, not failed).
 """
 from __future__ import annotations
 
@@ -42,14 +43,14 @@ def differences(before: object, after: object, path: str = "") -> list[str]:
     return [] if before == after else [path]
 
 
-def compare(before_dir: Path, after_dir: Path) -> tuple[list[str], bool]:
+def compare(before_dir: Path, after_dir: Path, subset: bool = False) -> tuple[list[str], bool]:
     before, after = runs(before_dir), runs(after_dir)
     lines = [f"before: {before_dir}", f"after:  {after_dir}", "",
              "| " + " | ".join(IDENTITY) + " | metrics compared | differing |", "|" + "---|" * (len(IDENTITY) + 2)]
     same = True
     for identity in sorted(set(before) | set(after)):
         if identity not in before or identity not in after:
-            same = False
+            same &= subset and identity in before
             lines.append("| " + " | ".join(identity) + f" | — | only {'before' if identity in before else 'after'} |")
             continue
         old, new = (json.loads((runs_[identity] / "metrics.json").read_text()) for runs_ in (before, after))
@@ -65,9 +66,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
+    parser.add_argument("--subset", action="store_true", help="AFTER holds some of BEFORE's runs, re-run")
     parser.add_argument("--out", type=Path, help="also write the report here (markdown)")
     args = parser.parse_args()
-    lines, same = compare(args.before, args.after)
+    lines, same = compare(args.before, args.after, args.subset)
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.out:

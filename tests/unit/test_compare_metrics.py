@@ -41,6 +41,17 @@ def test_one_differing_value_or_a_missing_partner_fails(tmp_path):
     write_run(tmp_path / "before", "c", "Mask R-CNN", 2, 19.0, wall=1.0)
     lines, same = compare_metrics.compare(tmp_path / "before", tmp_path / "after")
     assert any("only before" in line for line in lines)
+    assert not compare_metrics.compare(tmp_path / "before", tmp_path / "after", subset=True)[1]  # still "a" differs
+
+
+def test_subset_lets_before_have_more_runs_but_not_after(tmp_path):
+    write_run(tmp_path / "before", "a", "Oracle", 0, 41.25, wall=1.0)
+    write_run(tmp_path / "before", "b", "Oracle", 1, 40.0, wall=1.0)
+    write_run(tmp_path / "after", "a2", "Oracle", 0, 41.25, wall=9.0)
+    assert compare_metrics.compare(tmp_path / "before", tmp_path / "after", subset=True)[1]
+    assert not compare_metrics.compare(tmp_path / "before", tmp_path / "after")[1]
+    write_run(tmp_path / "after", "c", "Mask R-CNN", 0, 19.0, wall=1.0)
+    assert not compare_metrics.compare(tmp_path / "before", tmp_path / "after", subset=True)[1]
 
 
 def test_two_runs_of_one_row_cannot_be_paired(tmp_path):
