@@ -24,7 +24,7 @@ $(SETUP_DONE): pyproject.toml scripts/install_mmcv.py
 test: setup  ## the test suite (what CI runs)
 	$(PY) -m pytest
 
-demo: setup  ## the main job: run-notebooks --profile demo (about an hour on 2 cores)
+demo: setup  ## the main job: run-notebooks --profile demo (about 80 minutes on 2 cores)
 	$(PY) -m tspsis run-notebooks --profile demo
 
 doctor: setup  ## check torch, mmcv ops, mmdet and the kernels
