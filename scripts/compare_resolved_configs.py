@@ -24,17 +24,18 @@ PLUGIN_IMPORTS = {"tspsis.models": "tspsis.plugin"}  # the plugin's import path 
 
 
 def _registry():
-    """(registry module, load_config, profile -> Schedule) of this tree, in either layout."""
+    """(registry module, load_config, profile -> Schedule, configs folder) of this tree, in either layout."""
     try:
         from tspsis import lab as e
         from tspsis.engine.runner import load_config
+        from tspsis.lab.registry import CONFIGS
 
-        return e, load_config, lambda profile: e.PROFILES[profile].schedule
+        return e, load_config, lambda profile: e.PROFILES[profile].schedule, CONFIGS
     except ImportError:  # a tree before the layers
         from tspsis import experiments as e
         from tspsis.runner import load_config
 
-        return e, load_config, lambda profile: e.SCHEDULES[profile]
+        return e, load_config, lambda profile: e.SCHEDULES[profile], e.CONFIGS
 
 
 def _normalised(cfg: dict) -> dict:
@@ -45,7 +46,7 @@ def _normalised(cfg: dict) -> dict:
 
 
 def dump(profile: str, out: str) -> int:
-    e, load_config, schedule_of = _registry()
+    e, load_config, schedule_of, configs = _registry()
     rows = {}
     for label in [*e.METHODS, e.PRETRAINING.label]:
         for track in e.TRACKS:
@@ -63,8 +64,8 @@ def dump(profile: str, out: str) -> int:
                 cfg = load_config(str(spec.leaf), "WORK_DIR", list(schedule.cfg_options), "/DATA_ROOT", iters,
                                   mixins=[str(m) for m in spec.mixins], seed=0)
                 rows[f"{label} | {profile} | {track} | {direction}"] = dict(
-                    leaf=str(spec.leaf.relative_to(e.CONFIGS)),
-                    mixins=[str(m.relative_to(e.CONFIGS)) for m in spec.mixins], iters=iters,
+                    leaf=str(spec.leaf.relative_to(configs)),
+                    mixins=[str(m.relative_to(configs)) for m in spec.mixins], iters=iters,
                     cfg=_normalised(json.loads(json.dumps(cfg.to_dict(), sort_keys=True, default=str))))
     with gzip.open(out, "wt") as f:
         json.dump(rows, f)
