@@ -16,22 +16,22 @@ import json
 import sys
 from pathlib import Path
 
+from tspsis.lab.records import run_records
+
 RESULT_BLOCKS = ("bbox", "segm", "flat")
 IDENTITY = ("method", "direction", "seed", "seen", "max_iters")
 
 
-def runs(work_dir: Path) -> dict[tuple, Path]:
-    """identity -> run folder of every run under work_dir that has metrics; two runs of one identity (the same row
-    trained with other options, as in a held-out study) cannot be paired, and stop the comparison."""
-    found: dict[tuple, Path] = {}
-    for experiment_path in sorted(work_dir.glob("*/experiment.json")):
-        if (experiment_path.parent / "metrics.json").exists():
-            experiment = json.loads(experiment_path.read_text())
-            identity = tuple(str(experiment.get(key)) for key in IDENTITY)
-            if identity in found:
-                sys.exit(f"{work_dir}: {found[identity].name} and {experiment_path.parent.name} are the same row "
-                         f"({', '.join(identity)}); compare work dirs with one run per row")
-            found[identity] = experiment_path.parent
+def runs(work_dir: Path) -> dict[tuple, tuple[Path, dict]]:
+    """identity -> (run folder, metrics) of every run under work_dir that has metrics; two runs of one identity (the
+    same row trained with other options, as in a held-out study) cannot be paired, and stop the comparison."""
+    found: dict[tuple, tuple[Path, dict]] = {}
+    for folder, experiment, metrics in run_records(work_dir):
+        identity = tuple(str(experiment.get(key)) for key in IDENTITY)
+        if identity in found:
+            sys.exit(f"{work_dir}: {found[identity][0].name} and {folder.name} are the same row "
+                     f"({', '.join(identity)}); compare work dirs with one run per row")
+        found[identity] = folder, metrics
     return found
 
 
@@ -53,7 +53,7 @@ def compare(before_dir: Path, after_dir: Path, subset: bool = False) -> tuple[li
             same &= subset and identity in before
             lines.append("| " + " | ".join(identity) + f" | — | only {'before' if identity in before else 'after'} |")
             continue
-        old, new = (json.loads((runs_[identity] / "metrics.json").read_text()) for runs_ in (before, after))
+        old, new = before[identity][1], after[identity][1]
         diff = [d for block in RESULT_BLOCKS for d in differences(old.get(block), new.get(block), block)]
         count = sum(len(json.dumps(old.get(block))) > 4 for block in RESULT_BLOCKS)
         same &= not diff

@@ -9,25 +9,20 @@ the notebooks format them (``tspsis.viz.tables.Stat``). Runs on another seen spl
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from tspsis.core.paper import DIRECTIONS
+from tspsis.lab.records import run_records
 from tspsis.viz.tables import DIRECTION_TITLES, Stat, format_stat
 
 
 def values(work_dir: Path, metric: str) -> dict[tuple[str, str], dict[int, float]]:
     """(method, direction) -> {seed: value of the dotted `metric`} of every finished run under work_dir."""
     found: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for metrics_path in sorted(work_dir.glob("*/metrics.json")):
-        experiment_path = metrics_path.parent / "experiment.json"
-        if not experiment_path.exists():
-            continue
-        experiment = json.loads(experiment_path.read_text())
+    for _, experiment, value in run_records(work_dir):
         if experiment.get("seen"):
             continue
-        value = json.loads(metrics_path.read_text())
         for key in metric.split("."):
             value = value.get(key) if isinstance(value, dict) else None
         if value is not None:

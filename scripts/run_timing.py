@@ -11,24 +11,20 @@ with their wall seconds and no s/it.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
+
+from tspsis.lab.records import run_records
 
 
 def timings(work_dir: Path) -> dict[str, list[tuple[float, float | None]]]:
     """method -> [(wall seconds, median s/it or None)] of every finished run under work_dir."""
     rows: dict[str, list[tuple[float, float | None]]] = defaultdict(list)
-    for metrics_path in sorted(work_dir.glob("*/metrics.json")):
-        experiment_path = metrics_path.parent / "experiment.json"
-        if not experiment_path.exists():
-            continue
-        run = json.loads(metrics_path.read_text()).get("run", {})
-        if not run.get("complete") or run.get("wall_seconds_total") is None:
-            continue
-        method = json.loads(experiment_path.read_text())["method"]
-        rows[method].append((float(run["wall_seconds_total"]), run.get("iter_time_median")))
+    for _, experiment, metrics in run_records(work_dir):
+        run = metrics.get("run", {})
+        if run.get("complete") and run.get("wall_seconds_total") is not None:
+            rows[experiment["method"]].append((float(run["wall_seconds_total"]), run.get("iter_time_median")))
     return rows
 
 

@@ -9,7 +9,6 @@ synthetic data, its generator settings in ``tspsis.core.synth.PROFILES``).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import REPO_ROOT
 from tspsis.engine.launch import DeviceError, resolve_gpus
+from tspsis.lab.records import run_records
 
 __all__ = ["BOX_TRACK_MIXIN", "PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
            "default_data_root", "default_work_dir", "estimate_seconds", "get_profile", "require_device",
@@ -222,16 +222,9 @@ def require_device(profile: str, gpus: int | None = None) -> int:
 def estimate_seconds(profile: str, work_dir: str | Path | None = None) -> tuple[float | None, str]:
     """Seconds one training run of ``profile`` takes, and where the number comes from: the median
     ``run.wall_seconds_total`` of the finished runs of that profile in ``work_dir``, else ``Profile.seconds_per_run``."""
-    measured = []
-    for experiment in Path(work_dir).glob("*/experiment.json") if work_dir else ():
-        try:
-            if json.loads(experiment.read_text()).get("profile") != profile:
-                continue
-            seconds = json.loads((experiment.parent / "metrics.json").read_text())["run"].get("wall_seconds_total")
-        except (OSError, ValueError, KeyError):
-            continue
-        if seconds:
-            measured.append(float(seconds))
+    measured = [float(seconds) for _, experiment, metrics in (run_records(work_dir) if work_dir else ())
+                if experiment.get("profile") == profile
+                and (seconds := metrics.get("run", {}).get("wall_seconds_total"))]
     if measured:
         measured.sort()
         return measured[len(measured) // 2], f"median of {len(measured)} finished {profile} runs here"

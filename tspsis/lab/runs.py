@@ -45,6 +45,7 @@ from tspsis.engine.launch import Run, completed_run, train
 from tspsis.lab import digest, registry
 from tspsis.lab.data import SEEN_OF, ensure_split
 from tspsis.lab.profiles import PROFILES, estimate_seconds, get_profile, source_names
+from tspsis.lab.records import EXPERIMENT_FILE
 from tspsis.lab.registry import PRETRAINING, ConfigSpec, _method, config
 
 __all__ = ["Experiment", "PRETRAINING", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
@@ -96,7 +97,7 @@ class Experiment:
         if self.seen is not None:
             ensure_split(self.data_root / "annotations", source_names(self.profile)[0], self.seen)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.work_dir / "experiment.json", {
+        write_json_atomic(self.work_dir / EXPERIMENT_FILE, {
             "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
             "config": str(self.config), "mixins": [str(m) for m in self.mixins], "data_root": str(self.data_root),
             "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "nodes": self.nodes, "seed": self.seed,

@@ -449,7 +449,7 @@ class TeacherStudentRoIHead(PartialRoIHead):
         x: the detector's features (``extract_feat``); boxes: (P, 4) xyxy ground-truth boxes in the network
         input's pixels; img_idx: (P,) image of each box in the batch; labels: (P,) class l of each object;
         seen_union: (B, H, W) bool, per image the union of its seen-category masks in the same frame
-        (:func:`~tspsis.models.pseudo_labeler.seen_union_masks`); images: (B, 3, H, W) RGB [0, 255] in the same
+        (:func:`~tspsis.plugin.utils.partial_supervision.seen_union_masks`); images: (B, 3, H, W) RGB [0, 255] in the same
         frame (needed for r = CRF; gives ``crops``); pseudo_labeler: another PseudoLabeler config to compare
         r(.)s (default: the head's own, the one training used).
         """

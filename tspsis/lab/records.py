@@ -1,0 +1,31 @@
+"""What a work dir keeps of each run: ``experiment.json`` (what trained: method, direction, profile, seed, seen split,
+iterations, config, key; written by :mod:`tspsis.lab.runs` before training) beside the runner's ``metrics.json``
+(what it measured, and the ``run`` block: completion, wall seconds, seconds per iteration).
+
+:func:`run_records` walks a work dir once for everything that reads these pairs: the time estimate before training
+(``estimate_seconds``) and the scripts that tabulate or compare runs (``scripts/run_timing.py``,
+``scripts/metric_table.py``, ``scripts/compare_metrics.py``).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from tspsis.engine.runner import METRICS_FILE
+
+__all__ = ["EXPERIMENT_FILE", "run_records"]
+
+EXPERIMENT_FILE = "experiment.json"
+
+
+def run_records(work_dir: str | Path) -> Iterator[tuple[Path, dict, dict]]:
+    """(run folder, experiment record, metrics) of every run folder directly under ``work_dir`` that has both
+    files, in folder-name order; a folder whose files cannot be read or parsed (a run still starting) is skipped."""
+    for experiment_path in sorted(Path(work_dir).glob(f"*/{EXPERIMENT_FILE}")):
+        try:
+            experiment = json.loads(experiment_path.read_text())
+            metrics = json.loads((experiment_path.parent / METRICS_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        yield experiment_path.parent, experiment, metrics
