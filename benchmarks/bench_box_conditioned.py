@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 import tspsis.plugin  # noqa: F401  (registers the plugin)
 from tspsis import lab as experiments
-from tspsis.engine.runner import load_config
+from tspsis.engine.config import load_config
 
 METHODS = ("Mask R-CNN", "Mask R-CNN + ours", "ts: CRF", "ts: interact", "ts: deeper teacher",
            "ts: high-res teacher", "Oracle", "MaskX R-CNN", "CPMask", "OPMask", "OPMask + ours")

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 import tspsis.plugin  # noqa: F401  (registers the plugin)
 from tspsis.core.synth import generate
-from tspsis.engine.runner import load_config
+from tspsis.engine.config import load_config
 from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -6,7 +6,7 @@ sizing / tracks as mixins): snapshot, then compare.
         {file name: resolved config dict} as gzipped JSON (done once, before the move; committed).
     python scripts/check_config_moves.py check [--snapshot ...] [-v]
         resolves every old experiment the new way, leaf + mixins (``MOVES``, through
-        ``tspsis.engine.runner.load_config``), and compares it with the snapshot after the documented renames
+        ``tspsis.engine.config.load_config``), and compares it with the snapshot after the documented renames
         (``renamed``). Also checks that ``tspsis.lab.METHODS`` resolves each row that the old registry
         mapped to an old file to that same leaf + mixins (detector track). Exit status 1 on any difference.
 
@@ -149,7 +149,7 @@ def _fixed(resolved: dict) -> dict:
 
 
 def resolve_new(leaf: str, mixins: tuple[str, ...]) -> dict:
-    from tspsis.engine.runner import load_config
+    from tspsis.engine.config import load_config
 
     cfg = load_config(str(CONFIGS / leaf), "WORK_DIR", [], mixins=[str(CONFIGS / m) for m in mixins])
     return normalise(cfg.to_dict())

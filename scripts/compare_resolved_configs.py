@@ -27,7 +27,7 @@ def _registry():
     """(registry module, load_config, profile -> Schedule, configs folder) of this tree, in either layout."""
     try:
         from tspsis import lab as e
-        from tspsis.engine.runner import load_config
+        from tspsis.engine.config import load_config
         from tspsis.lab.registry import CONFIGS
 
         return e, load_config, lambda profile: e.PROFILES[profile].schedule, CONFIGS

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tspsis import lab, viz
-from tspsis.engine.launch import completed_run, metrics_file_of_test, test
+from tspsis.engine.launch import test
+from tspsis.engine.work_dir import completed_run, metrics_file_of_test
 from tspsis.viz.tables import over_seeds
 
 TEACHER = "model.roi_head.test_mask_head=teacher"  # the same checkpoint, its teacher Ft predicting
@@ -36,8 +37,7 @@ def _record(metrics: dict) -> dict:
 def _teacher_record(experiment: lab.Experiment) -> dict:
     run = completed_run(experiment.work_dir)
     tested = completed_run(run.work_dir, metrics_file_of_test("teacher")) or test(
-        experiment.config, run.checkpoint, run.work_dir, gpus=0, data_root=experiment.data_root,
-        cfg_options=[*experiment.cfg_options, TEACHER], name="teacher", mixins=experiment.mixins)
+        experiment.request.test_of([TEACHER]), run.checkpoint, run.work_dir, gpus=0, name="teacher")
     return _record(tested.metrics)
 
 

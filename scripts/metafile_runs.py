@@ -5,7 +5,7 @@ the whole composition").
 
 For every model of ``configs/*/metafile.yml`` (a leaf), ``Metadata.Runs`` lists the rows of
 ``tspsis.lab.METHODS`` that train it in the demo, full and coco profiles (their default track), each by
-the name of what trains: ``tspsis.engine.runner.composed_name`` of leaf + mixins + the profile's iterations, the name of
+the name of what trains: ``tspsis.engine.config.composed_name`` of leaf + mixins + the profile's iterations, the name of
 its run folder (``-<key>`` added) and of the resolved config dumped there. ``--check``: exit 1 if a metafile is
 not current (tests/unit/test_config_names.py).
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("demo", "full", "coco")
-HEADER = "      Runs:  # row, profile: the name of what trains (tspsis.engine.runner.composed_name)"
+HEADER = "      Runs:  # row, profile: the name of what trains (tspsis.engine.config.composed_name)"
 
 
 def runs_of(leaf: Path) -> dict[str, str]:
     """{"<row>, <profile>": composed name} of every registry row whose leaf is ``leaf``."""
     from tspsis import lab as e
-    from tspsis.engine.runner import composed_name
+    from tspsis.engine.config import composed_name
 
     out = {}
     for profile in PROFILES:

@@ -168,12 +168,12 @@ def config_file(config: str | Path) -> Path:
 
 def load_config(config: str | Path, mixins: Sequence[str | Path] = ()):
     """The mmengine Config of `config` (a path, a path under configs/ or a file name under configs/) with `mixins`
-    (the same) merged over it in order as `tspsis train --mixin` does (tspsis.engine.runner.merge_mixin), mmdet's modules
+    (the same) merged over it in order as `tspsis train --mixin` does (tspsis.engine.config.merge_mixin), mmdet's modules
     registered and the backbone's pretrained init_cfg dropped (no ImageNet download in tests)."""
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
 
-    from tspsis.engine.runner import merge_mixin
+    from tspsis.engine.config import merge_mixin
 
     register_all_modules()
     cfg = Config.fromfile(str(config_file(config)))

@@ -17,7 +17,7 @@ pytest.importorskip("mmdet")
 from mmengine.config import Config  # noqa: E402
 
 from tspsis import lab as experiments  # noqa: E402
-from tspsis.engine.runner import merge_mixin  # noqa: E402
+from tspsis.engine.config import merge_mixin  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -63,7 +63,7 @@ def _leaf(path: Path) -> Config:
 
 
 def resolve(spec: experiments.ConfigSpec) -> Config:
-    """The config of a ConfigSpec as tspsis.engine.runner.load_config builds it (each leaf parsed once per session)."""
+    """The config of a ConfigSpec as tspsis.engine.config.load_config builds it (each leaf parsed once per session)."""
     cfg = copy.deepcopy(_leaf(spec.leaf))
     for mixin in spec.mixins:
         merge_mixin(cfg, mixin)

@@ -156,9 +156,9 @@ def test_two_nodes_train_on_halves_of_the_data_and_one_process_resumes(data_root
 SLURM_TASK = """
 import os, types
 import torch
-from tspsis.engine.runner import _init_cpu_distributed
+from tspsis.engine.distributed import init_cpu_distributed
 
-_init_cpu_distributed(types.SimpleNamespace(), "slurm")
+init_cpu_distributed(types.SimpleNamespace(), "slurm")
 total = torch.tensor([torch.distributed.get_rank() + 1])
 torch.distributed.all_reduce(total)
 print(os.environ["RANK"], torch.distributed.get_world_size(), int(total))

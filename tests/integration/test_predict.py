@@ -14,7 +14,7 @@ from pycocotools import mask as mask_util
 
 from tspsis.cli import commands as cli
 from tspsis.cli.predict import predict
-from tspsis.engine.runner import load_config as resolve_config
+from tspsis.engine.config import load_config as resolve_config
 from tspsis.core.splits import write_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -135,7 +135,7 @@ def _runner_test(data_root: Path, checkpoint: Path, gt_file: Path, work_dir: Pat
     """The box-conditioned evaluation: mmengine's test loop on the images of ``gt_file``; its COCO results."""
     from mmengine.runner import Runner
 
-    from tspsis.engine.runner import replace_data_root
+    from tspsis.engine.config import replace_data_root
 
     cfg = resolve_config(str(LEAF), "WORK_DIR", [], mixins=[str(m) for m in MIXINS])
     cfg.merge_from_dict(replace_data_root(cfg.to_dict(), cfg.data_root, str(data_root) + "/"), allow_list_keys=True)

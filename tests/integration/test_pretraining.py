@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tspsis import lab as experiments
-from tspsis.engine.runner import load_config
+from tspsis.engine.config import load_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -1,5 +1,5 @@
 """Config names say what runs (issue 17): leaves named for what is invariant, the sizing mixins for their schedule,
-and one function, ``tspsis.engine.runner.composed_name``, naming what trains (run folder, dumped config, metafiles); the
+and one function, ``tspsis.engine.config.composed_name``, naming what trains (run folder, dumped config, metafiles); the
 box-conditioned track lives in its mixin only (``tspsis.cli.predict.box_conditioned`` merges that file)."""
 import copy
 import importlib.util
@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 from tspsis import lab as experiments
 from tspsis.cli.predict import box_conditioned
-from tspsis.engine.runner import composed_name, load_config
+from tspsis.engine.config import composed_name, load_config
 from tspsis.lab.profiles import BOX_TRACK_MIXIN
 
 REPO = Path(__file__).resolve().parents[2]

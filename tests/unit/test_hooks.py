@@ -1,5 +1,5 @@
 """Checkpoints never half there (tspsis.plugin.hooks.atomic_checkpoint.AtomicCheckpointHook), resume from the newest complete one
-(tspsis.engine.runner.resume_checkpoint) and corrupt files told apart from unsafe ones (tspsis.core.checkpoint)."""
+(tspsis.engine.resume.resume_checkpoint) and corrupt files told apart from unsafe ones (tspsis.core.checkpoint)."""
 import os
 import subprocess
 import sys
@@ -11,7 +11,7 @@ import torch
 
 from tspsis.core.checkpoint import CorruptCheckpointError, check_checkpoint_file, load_checkpoint_file
 from tspsis.plugin.hooks.atomic_checkpoint import FAULT_ENV
-from tspsis.engine.runner import resume_checkpoint
+from tspsis.engine.resume import resume_checkpoint
 
 pytest.importorskip("mmengine")
 

@@ -1,13 +1,15 @@
-"""tspsis.engine.runner: mixins, schedule rescaling and data-root replacement (what `tspsis train` changes in a config)."""
+"""tspsis.engine.config: mixins, schedule rescaling and data-root replacement (what `tspsis train` changes in a config);
+tspsis.engine.work_dir: the names of a test's files."""
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from tspsis.cli import commands as cli
-from tspsis.engine import launch
-from tspsis.engine.runner import (DEFAULT_SEED, METRICS_FILE, ConfigError, default_test_name, load_config,
-                                  metrics_file_of_test, replace_data_root)
+from tspsis.engine.request import RunRequest
+from tspsis.engine.config import DEFAULT_SEED, ConfigError, load_config, replace_data_root
+from tspsis.engine.work_dir import METRICS_FILE, default_test_name, metrics_file_of_test
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BOXINST = CONFIGS / "boxinst" / "psis-boxinst_r18-scratch_fpn_synth-voc2nonvoc.py"
@@ -53,10 +55,11 @@ def test_mixins_merge_in_order_before_cfg_options_and_max_iters(tmp_path):
     assert cfg.model.roi_head.pseudo_labeler.post_process == dict(type="none")  # in order; _delete_ replaces
 
 
-def test_mixins_pass_through_the_launcher_and_the_cli(tmp_path):
-    extra = launch._extra_args(None, ["a=1"], 5, mixins=["configs/x.py", tmp_path / "y.py"])
-    assert extra[:4] == ["--mixin", str(Path("configs/x.py").resolve()), "--mixin", str(tmp_path / "y.py")]
-    assert extra[4:] == ["--max-iters", "5", "--cfg-options", "a=1"]
+def test_mixins_pass_through_the_request_and_the_cli(tmp_path):
+    request = RunRequest("c.py", mixins=("configs/x.py", tmp_path / "y.py"), cfg_options=("a=1",), max_iters=5)
+    assert request.mixins == (Path("configs/x.py").resolve(), tmp_path / "y.py")  # in order, absolute
+    assert RunRequest.from_record(json.loads(json.dumps({**request.__dict__, "config": "c.py"}, default=str))) \
+        == request
     for command in (["train", "c.py", "--work-dir", "w"], ["test", "c.py", "k.pth", "--work-dir", "w"]):
         args = cli.build_parser().parse_args([*command, "--mixin", "m1.py", "--mixin", "m2.py"])
         assert args.mixin == [Path("m1.py"), Path("m2.py")]

@@ -62,19 +62,21 @@ def _placement(args: argparse.Namespace) -> dict:
 
 def _train(args: argparse.Namespace) -> int:
     from tspsis.engine.launch import train
+    from tspsis.engine.request import RunRequest
 
-    run = train(args.config, args.work_dir, gpus=args.gpus, resume=args.resume, cfg_options=args.cfg_options,
-                data_root=args.data_root, max_iters=args.max_iters, seed=args.seed, force=args.force,
-                mixins=args.mixin, load_from=args.load_from, **_placement(args))
+    request = RunRequest(args.config, tuple(args.mixin or ()), tuple(args.cfg_options or ()), args.data_root,
+                         args.max_iters, args.seed, args.load_from)
+    run = train(request, args.work_dir, gpus=args.gpus, resume=args.resume, force=args.force, **_placement(args))
     print(f"checkpoint: {run.checkpoint}\nmetrics: {run.metrics_path}")
     return 0
 
 
 def _test(args: argparse.Namespace) -> int:
     from tspsis.engine.launch import test
+    from tspsis.engine.request import RunRequest
 
-    run = test(args.config, args.checkpoint, args.work_dir, gpus=args.gpus, cfg_options=args.cfg_options,
-               data_root=args.data_root, name=args.name, mixins=args.mixin, **_placement(args))
+    request = RunRequest(args.config, tuple(args.mixin or ()), tuple(args.cfg_options or ()), args.data_root)
+    run = test(request, args.checkpoint, args.work_dir, gpus=args.gpus, name=args.name, **_placement(args))
     print(f"metrics: {run.metrics_path}")
     return 0
 

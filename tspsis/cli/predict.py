@@ -97,7 +97,7 @@ def box_conditioned(cfg):
     its training keys (sampler, pseudo-mask monitor, mask IoU of the evaluator) do not act on a prediction.
     Merging it over a box-conditioned config changes nothing that predicts."""
     from tspsis.core.paths import CONFIGS
-    from tspsis.engine.runner import merge_mixin
+    from tspsis.engine.config import merge_mixin
     from tspsis.lab.profiles import BOX_TRACK_MIXIN
 
     merge_mixin(cfg, CONFIGS / BOX_TRACK_MIXIN)
@@ -307,7 +307,7 @@ def predict(config: str | os.PathLike, checkpoint: str | os.PathLike, inputs: Se
             boxes: str | os.PathLike | None = None, device: str | None = None,
             data_root: str | os.PathLike | None = None, progress: bool = True) -> PredictRun:
     """Predict ``inputs`` (images / folders) and write ``out_dir``'s files (see the module docstring)."""
-    from tspsis.engine.runner import load_config
+    from tspsis.engine.config import load_config
 
     for path in (config, *mixins):
         if not Path(path).is_file():

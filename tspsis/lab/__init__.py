@@ -1,6 +1,6 @@
 """The lab layer: the paper's experiments as cached training runs, for the notebooks (docs/DESIGN.md, "Layers").
 
-A notebook asks for a (method, direction) pair and gets a finished :class:`tspsis.engine.launch.Run`::
+A notebook asks for a (method, direction) pair and gets a finished :class:`tspsis.engine.work_dir.Run`::
 
     from tspsis import lab
     ctx = lab.Context.create("03_main_results", "demo")

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tspsis.core.paths import REPO_ROOT
-from tspsis.engine.launch import Run, completed_run, metrics_file_of_test, test
+from tspsis.engine.launch import test
+from tspsis.engine.work_dir import Run, completed_run, metrics_file_of_test
 from tspsis.lab.data import prepare_data
 from tspsis.lab.notebooks import prepare_kernel
 from tspsis.lab.profiles import Schedule, default_work_dir, get_profile, require_device
@@ -144,9 +145,8 @@ class Context:
             experiment = resolve(method, direction, profile=self.profile, data_root=self.data_root,
                                  work_dir=self.work_dir, gpus=self.gpus, seed=seed, nodes=self.nodes)
             tested = completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
-                experiment.config, trained.checkpoint, trained.work_dir, gpus=self.gpus, data_root=self.data_root,
-                cfg_options=[*experiment.cfg_options, *cfg_options], name=name, mixins=experiment.mixins,
-                nodes=self.nodes)
+                experiment.request.test_of(cfg_options), trained.checkpoint, trained.work_dir, gpus=self.gpus,
+                name=name, nodes=self.nodes)
             records.append(tested.metrics[iou_type][record])
         return over_seeds(records, seeds)
 

@@ -27,7 +27,7 @@ __all__ = ["BOX_TRACK_MIXIN", "PROFILES", "TRACKS", "DataSource", "Profile", "Sc
 # defined on the synthetic data only.
 TRACKS: tuple[str, ...] = ("detector", "box_conditioned")
 # the track's mixin (tspsis.cli.predict applies the same file for --boxes) and its CPU sizing (mmdet's token: 1 x 16
-# images; the iterations are the profile's, --max-iters, and name the run: tspsis.engine.runner.composed_name)
+# images; the iterations are the profile's, --max-iters, and name the run: tspsis.engine.config.composed_name)
 BOX_TRACK_MIXIN, _BOX_TRACK_CPU = "_base_/tracks/box-conditioned.py", "_base_/schedules/box-cpu_1xb16.py"
 # {setting} of the synthetic leaf configs: R18 from scratch, sized for a 2-core CPU (`full` adds the one-GPU sizing)
 _SYNTH_SETTING = "r18-scratch_fpn_synth"  # the schedule is not the leaf's name: its mixins name it

@@ -5,7 +5,7 @@
 A run's config is ``Method.config(profile, direction, track)``: the leaf, then the variant's mixins, the track's
 (``Profile.track_mixins``: ``detector``, the paper's protocol, adds none; ``box_conditioned`` adds
 ``_base_/tracks/box-conditioned.py`` and its CPU sizing) and the profile's hardware sizing (``Profile.sizing``:
-``full`` = one GPU), merged in that order (``tspsis.engine.runner.load_config``). Calls that name no track use
+``full`` = one GPU), merged in that order (``tspsis.engine.config.load_config``). Calls that name no track use
 ``Profile.track``. A row whose files do not exist, or that lacks the track, is simply not available
 (``available``); adding a method is one ``Method(...)`` line.
 """
@@ -25,7 +25,7 @@ __all__ = ["CONFIGS", "METHODS", "PRETRAINING", "ConfigSpec", "Method", "availab
 
 @dataclass(frozen=True)
 class ConfigSpec:
-    """A run's config: a leaf config file and the mixins merged over it, in order (``tspsis.engine.runner.load_config``;
+    """A run's config: a leaf config file and the mixins merged over it, in order (``tspsis.engine.config.load_config``;
     ``tspsis train LEAF --mixin M1 --mixin M2 ...`` on the command line)."""
 
     leaf: Path
@@ -33,8 +33,8 @@ class ConfigSpec:
 
     @property
     def name(self) -> str:
-        """``<leaf stem>[+<mixin stem>...]`` (``tspsis.engine.runner.composed_name``): what this config trains."""
-        from tspsis.engine.runner import composed_name
+        """``<leaf stem>[+<mixin stem>...]`` (``tspsis.engine.config.composed_name``): what this config trains."""
+        from tspsis.engine.config import composed_name
 
         return composed_name(self.leaf, self.mixins)
 

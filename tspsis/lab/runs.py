@@ -1,7 +1,7 @@
 """The paper's experiments as cached training runs: resolve a row of the registry for a profile into a run (config,
 options, key, folder), train it once, share it.
 
-A notebook asks for a (method, direction) pair and gets a finished :class:`tspsis.engine.launch.Run`::
+A notebook asks for a (method, direction) pair and gets a finished :class:`tspsis.engine.work_dir.Run`::
 
     data = lab.prepare_data("demo", "data/synth/demo")
     run = lab.run("Mask R-CNN + ours", "voc2nonvoc", profile="demo", data_root=data["root"],
@@ -9,14 +9,14 @@ A notebook asks for a (method, direction) pair and gets a finished :class:`tspsi
     run.metrics["segm"]["unseen"]["AP"]
 
 Cache: a run lives in ``WORK_DIR/<config stem>[+<mixin stem>...][+<N>it][-seen-<spec>]-<key>`` (what trains:
-``tspsis.engine.runner.composed_name``; ``+<N>it`` when the profile rescales the schedule to N iterations); the
-key hashes the *resolved* config (``tspsis.engine.runner.load_config``, the mixins merged in, so editing any
+``tspsis.engine.request.RunRequest.name``; ``+<N>it`` when the profile rescales the schedule to N iterations); the
+key hashes the *resolved* config (``tspsis.engine.request.RunRequest.cfg``, the mixins merged in, so editing any
 ``_base_`` or mixin file changes it, and so does the training seed, ``randomness.seed``), the data root, the size
 and modification time of its source annotation files (regenerated data is new data), ``max_iters``, the seen split, the number of
 processes (over every node) and a digest of the Python code the training process runs (``tspsis.lab.digest``:
 every tspsis module that ``python -m tspsis.engine.runner`` can import; not the notebooks, tables or figures).
 Several notebooks asking for the same run share one training; a finished run is not trained again
-(``launch.train`` skips it) and an interrupted one resumes; editing the model code gives new keys, so new runs.
+(``tspsis.engine.launch.train`` skips it) and an interrupted one resumes; editing the model code gives new keys, so new runs.
 ``force=True`` retrains a run in place.
 
 Seeds: ``seed=`` of ``resolve``/``run`` (and ``Context.measure(seeds=...)``) is the training seed; each
@@ -31,6 +31,7 @@ Which config a row runs: ``tspsis.lab.registry``; what a profile runs: ``tspsis.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -41,7 +42,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from tspsis.core.io import write_json_atomic
-from tspsis.engine.launch import Run, completed_run, train
+from tspsis.engine.config import compose, finish
+from tspsis.engine.launch import train
+from tspsis.engine.request import RunRequest
+from tspsis.engine.work_dir import REQUEST_FILE, Run, completed_run
 from tspsis.lab import digest, registry
 from tspsis.lab.data import SEEN_OF, ensure_split
 from tspsis.lab.profiles import PROFILES, estimate_seconds, get_profile, source_names
@@ -51,31 +55,34 @@ from tspsis.lab.registry import PRETRAINING, ConfigSpec, _method, config
 __all__ = ["Experiment", "PRETRAINING", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
 
 _SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
-_PLACEHOLDER_WORK_DIR = "WORK_DIR"  # the resolved config is hashed without the run's own folder
 _PRETRAIN_DIRECTION = "voc2nonvoc"  # boxes and labels of every category: the same data in both directions
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A resolved run: what ``train`` trains and where (see the module docstring for the key)."""
+    """A resolved run: a row of the registry (method, direction, profile, track, seen split) as a ``RunRequest``
+    (what ``train`` composes: config, mixins, options, data root, iterations, training seed, key) and where it
+    trains (see the module docstring for the key)."""
 
     method: str
     direction: str
     profile: str
-    config: Path
+    request: RunRequest
     work_dir: Path
-    data_root: Path
-    max_iters: int | None
     seen: str | None
     gpus: int
-    cfg_options: tuple[str, ...]
-    key: str
-    mixins: tuple[Path, ...] = ()  # merged over `config` in order (ConfigSpec)
     track: str = "detector"
-    seed: int = 0  # training seed (randomness.seed)
     code: str = ""  # code_digest() of the key
     nodes: int = 1  # machines, gpus processes on each (launch.train)
     pretrained: Experiment | None = None  # the shared pre-training this run starts from (its checkpoint)
+
+    config = property(lambda self: self.request.config, doc="the leaf config file")
+    mixins = property(lambda self: self.request.mixins, doc="merged over ``config`` in order (ConfigSpec)")
+    cfg_options = property(lambda self: self.request.cfg_options)
+    data_root = property(lambda self: self.request.data_root)
+    max_iters = property(lambda self: self.request.max_iters)
+    seed = property(lambda self: self.request.seed, doc="the training seed (randomness.seed)")
+    key = property(lambda self: self.request.key)
 
     @property
     def final_checkpoint(self) -> Path:
@@ -97,15 +104,13 @@ class Experiment:
         if self.seen is not None:
             ensure_split(self.data_root / "annotations", source_names(self.profile)[0], self.seen)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        # what the lab adds to the request (request.json, written by launch.train: config, options, seed, key ...)
         write_json_atomic(self.work_dir / EXPERIMENT_FILE, {
             "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
-            "config": str(self.config), "mixins": [str(m) for m in self.mixins], "data_root": str(self.data_root),
-            "max_iters": self.max_iters, "seen": self.seen, "gpus": self.gpus, "nodes": self.nodes, "seed": self.seed,
-            "cfg_options": list(self.cfg_options), "code_digest": self.code, "key": self.key,
-            "pretrained": self.pretrained and str(self.pretrained.final_checkpoint)}, indent=1)
-        return train(self.config, self.work_dir, gpus=self.gpus, cfg_options=self.cfg_options,
-                     data_root=self.data_root, max_iters=self.max_iters, seed=self.seed, force=force,
-                     mixins=self.mixins, nodes=self.nodes)
+            "seen": self.seen, "gpus": self.gpus, "nodes": self.nodes, "code_digest": self.code,
+            "pretrained": self.pretrained and str(self.pretrained.final_checkpoint), "request": REQUEST_FILE},
+            indent=1)
+        return train(self.request, self.work_dir, gpus=self.gpus, force=force, nodes=self.nodes)
 
 
 def _renamed_split(path: str, old: str, new: str, source: str) -> str:
@@ -151,15 +156,12 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``), on each of ``nodes`` machines.
     mixins: config files (paths under configs/, or absolute) merged after the row's own: a variant of your own.
     """
-    from tspsis.engine.runner import composed_name, load_config
-
     track = PROFILES[profile].track if track is None and profile in PROFILES else track
     spec = config(method, direction, profile, track)
     spec = ConfigSpec(spec.leaf, (*spec.mixins, *(registry.CONFIGS / m for m in mixins)))
     if missing := spec.missing():
         raise FileNotFoundError(f"{missing[0]}: no config for method {method!r} ({direction}, profile {profile}, "
                                 f"{track} track)")
-    mixins = [str(m) for m in spec.mixins]
     if seen is not None and not _SEEN_SPEC.fullmatch(seen):
         raise ValueError(f"seen must be 'voc', 'nonvoc' or 'first-K', got {seen!r}")
     if seen == SEEN_OF[direction]:
@@ -176,21 +178,22 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
         # the detector's init_cfg loads after every module's own initialisation (mmengine BaseModule.init_weights),
         # non-strictly: what the pre-training has not (mask heads, OPMask's conv box head) keeps its own init
-        # ('+': keys the detector accepts but the configs do not set; tspsis.engine.runner.checked_options)
+        # ('+': keys the detector accepts but the configs do not set; tspsis.engine.config.checked_options)
         options += ["+model.init_cfg.type=Pretrained", f"+model.init_cfg.checkpoint={pretrained.final_checkpoint}"]
+    composition = compose(spec.leaf, spec.mixins)  # this run's one parse in this process
     if seen is not None:
-        cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), mixins=mixins)
-        options += _seen_options(cfg, direction, seen, source_names(profile)[0])
-    cfg = load_config(str(spec.leaf), _PLACEHOLDER_WORK_DIR, options, str(data_root), iters, mixins=mixins, seed=seed)
+        options += _seen_options(finish(composition, "WORK_DIR", options, data_root), direction, seen,
+                                 source_names(profile)[0])
+    request = RunRequest(spec.leaf, spec.mixins, tuple(options), data_root, iters, seed, composition=composition)
     code = digest.code_digest()
-    material = json.dumps({"config": cfg.to_dict(), "data_root": str(data_root), "max_iters": iters,
+    material = json.dumps({"config": request.cfg.to_dict(), "data_root": str(data_root), "max_iters": iters,
                            "seen": seen, "processes": max(gpus, 1) * nodes, "code": code,
                            "data": _data_fingerprint(data_root, profile)}, sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:10]
-    name = composed_name(spec.leaf, spec.mixins, iters) + (f"-seen-{seen}" if seen else "") + f"-{key}"
-    return Experiment(method, direction, profile, spec.leaf, Path(work_dir).resolve() / name, data_root, iters, seen,
-                      gpus, tuple(options), key, spec.mixins, track, seed=seed, code=code, nodes=nodes,
-                      pretrained=pretrained)
+    request = dataclasses.replace(request, key=key)
+    name = request.name + (f"-seen-{seen}" if seen else "") + f"-{key}"
+    return Experiment(method, direction, profile, request, Path(work_dir).resolve() / name, seen, gpus, track,
+                      code=code, nodes=nodes, pretrained=pretrained)
 
 
 _PRETRAINING_LOCK = threading.Lock()

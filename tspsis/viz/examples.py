@@ -189,7 +189,7 @@ def draw_image_grid(image_dir: str | os.PathLike, dataset: Mapping, image_ids: S
 def opmask_cams(run, dataset: Mapping, image_dir: str | os.PathLike, objects: Sequence[Mapping]) -> list[np.ndarray]:
     """Eq. 9 for each ground-truth object: the CAM of its own class on its box, from a trained OPMask run.
 
-    run: a finished ``tspsis.engine.launch.Run`` of an OPMask config (box head ``CAMBBoxHead``). The image goes through
+    run: a finished ``tspsis.engine.work_dir.Run`` of an OPMask config (box head ``CAMBBoxHead``). The image goes through
     the run's test pipeline and backbone; the box is RoI-aligned like a proposal; F (1, D, 7, 7) from the box
     head's convolutions gives cam_ij = F_ij . W_cls + b_cls for the object's class. Returns one (7, 7) map per
     object, min-max normalised to [0, 1] (``tspsis.core.cam.normalize_cam``).

@@ -178,7 +178,7 @@ def plot_training_curves(runs: Mapping[str, object], keys: Sequence[str] = ("los
     :class:`~tspsis.plugin.hooks.pseudo_mask_monitor.PseudoMaskMonitorHook`) over the training iterations of each run (mmengine's
     ``vis_data/scalars.json``).
 
-    runs: {label: a finished ``tspsis.engine.launch.Run``}. One panel per run; a term a run does not have is left out."""
+    runs: {label: a finished ``tspsis.engine.work_dir.Run``}. One panel per run; a term a run does not have is left out."""
     import json
 
     import matplotlib.pyplot as plt

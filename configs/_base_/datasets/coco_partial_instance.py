@@ -1,7 +1,7 @@
 # COCO 2017 instance segmentation with mmdet's standard 1333x800 pipelines and the partial-annotation
 # transforms: common part of the coco_* dataset configs. This file trains on the full
 # annotations/instances_train2017.json; the split configs replace the training file and set the
-# evaluator's manifest. A child may set `data_root` alone (tspsis.engine.runner.load_config moves every path built
+# evaluator's manifest. A child may set `data_root` alone (tspsis.engine.config.load_config moves every path built
 # from it); another variable changed in a child must be followed by the fields built from it.
 dataset_type = 'PartialCocoDataset'  # tspsis.plugin.datasets.partial_coco: box-only instances + per-instance has_mask
 data_root = 'data/coco/'

@@ -3,7 +3,7 @@
 # training file and set the evaluator's manifest (seen / unseen category ids).
 #
 # The variables below are read when this file is parsed. A child that sets `data_root = 'data/synth/full/'` alone
-# is enough with tspsis (tspsis.engine.runner.load_config moves every path built from the old root, evaluators included),
+# is enough with tspsis (tspsis.engine.config.load_config moves every path built from the old root, evaluators included),
 # as is `tspsis train --data-root`; another variable changed in a child must be followed by the fields built
 # from it.
 dataset_type = 'PartialCocoDataset'  # tspsis.plugin.datasets.partial_coco: box-only instances + per-instance has_mask

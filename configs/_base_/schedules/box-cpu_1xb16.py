@@ -3,7 +3,7 @@
 # compare with each other (not with the paper's R50): the cost per image is set by FLOPs, measured with
 # benchmarks/bench_box_conditioned.py. Name: mmdet's schedule token, 1 process x 16 images; the number of iterations
 # is the profile's (`--max-iters`, e.g. 500 in `demo`, which rescales the base schedule), and the run's composed name
-# carries it (tspsis.engine.runner.composed_name: `...+box-cpu_1xb16+...+500it`).
+# carries it (tspsis.engine.config.composed_name: `...+box-cpu_1xb16+...+500it`).
 width = 32  # D: FPN, RoI features and mask-head convolutions (the detector track's CPU configs: 64)
 # RoIAlign as two matrix products (tspsis.plugin.roi_align): torchvision's values and gradients, its CPU backward
 # (20-30 % of a bf16 step) 2-3x faster
