@@ -17,7 +17,10 @@ import torch
 
 from tspsis.engine import launch
 from tspsis.plugin.hooks.atomic_checkpoint import FAULT_ENV
+from tspsis.core.io import write_json_atomic
 from tspsis.core.splits import write_split
+from tspsis.engine.request import RunRequest
+from tspsis.engine.work_dir import REQUEST_FILE
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 LEAF = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
@@ -31,10 +34,11 @@ pytestmark = pytest.mark.chaos
 
 def _start(work_dir: Path, data_root: Path, fault: str = "") -> subprocess.Popen:
     """The command a user reruns after each kill: the runner, resuming from the work dir's checkpoints."""
-    extra = launch._extra_args(data_root, OPTIONS, MAX_ITERS, MIXINS) + ["--resume"]
+    request = RunRequest(LEAF, tuple(MIXINS), tuple(OPTIONS), data_root, MAX_ITERS)
+    write_json_atomic(work_dir / REQUEST_FILE, request.record())
     env = dict(launch._environment(0), OMP_NUM_THREADS="1", **{FAULT_ENV: fault})
-    return subprocess.Popen(launch._command("train", LEAF, work_dir, 1, extra), cwd=launch.REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(launch._command("train", work_dir / REQUEST_FILE, work_dir, 1, ["--resume"]),
+                            cwd=launch.REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _final_weights(work_dir: Path) -> dict:

@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from tspsis.cli import commands as cli
-from tspsis.engine import launch
+from tspsis.core.io import write_json_atomic
 from tspsis.core.splits import write_split
+from tspsis.engine import launch, progress
+from tspsis.engine.request import RunRequest
+from tspsis.engine.work_dir import REQUEST_FILE, completed_run
 
 CONFIG = (Path(__file__).resolve().parents[2] / "configs" / "mask_rcnn_ts" /
           "ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py")
@@ -35,10 +38,23 @@ def _options():
             "default_hooks.logger.interval=1"]
 
 
+def _request(data_root, options=None, **fields) -> RunRequest:
+    """CONFIG on ``data_root`` with ``options`` (default: ``_options()``) and other ``RunRequest`` fields."""
+    return RunRequest(CONFIG, cfg_options=tuple(_options() if options is None else options), data_root=data_root,
+                      **fields)
+
+
+def _child(request: RunRequest, work_dir: Path) -> list[str]:
+    """The runner's command for a training of ``request`` in ``work_dir`` (its request recorded, as the launcher
+    does), started by the test itself so that it can be killed."""
+    write_json_atomic(work_dir / REQUEST_FILE, request.record())
+    return launch._command("train", work_dir / REQUEST_FILE, work_dir, 1, ["--resume"])
+
+
 def test_training_resumes_after_a_kill_and_finished_runs_are_skipped(data_root, tmp_path):
     work_dir = tmp_path / "run"
     work_dir.mkdir()
-    cmd = launch._command("train", CONFIG, work_dir, 1, launch._extra_args(data_root, _options(), 6) + ["--resume"])
+    cmd = _child(_request(data_root, max_iters=6), work_dir)
     proc = subprocess.Popen(cmd, cwd=launch.REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (work_dir / "iter_2.pth").exists() and proc.poll() is None and time.time() < deadline:
@@ -47,7 +63,7 @@ def test_training_resumes_after_a_kill_and_finished_runs_are_skipped(data_root, 
     proc.wait()
     assert (work_dir / "iter_2.pth").exists() and not (work_dir / "metrics.json").exists()
 
-    run = launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=_options(), max_iters=6)
+    run = launch.train(_request(data_root, max_iters=6), work_dir, gpus=0)
     log = (work_dir / "launcher.log").read_text()
     assert f"tspsis: resuming from {work_dir / 'iter_2.pth'}" in log  # mmengine's resume, under weights-only loading
     meta = run.metrics["run"]
@@ -55,7 +71,7 @@ def test_training_resumes_after_a_kill_and_finished_runs_are_skipped(data_root, 
     assert set(run.metrics["segm"]) >= {"unseen", "seen", "all"}
 
     start = time.time()
-    again = launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=_options(), max_iters=6)
+    again = launch.train(_request(data_root, max_iters=6), work_dir, gpus=0)
     assert again == run and time.time() - start < 5  # finished: skipped, no subprocess
 
 
@@ -83,11 +99,10 @@ def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path, mon
     mixin.write_text("default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))\n"
                      'custom_imports = dict(imports=["tspsis.plugin", "slow_save"], allow_failed_imports=False)\n'
                      'custom_hooks = [dict(type="SlowSave")]\n')
-    run = launch.train(CONFIG, tmp_path / "ddp", gpus=2, data_root=data_root, cfg_options=_options(), max_iters=2,
-                       mixins=[mixin])
+    run = launch.train(_request(data_root, max_iters=2, mixins=(mixin,)), tmp_path / "ddp", gpus=2)
     meta = json.loads(run.metrics_path.read_text())["run"]
     assert meta["world_size"] == 2 and meta["iters"] == 2 and meta["complete"]
-    assert meta["mixins"] == [str(mixin.resolve())]
+    assert json.loads((run.work_dir / meta["request"]).read_text())["mixins"] == [str(mixin.resolve())]
     # the config mmengine ran, as it dumped it, named for the whole composition: leaf + mixin + iterations
     assert meta["dumped_config"] == f"{CONFIG.stem}+one_checkpoint+2it.py"
     dumped = (tmp_path / "ddp" / meta["dumped_config"]).read_text()
@@ -144,8 +159,7 @@ def test_two_nodes_train_on_halves_of_the_data_and_one_process_resumes(data_root
     assert set(per_rank[0]).isdisjoint(per_rank[1]) and set(per_rank[0]) | set(per_rank[1]) == train_ids
 
     logged = (work_dir / "launcher.log").read_text()
-    run = launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=_options(), max_iters=3,
-                       force=True)
+    run = launch.train(_request(data_root, max_iters=3), work_dir, gpus=0, force=True)
     resumed = (work_dir / "launcher.log").read_text()[len(logged):]
     assert f"tspsis: resuming from {work_dir.resolve() / 'iter_2.pth'}" in resumed
     assert "Iter(train) [3/3]" in resumed and "Iter(train) [1/3]" not in resumed  # it went on from iteration 2
@@ -191,8 +205,8 @@ def _losses(work_dir: Path) -> list[float]:
 def seeded(data_root, tmp_path_factory):
     """Three 3-iteration runs: a (seed 0, with its test pass), b (seed 0) and c (seed 1)."""
     root = tmp_path_factory.mktemp("seeds")
-    return {name: launch.train(CONFIG, root / name, gpus=0, data_root=data_root, max_iters=3, seed=seed,
-                               cfg_options=_options() + ([] if name == "a" else NO_TEST))
+    return {name: launch.train(_request(data_root, _options() + ([] if name == "a" else NO_TEST), max_iters=3,
+                                        seed=seed), root / name, gpus=0)
             for name, seed in (("a", 0), ("b", 0), ("c", 1))}
 
 
@@ -209,30 +223,30 @@ def test_a_test_writes_its_own_file_and_leaves_the_training_metrics_alone(seeded
     trained_config = run.metrics["run"]["dumped_config"]  # the training's resolved config, named as composed
     assert trained_config == f"{CONFIG.stem}+3it.py"
     before = {name: (run.work_dir / name).read_bytes() for name in ("metrics.json", "test.segm.json", trained_config)}
-    tested = launch.test(CONFIG, run.checkpoint, run.work_dir, gpus=0, data_root=data_root,
-                         cfg_options=["test_dataloader.num_workers=0", "model.test_cfg.rcnn.max_per_img=20"])
+    tested = launch.test(_request(data_root, ["test_dataloader.num_workers=0", "model.test_cfg.rcnn.max_per_img=20"]),
+                         run.checkpoint, run.work_dir, gpus=0)
     assert {name: (run.work_dir / name).read_bytes() for name in before} == before
     assert tested.metrics_path.name == "test-iter_3-num_workers-0-max_per_img-20.metrics.json"
     assert tested.metrics["run"]["mode"] == "test" and {"unseen", "seen", "all"} <= set(tested.metrics["segm"])
     for suffix in ("segm.json", "py"):  # its detections and its resolved config, beside the training's
         assert (run.work_dir / f"test-iter_3-num_workers-0-max_per_img-20.{suffix}").is_file()
-    assert launch.completed_run(run.work_dir) == run  # the cache still serves the training's own result
-    named = launch.test(CONFIG, run.checkpoint, run.work_dir, gpus=0, data_root=data_root, name="again",
-                        cfg_options=["test_dataloader.num_workers=0"])
+    assert completed_run(run.work_dir) == run  # the cache still serves the training's own result
+    named = launch.test(_request(data_root, ["test_dataloader.num_workers=0"]), run.checkpoint, run.work_dir, gpus=0,
+                        name="again")
     assert named.metrics_path.name == "test-again.metrics.json" and run.metrics_path.read_bytes() == before["metrics.json"]
 
 
 def test_progress_as_lines_has_no_carriage_returns(capsys, monkeypatch):
-    monkeypatch.delenv(launch.PROGRESS_ENV, raising=False)
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
     monkeypatch.setitem(sys.modules, "ipykernel", sys)       # inside a Jupyter kernel ...
     monkeypatch.setitem(sys.modules, "ipywidgets", None)     # ... without ipywidgets: no text bars
-    assert launch.progress_style() == "lines"
-    monkeypatch.setenv(launch.PROGRESS_ENV, "bar")
-    assert launch.progress_style() == "bar"
-    progress = launch._Progress("train x", "lines", 1)
+    assert progress.progress_style() == "lines"
+    monkeypatch.setenv(progress.PROGRESS_ENV, "bar")
+    assert progress.progress_style() == "bar"
+    phase = progress._Progress("train x", "lines", 1)
     for done in range(1, 11):
-        progress.update(done, 10, 0.5 if done == 10 else None)
-    progress.close()
+        phase.update(done, 10, 0.5 if done == 10 else None)
+    phase.close()
     printed = capsys.readouterr()
     assert "\r" not in printed.out + printed.err
     assert printed.out.splitlines() == ["train x: 10/10, loss 0.5 (0 s)"]  # a short phase: one line at its end
@@ -264,11 +278,10 @@ def _weights_only(checkpoint: Path, out: Path, class_agnostic_logits: bool = Fal
 
 def test_fine_tuning_starts_a_new_run_and_a_killed_one_still_resumes(data_root, tmp_path, capsys):
     options = _options() + NO_TEST
-    other = launch.train(CONFIG, tmp_path / "other", gpus=0, data_root=data_root, cfg_options=options, max_iters=3)
+    other = launch.train(_request(data_root, options, max_iters=3), tmp_path / "other", gpus=0)
     full = other.work_dir / "iter_3.pth"  # a whole checkpoint of another run, at iteration 3
 
-    run = launch.train(CONFIG, tmp_path / "full", gpus=0, data_root=data_root, cfg_options=options, max_iters=2,
-                       load_from=full)
+    run = launch.train(_request(data_root, options, max_iters=2, load_from=full), tmp_path / "full", gpus=0)
     log = (run.work_dir / "launcher.log").read_text()
     assert "Iter(train) [1/2]" in log and "Iter(train) [2/2]" in log and run.metrics["run"]["iters"] == 2
     assert f"fine-tuning from {full}: a new run from iteration 0; " in capsys.readouterr().out
@@ -276,8 +289,8 @@ def test_fine_tuning_starts_a_new_run_and_a_killed_one_still_resumes(data_root, 
     weights = _weights_only(full, tmp_path / "agnostic.pth", class_agnostic_logits=True)
     work_dir = tmp_path / "weights"  # load_from in the config (an option here), killed after its first checkpoint
     work_dir.mkdir()
-    extra = launch._extra_args(data_root, options + [f"load_from={weights}"], 2) + ["--resume"]
-    proc = subprocess.Popen(launch._command("train", CONFIG, work_dir, 1, extra), cwd=launch.REPO_ROOT,
+    weighted = _request(data_root, options + [f"load_from={weights}"], max_iters=2)
+    proc = subprocess.Popen(_child(weighted, work_dir), cwd=launch.REPO_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     said = []
     for line in proc.stdout:
@@ -294,16 +307,15 @@ def test_fine_tuning_starts_a_new_run_and_a_killed_one_still_resumes(data_root, 
                          f"{(1, *model[f'roi_head.mask_head.conv_logits.{name}'].shape[1:])} in the weights, "
                          f"{tuple(model[f'roi_head.mask_head.conv_logits.{name}'].shape)} in the model"
                          for name in ("weight", "bias")]
-    launch.train(CONFIG, work_dir, gpus=0, data_root=data_root, cfg_options=options + [f"load_from={weights}"],
-                 max_iters=2)
+    launch.train(weighted, work_dir, gpus=0)
     printed = capsys.readouterr().out
     assert f"resuming from {work_dir / 'iter_1.pth'}" in printed and "fine-tuning" not in printed
 
 
 def test_a_finished_run_asked_another_question_is_an_error_not_the_old_result(data_root, tmp_path, capsys):
     options = _options() + NO_TEST
-    run = launch.train(CONFIG, tmp_path / "run", gpus=0, data_root=data_root, cfg_options=options, max_iters=1)
-    assert launch.train(CONFIG, run.work_dir, gpus=0, data_root=data_root, cfg_options=options, max_iters=1) == run
+    run = launch.train(_request(data_root, options, max_iters=1), tmp_path / "run", gpus=0)
+    assert launch.train(_request(data_root, options, max_iters=1), run.work_dir, gpus=0) == run
     command = ["train", str(CONFIG), "--work-dir", str(run.work_dir), "--data-root", str(data_root), "--gpus", "0"]
     capsys.readouterr()
     assert cli.main([*command, "--max-iters", "4", "--cfg-options", *options]) == 2

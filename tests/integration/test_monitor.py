@@ -1,4 +1,5 @@
 """PseudoMaskMonitorHook: IoU of the pseudo masks with the unseen ground truth, from the full file, never fed back."""
+import dataclasses
 import json
 import shutil
 import types
@@ -63,6 +64,7 @@ def test_a_missing_file_is_named(tmp_path):
 
 def test_a_teacher_student_training_logs_the_pseudo_mask_iou(tiny_synth, tmp_path, single_thread):
     from tspsis import lab as experiments
+    from tspsis.core.io import write_json_atomic
     from tspsis.engine import runner
 
     shutil.copytree(tiny_synth, tmp_path / "data")
@@ -70,9 +72,10 @@ def test_a_teacher_student_training_logs_the_pseudo_mask_iou(tiny_synth, tmp_pat
     run = experiments.resolve("Mask R-CNN + ours", "voc2nonvoc", profile="tiny", data_root=data_root,
                               work_dir=tmp_path, max_iters=2)
     run.pretrained.train()
-    options = [o for o in run.cfg_options] + ["custom_hooks.0.interval=1"]
-    runner.main(["train", str(run.config), "--work-dir", str(tmp_path / "w"), "--data-root", str(data_root),
-                 "--max-iters", "2", *(a for m in run.mixins for a in ("--mixin", str(m))), "--cfg-options", *options])
+    request = dataclasses.replace(run.request, cfg_options=(*run.cfg_options, "custom_hooks.0.interval=1"))
+    (tmp_path / "w").mkdir()
+    write_json_atomic(tmp_path / "w" / "request.json", request.record())
+    runner.main(["train", str(tmp_path / "w" / "request.json"), "--work-dir", str(tmp_path / "w")])
     logged = [json.loads(line) for path in (tmp_path / "w").glob("*/vis_data/scalars.json")
               for line in path.read_text().splitlines()]
     values = [row["pseudo_mask_iou"] for row in logged if "pseudo_mask_iou" in row]

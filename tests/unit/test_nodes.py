@@ -7,9 +7,17 @@ from pathlib import Path
 import pytest
 
 from tspsis.cli import commands as cli
-from tspsis.engine import launch, runner
+from tspsis.engine import distributed, launch, runner
+from tspsis.engine.request import RunRequest
 
 CONFIG = Path("configs/x.py").resolve()
+
+
+@pytest.fixture
+def unchecked(monkeypatch):
+    """Requests of a config that is not there: nothing to check, an empty identity."""
+    monkeypatch.setattr(RunRequest, "check", lambda self, checkpoint=None: None)
+    monkeypatch.setattr(RunRequest, "identity", {})
 
 
 @pytest.fixture
@@ -30,7 +38,7 @@ def test_nodes_come_from_the_arguments_or_the_environment(no_node_env, monkeypat
         launch.resolve_nodes(2, node_rank=1)
     monkeypatch.setenv("NODE_RANK", "1")
     monkeypatch.setenv("MASTER_ADDR", "node0")
-    assert launch.resolve_nodes(2) == launch.Nodes(2, 1, "node0", runner.DEFAULT_MASTER_PORT)
+    assert launch.resolve_nodes(2) == launch.Nodes(2, 1, "node0", distributed.DEFAULT_MASTER_PORT)
     monkeypatch.setenv("MASTER_PORT", "4321")
     assert launch.resolve_nodes(2, node_rank=0) == launch.Nodes(2, 0, "node0", 4321)  # an argument wins
     assert launch.resolve_nodes(1).master_port is None  # the environment is for several machines only
@@ -40,11 +48,12 @@ def test_nodes_come_from_the_arguments_or_the_environment(no_node_env, monkeypat
 
 
 def test_several_nodes_run_torchrun_with_gpus_processes_on_each(tmp_path):
-    one = launch._command("train", CONFIG, tmp_path, 1, ["--resume"])
-    assert one[1:] == ["-m", "tspsis.engine.runner", "train", str(CONFIG), "--work-dir", str(tmp_path), "--resume"]
-    local = _torchrun_options(launch._command("train", CONFIG, tmp_path, 4, []))
+    request = tmp_path / "request.json"
+    one = launch._command("train", request, tmp_path, 1, ["--resume"])
+    assert one[1:] == ["-m", "tspsis.engine.runner", "train", str(request), "--work-dir", str(tmp_path), "--resume"]
+    local = _torchrun_options(launch._command("train", request, tmp_path, 4, []))
     assert local["nnodes"] == "1" and local["nproc_per_node"] == "4" and int(local["master_port"]) > 0
-    cpu = _torchrun_options(launch._command("train", CONFIG, tmp_path, 0, [], launch.Nodes(2, 1, "node0", 1234)))
+    cpu = _torchrun_options(launch._command("train", request, tmp_path, 0, [], launch.Nodes(2, 1, "node0", 1234)))
     assert cpu == dict(nnodes="2", node_rank="1", nproc_per_node="1", master_addr="node0", master_port="1234")
 
 
@@ -56,21 +65,21 @@ def _fake_child(calls: list, metrics_file: str):
     return stream
 
 
-def test_train_and_test_reach_the_nodes(tmp_path, monkeypatch):
+def test_train_and_test_reach_the_nodes(tmp_path, monkeypatch, unchecked):
     calls = []
-    monkeypatch.setattr(launch, "check_request", lambda *args, **kwargs: {})  # no data or checkpoint here
     monkeypatch.setattr(launch, "_stream", _fake_child(calls, "metrics.json"))
-    launch.train(CONFIG, tmp_path / "a", gpus=2, nodes=2, node_rank=0, master_addr="node0", master_port=1234)
+    launch.train(RunRequest(CONFIG), tmp_path / "a", gpus=2, nodes=2, node_rank=0, master_addr="node0",
+                 master_port=1234)
     monkeypatch.setattr(launch, "_stream", _fake_child(calls, "test-t.metrics.json"))
-    launch.test(CONFIG, "k.pth", tmp_path / "a", gpus=2, name="t", nodes=2, node_rank=1, master_addr="node0",
-                master_port=1234)
+    launch.test(RunRequest(CONFIG), "k.pth", tmp_path / "a", gpus=2, name="t", nodes=2, node_rank=1,
+                master_addr="node0", master_port=1234)
     (train_cmd, train_log), (test_cmd, test_log) = calls
     assert _torchrun_options(train_cmd)["nproc_per_node"] == "2" and train_log == "launcher.log"
     assert _torchrun_options(test_cmd)["nproc_per_node"] == "1"  # a test: one process per node
     assert _torchrun_options(test_cmd)["node_rank"] == "1" and test_log == "launcher.node1.log"
 
 
-def test_under_srun_each_task_runs_the_runner_in_process(tmp_path, monkeypatch):
+def test_under_srun_each_task_runs_the_runner_in_process(tmp_path, monkeypatch, unchecked):
     argvs = []
 
     def main(argv):
@@ -79,21 +88,21 @@ def test_under_srun_each_task_runs_the_runner_in_process(tmp_path, monkeypatch):
         return 0
 
     monkeypatch.setattr(runner, "main", main)
-    monkeypatch.setattr(launch, "check_request", lambda *args, **kwargs: {})  # no data here
     monkeypatch.setattr(launch, "_stream", lambda *args, **kwargs: pytest.fail("srun started the processes"))
-    run = launch.train(CONFIG, tmp_path, launcher="slurm", max_iters=3)
+    run = launch.train(RunRequest(CONFIG, max_iters=3), tmp_path, launcher="slurm")
     assert run.metrics_path == tmp_path / "metrics.json"
-    assert argvs == [["train", str(CONFIG), "--work-dir", str(tmp_path), "--max-iters", "3", "--resume",
+    assert argvs == [["train", str(tmp_path / "request.json"), "--work-dir", str(tmp_path), "--resume",
                       "--launcher", "slurm"]]
+    assert json.loads((tmp_path / "request.json").read_text())["max_iters"] == 3  # what the runner composes from
     with pytest.raises(ValueError, match="srun places the processes"):
-        launch.train(CONFIG, tmp_path, launcher="slurm", nodes=2, force=True)
+        launch.train(RunRequest(CONFIG), tmp_path, launcher="slurm", nodes=2, force=True)
     with pytest.raises(ValueError, match="launcher must be one of"):
-        launch.train(CONFIG, tmp_path, launcher="mpi", force=True)
+        launch.train(RunRequest(CONFIG), tmp_path, launcher="mpi", force=True)
 
 
 def test_a_slurm_task_becomes_torch_rank_world_size_and_master(monkeypatch):
     task = dict(SLURM_PROCID="9", SLURM_NTASKS="16", SLURM_LOCALID="1", SLURM_NODELIST="gpu[3-4]")
-    assert runner.slurm_environment({**task, "MASTER_ADDR": "h", "MASTER_PORT": "7"}) == dict(
+    assert distributed.slurm_environment({**task, "MASTER_ADDR": "h", "MASTER_PORT": "7"}) == dict(
         RANK="9", WORLD_SIZE="16", LOCAL_RANK="1", MASTER_ADDR="h", MASTER_PORT="7")
     hosts = []
 
@@ -101,8 +110,8 @@ def test_a_slurm_task_becomes_torch_rank_world_size_and_master(monkeypatch):
         hosts.append(cmd)
         return subprocess.CompletedProcess(cmd, 0, stdout="gpu3\ngpu4\n")
 
-    monkeypatch.setattr(runner.subprocess, "run", scontrol)
-    env = runner.slurm_environment(task)  # mmengine's defaults: the first host of the job, port 29500
+    monkeypatch.setattr(distributed.subprocess, "run", scontrol)
+    env = distributed.slurm_environment(task)  # mmengine's defaults: the first host of the job, port 29500
     assert env["MASTER_ADDR"] == "gpu3" and env["MASTER_PORT"] == "29500"
     assert hosts == [["scontrol", "show", "hostname", "gpu[3-4]"]]
 
