@@ -24,10 +24,25 @@ PLUGIN_IMPORTS = {"tspsis.models": "tspsis.plugin"}  # the plugin's import path 
 
 
 def _registry():
-    """(registry module, load_config, profile -> Schedule, configs folder) of this tree, in either layout."""
+    """(registry module, load_config, profile -> Schedule, configs folder) of this tree, in any of its layouts:
+    a run request's resolved config (``RunRequest.cfg``, what a lab run hashes and launches), else the layers'
+    ``tspsis.engine.runner.load_config``, else the flat tree's."""
     try:
         from tspsis import lab as e
-        from tspsis.engine.config import load_config
+        from tspsis.engine.request import RunRequest
+        from tspsis.lab.registry import CONFIGS
+
+        def load_config(leaf, work_dir, options, data_root, iters, mixins, seed):
+            cfg = RunRequest(leaf, tuple(mixins), tuple(options), data_root, iters, seed).cfg
+            cfg.work_dir = work_dir
+            return cfg
+
+        return e, load_config, lambda profile: e.PROFILES[profile].schedule, CONFIGS
+    except ImportError:  # a tree before the run requests
+        pass
+    try:
+        from tspsis import lab as e
+        from tspsis.engine.runner import load_config
         from tspsis.lab.registry import CONFIGS
 
         return e, load_config, lambda profile: e.PROFILES[profile].schedule, CONFIGS
@@ -62,7 +77,7 @@ def dump(profile: str, out: str) -> int:
                 if label == e.PRETRAINING.label:
                     iters = schedule.pretrain_iters or iters
                 cfg = load_config(str(spec.leaf), "WORK_DIR", list(schedule.cfg_options), "/DATA_ROOT", iters,
-                                  mixins=[str(m) for m in spec.mixins], seed=0)
+                                  [str(m) for m in spec.mixins], 0)
                 rows[f"{label} | {profile} | {track} | {direction}"] = dict(
                     leaf=str(spec.leaf.relative_to(configs)),
                     mixins=[str(m.relative_to(configs)) for m in spec.mixins], iters=iters,

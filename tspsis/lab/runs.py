@@ -42,7 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tspsis.core.io import write_json_atomic
-from tspsis.engine.config import compose, finish
+from tspsis.engine.config import compose
 from tspsis.engine.launch import train
 from tspsis.engine.request import RunRequest
 from tspsis.engine.work_dir import REQUEST_FILE, Run, completed_run
@@ -180,11 +180,11 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         # non-strictly: what the pre-training has not (mask heads, OPMask's conv box head) keeps its own init
         # ('+': keys the detector accepts but the configs do not set; tspsis.engine.config.checked_options)
         options += ["+model.init_cfg.type=Pretrained", f"+model.init_cfg.checkpoint={pretrained.final_checkpoint}"]
-    composition = compose(spec.leaf, spec.mixins)  # this run's one parse in this process
-    if seen is not None:
-        options += _seen_options(finish(composition, "WORK_DIR", options, data_root), direction, seen,
-                                 source_names(profile)[0])
-    request = RunRequest(spec.leaf, spec.mixins, tuple(options), data_root, iters, seed, composition=composition)
+    request = RunRequest(spec.leaf, spec.mixins, tuple(options), data_root, iters, seed,
+                         composition=compose(spec.leaf, spec.mixins))  # this run's one parse in this process
+    if seen is not None:  # train and score on another split: its files in place of the direction's own
+        seen_options = _seen_options(request.cfg, direction, seen, source_names(profile)[0])
+        request = dataclasses.replace(request, cfg_options=(*request.cfg_options, *seen_options))
     code = digest.code_digest()
     material = json.dumps({"config": request.cfg.to_dict(), "data_root": str(data_root), "max_iters": iters,
                            "seen": seen, "processes": max(gpus, 1) * nodes, "code": code,
