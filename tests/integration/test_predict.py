@@ -269,3 +269,29 @@ def test_predict_is_all_or_nothing_and_a_corrupt_checkpoint_is_one_line(data_roo
                    "--data-root", str(data_root)])
     assert rc == 2 and capsys.readouterr().err == (
         f"tspsis predict: error: {garbage}: corrupt or truncated checkpoint (not a zip archive)\n")
+
+
+def test_the_predictor_gives_one_mask_per_given_box_as_predict_writes_it(data_root, box_checkpoint, tmp_path):
+    """tspsis.apis.Predictor, given boxes in: (N, 4) boxes, (N,) labels and scores, (N, H, W) bool masks in the
+    image's pixels, the boxes as given; its COCO records are the instances ``predict`` wrote for the image."""
+    from tspsis.apis import Predictor, coco_records, read_boxes
+
+    image = data_root / "val" / "000000.png"
+    classes = _classes(data_root)
+    boxes = tmp_path / "boxes.json"
+    given = [[10, 12, 60, 70], [40.5, 50, 127, 128]]
+    boxes.write_text(json.dumps({"boxes": given, "labels": [classes[1], classes[0]]}))
+    cfg = resolve_config(str(LEAF), "WORK_DIR", [], mixins=[str(m) for m in MIXINS])
+    predictor = Predictor(cfg, box_checkpoint, given_boxes=True, device="cpu")
+    source = read_boxes(boxes, [image])
+    img, pred = predictor(image, source.per_image[image])
+    assert img.shape == (128, 128, 3)
+    assert pred["bboxes"].shape == (2, 4) and pred["labels"].shape == pred["scores"].shape == (2,)
+    assert pred["masks"].shape == (2, 128, 128) and pred["masks"].dtype == bool
+    assert pred["masks"].any(axis=(1, 2)).all()
+    assert np.allclose(pred["bboxes"], given)
+    assert [predictor.classes[k] for k in pred["labels"]] == [classes[1], classes[0]]
+
+    predict(LEAF, box_checkpoint, [image], tmp_path / "out", mixins=MIXINS, boxes=boxes, progress=False)
+    written = json.loads((tmp_path / "out" / "preds" / "000000.json").read_text())["instances"]
+    assert coco_records(pred, predictor.classes, predictor.category_ids, source.category_ids) == written

@@ -1,5 +1,5 @@
 """The shape of the package (docs/DESIGN.md, "Layers"): imports run one way (import-linter's contracts in
-pyproject.toml: cli > lab > viz | engine > plugin > eval > core), no import cycle inside tspsis (function-level
+pyproject.toml: cli > lab > viz > apis > engine > plugin > eval > core), no import cycle inside tspsis (function-level
 imports included), no module over 500 lines, and the deprecated ``tspsis.models`` still registers the plugin."""
 import subprocess
 import sys

@@ -1,6 +1,6 @@
 """Config names say what runs (issue 17): leaves named for what is invariant, the sizing mixins for their schedule,
 and one function, ``tspsis.engine.config.composed_name``, naming what trains (run folder, dumped config, metafiles); the
-box-conditioned track lives in its mixin only (``tspsis.cli.predict.box_conditioned`` merges that file)."""
+box-conditioned track lives in its mixin only (``tspsis.apis.box_conditioned`` merges that file)."""
 import copy
 import importlib.util
 import re
@@ -9,9 +9,8 @@ from pathlib import Path
 from mmengine.config import Config
 
 from tspsis import lab as experiments
-from tspsis.cli.predict import box_conditioned
+from tspsis.apis import BOX_TRACK_MIXIN, box_conditioned
 from tspsis.engine.config import composed_name, load_config
-from tspsis.lab.profiles import BOX_TRACK_MIXIN
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -84,5 +83,6 @@ def test_predict_applies_the_box_conditioned_track_by_its_mixin():
     spec = experiments.config("Mask R-CNN", "voc2nonvoc", "demo")
     run_cfg = load_config(str(spec.leaf), "WORK_DIR", [], mixins=[str(m) for m in spec.mixins])
     assert box_conditioned(copy.deepcopy(run_cfg)).model == run_cfg.model
-    source = (REPO / "tspsis" / "cli" / "predict.py").read_text()
-    assert "given_boxes = True" not in source and 'dict(type="GroundTruthProposals")' not in source
+    for module in [REPO / "tspsis" / "cli" / "predict.py", *(REPO / "tspsis" / "apis").glob("*.py")]:
+        source = module.read_text()
+        assert "given_boxes = True" not in source and 'dict(type="GroundTruthProposals")' not in source, module

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tspsis.apis import BOX_TRACK_MIXIN
 from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import REPO_ROOT
 from tspsis.engine.launch import DeviceError, resolve_gpus
 from tspsis.lab.records import run_records
 
-__all__ = ["BOX_TRACK_MIXIN", "PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
+__all__ = ["PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
            "default_data_root", "default_work_dir", "estimate_seconds", "get_profile", "require_device",
            "seen_specs", "source_names"]
 
@@ -26,9 +27,10 @@ __all__ = ["BOX_TRACK_MIXIN", "PROFILES", "TRACKS", "DataSource", "Profile", "Sc
 # the ground-truth boxes. A profile lists the tracks it has (Profile.track_mixins); the box-conditioned track is
 # defined on the synthetic data only.
 TRACKS: tuple[str, ...] = ("detector", "box_conditioned")
-# the track's mixin (tspsis.cli.predict applies the same file for --boxes) and its CPU sizing (mmdet's token: 1 x 16
-# images; the iterations are the profile's, --max-iters, and name the run: tspsis.engine.config.composed_name)
-BOX_TRACK_MIXIN, _BOX_TRACK_CPU = "_base_/tracks/box-conditioned.py", "_base_/schedules/box-cpu_1xb16.py"
+# the track's CPU sizing over its mixin (BOX_TRACK_MIXIN, which prediction with given boxes merges too); mmdet's
+# token: 1 x 16 images; the iterations are the profile's, --max-iters, and name the run:
+# tspsis.engine.config.composed_name
+_BOX_TRACK_CPU = "_base_/schedules/box-cpu_1xb16.py"
 # {setting} of the synthetic leaf configs: R18 from scratch, sized for a 2-core CPU (`full` adds the one-GPU sizing)
 _SYNTH_SETTING = "r18-scratch_fpn_synth"  # the schedule is not the leaf's name: its mixins name it
 

@@ -3,10 +3,13 @@
 ``tables`` (markdown tables beside the paper's numbers; seed statistics ``Stat`` / ``over_seeds``), ``plots``
 (Figs. 2, 3, 8, histograms, training curves), ``examples`` (predicted masks on validation images, Figs. 1, 5, 6, 7),
 ``panels`` (inside the teacher-student head), ``overlay`` (``tspsis predict``'s images), ``output``
-(``NotebookOutput``) and ``palette`` (the one palette). This package re-exports the names the notebooks use.
+(``NotebookOutput``) and ``palette`` (the one palette). The modules draw; a trained model is reached through
+``tspsis.apis``. This package re-exports the names the notebooks use, ``opmask_cams`` (Fig. 5's maps) from
+``tspsis.apis`` among them.
 """
+from tspsis.apis import opmask_cams
 from tspsis.viz.examples import (detections_by_image, draw_cams, draw_image_grid, draw_object_grid, match_detection,
-                                 object_ious, opmask_cams, pick_objects)
+                                 object_ious, pick_objects)
 from tspsis.viz.output import NotebookOutput
 from tspsis.viz.panels import TEACHER_STUDENT_COLUMNS, draw_teacher_student, teacher_student_panels
 from tspsis.viz.plots import (plot_ap_by_overlap, plot_curves, plot_fp_attribution, plot_overlap_histogram,

@@ -2,9 +2,8 @@
 
 Predictions come from the COCO results a finished run leaves behind (``WORK_DIR/test.segm.json``, written by
 ``PartialCocoMetric`` with ``outfile_prefix = WORK_DIR/test``), so no model is rebuilt for Figs. 1, 6, 7. Objects
-are picked by their overlap O (Eq. 1) on the full validation ground truth. Fig. 5 (``opmask_cams``) rebuilds the
-model from its run folder (``tspsis.viz.panels._load_run_model``); only it imports mmdet (lazily). Mask colours:
-``tspsis.viz.palette``.
+are picked by their overlap O (Eq. 1) on the full validation ground truth. Fig. 5 draws the class-activation maps
+that :func:`tspsis.apis.opmask_cams` computes from the run's model. Mask colours: ``tspsis.viz.palette``.
 
 A model without a single matching detection gets no column of empty panels: the figure says so in one line of
 text under the panels of the others (or only that line, when no model matched anything).
@@ -19,11 +18,20 @@ from pathlib import Path
 import numpy as np
 
 from tspsis.core.io import read_json
+from tspsis.core.overlap import decode_segmentation
 from tspsis.viz.palette import instance_colour
-from tspsis.viz.panels import _empty_figure, _load_image, _load_run_model, _mask, _through_network
+from tspsis.viz.plots import message_figure
 
 __all__ = ["detections_by_image", "draw_cams", "draw_image_grid", "draw_object_grid", "match_detection",
-           "object_ious", "opmask_cams", "pick_objects"]
+           "object_ious", "pick_objects"]
+
+
+def _load_image(image_dir: Path, image: Mapping) -> np.ndarray:
+    """The image file of ``image`` (a COCO ``images`` entry) as (H, W, 3) float RGB in [0, 1]."""
+    import matplotlib.pyplot as plt
+
+    pixels = plt.imread(image_dir / image["file_name"])[..., :3]
+    return pixels.astype(np.float64) / (255.0 if pixels.dtype == np.uint8 else 1.0)
 
 
 def detections_by_image(path: str | os.PathLike, min_score: float = 0.0) -> dict[int, list[dict]]:
@@ -56,12 +64,12 @@ def pick_objects(dataset: Mapping, category_ids: Sequence[int], overlaps: Mappin
 
 def match_detection(detections: Sequence[dict], ann: Mapping, height: int, width: int) -> tuple[dict | None, float]:
     """The detection of ``ann``'s category with the highest mask IoU with it, and that IoU (None, 0.0 if none)."""
-    gt = _mask(ann["segmentation"], height, width)
+    gt = decode_segmentation(ann["segmentation"], height, width)
     best, best_iou = None, 0.0
     for det in detections:
         if det["category_id"] != ann["category_id"]:
             continue
-        pred = _mask(det["segmentation"], height, width)
+        pred = decode_segmentation(det["segmentation"], height, width)
         union = np.logical_or(pred, gt).sum()
         iou = float(np.logical_and(pred, gt).sum() / union) if union else 0.0
         if iou > best_iou:
@@ -121,7 +129,7 @@ def draw_object_grid(image_dir: str | os.PathLike, dataset: Mapping, objects: Se
     import matplotlib.pyplot as plt
 
     if not objects:
-        return _empty_figure("no validation object matches the selection")
+        return message_figure("no validation object matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
 
     def matches_any(label: str, by_image: Mapping[int, list[dict]]) -> bool:
@@ -137,11 +145,11 @@ def draw_object_grid(image_dir: str | os.PathLike, dataset: Mapping, objects: Se
         height, width = image["height"], image["width"]
         pixels = _load_image(Path(image_dir), image)
         rows, cols = _crop(ann, height, width)
-        _draw(row[0], pixels, [_mask(ann["segmentation"], height, width)],
+        _draw(row[0], pixels, [decode_segmentation(ann["segmentation"], height, width)],
               f"{category_names[ann['category_id']]}\nO = {overlaps[ann['id']]:.2f}", (rows, cols))
         for ax, (label, by_image) in zip(row[1:], models.items()):
             det, iou = match_detection(by_image.get(ann["image_id"], []), ann, height, width)
-            masks = [] if det is None else [_mask(det["segmentation"], height, width)]
+            masks = [] if det is None else [decode_segmentation(det["segmentation"], height, width)]
             _draw(ax, pixels, masks, f"{label}\nmask IoU {iou:.2f}" if det else f"{label}\nno match", (rows, cols))
     fig.tight_layout()
     _footnote(fig, missing)
@@ -157,7 +165,7 @@ def draw_image_grid(image_dir: str | os.PathLike, dataset: Mapping, image_ids: S
     import matplotlib.pyplot as plt
 
     if not image_ids:
-        return _empty_figure("no validation image matches the selection")
+        return message_figure("no validation image matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
     wanted = set(category_ids)
     models, missing = _without_empty(models, lambda label, by_image: any(
@@ -175,58 +183,26 @@ def draw_image_grid(image_dir: str | os.PathLike, dataset: Mapping, image_ids: S
         image = images[image_id]
         height, width = image["height"], image["width"]
         pixels = _load_image(Path(image_dir), image)
-        _draw(row[0], pixels, [_mask(a["segmentation"], height, width) for a in gt_by_image[image_id]],
-              f"image {image_id}")
+        truth = [decode_segmentation(a["segmentation"], height, width) for a in gt_by_image[image_id]]
+        _draw(row[0], pixels, truth, f"image {image_id}")
         for ax, (label, by_image) in zip(row[1:], models.items()):
             dets = [d for d in by_image.get(image_id, []) if d["category_id"] in wanted and d["score"] >= min_score]
-            _draw(ax, pixels, [_mask(d["segmentation"], height, width) for d in dets],
+            _draw(ax, pixels, [decode_segmentation(d["segmentation"], height, width) for d in dets],
                   f"{label}\n{len(dets)} detections ≥ {min_score}")
     fig.tight_layout()
     _footnote(fig, missing)
     return fig
 
 
-def opmask_cams(run, dataset: Mapping, image_dir: str | os.PathLike, objects: Sequence[Mapping]) -> list[np.ndarray]:
-    """Eq. 9 for each ground-truth object: the CAM of its own class on its box, from a trained OPMask run.
-
-    run: a finished ``tspsis.engine.work_dir.Run`` of an OPMask config (box head ``CAMBBoxHead``). The image goes through
-    the run's test pipeline and backbone; the box is RoI-aligned like a proposal; F (1, D, 7, 7) from the box
-    head's convolutions gives cam_ij = F_ij . W_cls + b_cls for the object's class. Returns one (7, 7) map per
-    object, min-max normalised to [0, 1] (``tspsis.core.cam.normalize_cam``).
-    """
-    import torch
-    from mmdet.structures.bbox import bbox2roi
-
-    from tspsis.core.cam import normalize_cam
-
-    model, pipeline = _load_run_model(run)
-    if not hasattr(model.roi_head.bbox_head, "cam_for_labels"):
-        raise ValueError(f"{run.work_dir}: the box head {type(model.roi_head.bbox_head).__name__} has no class-activation "
-                         "maps (Eq. 9 needs OPMask's CAMBBoxHead)")
-    labels = {c["id"]: k for k, c in enumerate(sorted(dataset["categories"], key=lambda c: c["id"]))}
-    images = {img["id"]: img for img in dataset["images"]}
-    extractor = model.roi_head.bbox_roi_extractor
-    cams = []
-    with torch.no_grad():
-        for ann in objects:
-            image = images[ann["image_id"]]
-            _, _, feats, box = _through_network(model, pipeline, image_dir, image, ann)
-            box_feats = extractor(feats[:extractor.num_inputs], bbox2roi([box]))
-            head = model.roi_head.bbox_head
-            cam = head.cam_for_labels(head.features(box_feats), torch.tensor([labels[ann["category_id"]]]))
-            cams.append(normalize_cam(cam[0, 0]).numpy())
-    return cams
-
-
 def draw_cams(image_dir: str | os.PathLike, dataset: Mapping, objects: Sequence[Mapping],
               cams: Sequence[np.ndarray], category_names: Mapping[int, str]):
     """Fig. 5: each object's crop with its ground-truth box (dashed), and its class-activation map
-    (``opmask_cams``, normalised to [0, 1]) stretched over that box, with a colour bar for the map's scale."""
+    (:func:`tspsis.apis.opmask_cams`, normalised to [0, 1]) stretched over that box, with a colour bar for the map's scale."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     if not objects:
-        return _empty_figure("no validation object matches the selection")
+        return message_figure("no validation object matches the selection")
     images = {img["id"]: img for img in dataset["images"]}
     fig, axes = plt.subplots(2, len(objects), figsize=(2.3 * len(objects) + 0.8, 4.6), squeeze=False)
     shown = None

@@ -125,8 +125,8 @@ def plot_fp_attribution(attributions: Mapping[str, Mapping]):
     has a matched detection, one line of text says so instead of empty pies."""
     plt = _pyplot()
     if not any(fp.get("total") for fp in attributions.values()):
-        return _message_figure(plt, "no false-positive pixels to attribute: no model made a matched unseen "
-                                    f"detection ({', '.join(attributions)})")
+        return message_figure("no false-positive pixels to attribute: no model made a matched unseen "
+                              f"detection ({', '.join(attributions)})")
     names = ("background", "seen", "unseen")
     colours = [FP_COLOURS[n] for n in names]
     fig, axes = plt.subplots(1, len(attributions), figsize=(3.4 * len(attributions), 3.6), squeeze=False)
@@ -142,9 +142,9 @@ def plot_fp_attribution(attributions: Mapping[str, Mapping]):
     return fig
 
 
-def _message_figure(plt, message: str):
+def message_figure(message: str):
     """A one-line figure that says why there is nothing to draw."""
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.075 * len(message)), 0.6))
+    fig, ax = _pyplot().subplots(figsize=(max(4.0, 0.075 * len(message)), 0.6))
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.axis("off")
     return fig

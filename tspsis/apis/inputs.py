@@ -1,8 +1,8 @@
-"""What ``tspsis predict`` reads besides the model: the input images and the given boxes (``--boxes``).
+"""What inference reads besides the model: the input images and the boxes given for them.
 
-``collect_images`` expands files and folders into image files; ``read_boxes`` reads ``BOXES`` (a COCO file, a
-per-image JSON, or a folder of them; see :mod:`tspsis.cli.predict`) into one :class:`GivenBoxes` per image, with
-every malformed field named by its file.
+``collect_images`` expands files and folders into image files; ``read_boxes`` reads a box source (a COCO file, a
+per-image JSON, or a folder of them; the formats are those of ``tspsis predict --boxes``, :mod:`tspsis.cli.predict`)
+into one :class:`GivenBoxes` per image, with every malformed field named by its file.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
 
 from tspsis.core.io import read_json
 
@@ -50,7 +49,7 @@ class GivenBoxes:
 
 @dataclass
 class BoxSource:
-    """Parsed ``--boxes``: given boxes per input image and category ids by name (a COCO file's)."""
+    """A parsed box source: given boxes per input image and category ids by name (a COCO file's)."""
     per_image: dict[Path, GivenBoxes]
     category_ids: dict[str, int] = field(default_factory=dict)
 
@@ -128,7 +127,8 @@ def _coco_boxes(path: Path, coco: dict, images: Sequence[Path]) -> BoxSource:
 
 
 def read_boxes(boxes: str | os.PathLike, images: Sequence[Path]) -> BoxSource:
-    """Parse ``--boxes`` (COCO file, per-image JSON, or folder of ``<stem>.json``) for the input ``images``."""
+    """Parse the box source ``boxes`` (COCO file, per-image JSON, or folder of ``<stem>.json``) for the input
+    ``images``."""
     path = Path(boxes)
     if path.is_dir():
         per_image = {}
@@ -146,6 +146,3 @@ def read_boxes(boxes: str | os.PathLike, images: Sequence[Path]) -> BoxSource:
         raise ValueError(f"{path}: a per-image box file serves one input image, got {len(images)}; use a COCO "
                          "file or a folder of <image stem>.json")
     return BoxSource({images[0]: given})
-
-
-# ------------------------------------------------------------------------------------------------- model
