@@ -13,7 +13,8 @@ from tspsis.plugin.dense_heads import boxinst  # noqa: F401
 from tspsis.plugin.detectors import grabcut  # noqa: F401
 from tspsis.plugin.hooks import atomic_checkpoint, pseudo_mask_monitor  # noqa: F401
 from tspsis.plugin.metrics import partial_coco_metric  # noqa: F401
-from tspsis.plugin.roi_heads import box_conditioned, cpmask, maskx, opmask, teacher_student  # noqa: F401
+from tspsis.plugin.roi_heads import (box_conditioned, cpmask, maskx, opmask, partial_roi_head,  # noqa: F401
+                                     teacher_student)
 from tspsis.plugin.task_modules import pseudo_labeler  # noqa: F401
 from tspsis.plugin.transforms import loading  # noqa: F401
 
