@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tspsis.viz.tables import Stat, fmt, markdown_table
+from tspsis.core.stats import Stat
+from tspsis.viz.tables import fmt, markdown_table
 
 __all__ = ["MIN_BIN_OBJECTS", "check_claims", "claims_table", "paired_difference"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tspsis.core.io import write_bytes_atomic, write_json_atomic
-from tspsis.viz.tables import Stat
+from tspsis.core.stats import Stat
 from tspsis.viz.plots import save_figure
 
 class NotebookOutput:

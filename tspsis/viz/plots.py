@@ -3,7 +3,7 @@ seen splits (Fig. 8), training curves; ``save_figure`` writes one atomically.
 
 AP axes start at 0 and end a little above the largest mean + std (at least 1 AP, at most 100), so an all-zero plot
 is a flat line on the floor, not an axis around zero; each model has its own marker and line style; a value over
-several seeds (``tspsis.viz.tables.Stat``) is drawn with its std as an error bar. Colours: ``tspsis.viz.palette``.
+several seeds (``tspsis.core.stats.Stat``) is drawn with its std as an error bar. Colours: ``tspsis.viz.palette``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tspsis.viz.palette import FP_COLOURS
-from tspsis.viz.tables import Stat
+from tspsis.core.stats import Stat
 
 def save_figure(fig, output_dir: str | os.PathLike, name: str, dpi: int = 120) -> Path:
     """Save a matplotlib figure as ``output_dir/name.png`` atomically; returns the path."""
