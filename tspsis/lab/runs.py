@@ -46,13 +46,12 @@ from tspsis.lab import digest, registry
 from tspsis.lab.data import SEEN_OF, ensure_split
 from tspsis.lab.profiles import PROFILES, estimate_seconds, get_profile, source_names
 from tspsis.lab.records import EXPERIMENT_FILE
-from tspsis.lab.registry import PRETRAINING, ConfigSpec, _method, config
+from tspsis.lab.registry import _PRETRAIN_DIRECTION, PRETRAINING, ConfigSpec, _method, config
 
 __all__ = ["Experiment", "PRETRAINING", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
 
 _SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
 _PLACEHOLDER_WORK_DIR = "WORK_DIR"  # the resolved config is hashed without the run's own folder
-_PRETRAIN_DIRECTION = "voc2nonvoc"  # boxes and labels of every category: the same data in both directions
 
 
 @dataclass(frozen=True)
