@@ -9,16 +9,17 @@ synthetic data, its generator settings in ``tspsis.core.synth.PROFILES``).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import REPO_ROOT
+from tspsis.core.validate import check_choice
 from tspsis.engine.launch import DeviceError, resolve_gpus
 from tspsis.lab.records import run_records
 
-__all__ = ["BOX_TRACK_MIXIN", "PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
+__all__ = ["BOX_TRACK_MIXIN", "PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "data_profile",
            "default_data_root", "default_work_dir", "estimate_seconds", "get_profile", "require_device",
            "seen_specs", "source_names"]
 
@@ -31,11 +32,6 @@ TRACKS: tuple[str, ...] = ("detector", "box_conditioned")
 BOX_TRACK_MIXIN, _BOX_TRACK_CPU = "_base_/tracks/box-conditioned.py", "_base_/schedules/box-cpu_1xb16.py"
 # {setting} of the synthetic leaf configs: R18 from scratch, sized for a 2-core CPU (`full` adds the one-GPU sizing)
 _SYNTH_SETTING = "r18-scratch_fpn_synth"  # the schedule is not the leaf's name: its mixins name it
-
-
-def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from mmdet.structures.mask import mask_target
 from mmdet.utils import InstanceList, OptConfigType
 
-from tspsis.plugin.task_modules.pseudo_labeler import check_choice
+from tspsis.core.validate import check_choice
 from tspsis.plugin.roi_heads.box_conditioned import predict_given_boxes, uses_given_boxes
 from tspsis.plugin.utils.partial_supervision import has_mask_of, prepare_partial_instances
 
@@ -132,7 +132,7 @@ class PartialRoIHead(StandardRoIHead):
 
     def __init__(self, *args, fully_supervised: bool = False, mask_roi_source: str = 'sampled',
                  **kwargs) -> None:
-        check_choice(type(self).__name__, 'mask_roi_source', mask_roi_source, MASK_ROI_SOURCES)
+        check_choice('mask_roi_source', mask_roi_source, MASK_ROI_SOURCES, owner=type(self).__name__)
         super().__init__(*args, **kwargs)
         self.fully_supervised = bool(fully_supervised)
         self.mask_roi_source = mask_roi_source

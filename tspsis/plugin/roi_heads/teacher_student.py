@@ -28,9 +28,10 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
 
+from tspsis.core.validate import check_choice
 from tspsis.plugin.roi_heads.partial_roi_head import PartialRoIHead, PositiveRoIs, mask_targets, seen_mask_loss
-from tspsis.plugin.task_modules.pseudo_labeler import (STUDENT_LOSSES, build_pseudo_labeler, check_choice,
-                                                       teacher_student_init, weighted_roi_mean)
+from tspsis.plugin.task_modules.pseudo_labeler import (STUDENT_LOSSES, build_pseudo_labeler, teacher_student_init,
+                                                       weighted_roi_mean)
 from tspsis.plugin.utils.partial_supervision import rgb_crops, rgb_images, seen_union_masks
 
 __all__ = [
@@ -124,7 +125,7 @@ class TeacherStudentRoIHead(PartialRoIHead):
                  **kwargs) -> None:
         owner = type(self).__name__
         labeler = teacher_student_init(owner, kwargs, pseudo_labeler, test_mask_head)
-        check_choice(owner, 'student_loss', student_loss, STUDENT_LOSSES)
+        check_choice('student_loss', student_loss, STUDENT_LOSSES, owner=owner)
         super().__init__(*args, mask_head=mask_head, **kwargs)
         self.pseudo_labeler = labeler
         self.student_loss = student_loss
