@@ -19,8 +19,8 @@ Config (the key of every teacher-student head)::
         weighting='none')        # or 'confidence': each pseudo mask weighted by the teacher's confidence
 
 What the partially supervised heads share beyond pseudo labels (the per-instance ``has_mask`` flag, the union of
-seen masks used by the cleaning, RGB crops for the CRF) is in :mod:`tspsis.plugin.utils.partial_supervision`
-(re-exported here); the weighted mean over RoIs of the student loss is here.
+seen masks used by the cleaning, RGB crops for the CRF) is in :mod:`tspsis.plugin.utils.partial_supervision`; the
+weighted mean over RoIs of the student loss is here.
 """
 
 from __future__ import annotations
@@ -37,27 +37,17 @@ from mmdet.registry import TASK_UTILS
 
 from tspsis.core import pseudo
 from tspsis.core.validate import check_choice
-from tspsis.plugin.utils.partial_supervision import (IGNORED_INSTANCES, RGB_IMAGE_KEY, has_mask_of,  # noqa: F401
-                                                     prepare_partial_instances, rgb_crops, rgb_images,
-                                                     seen_union_masks)
 
 __all__ = [
-    'IGNORED_INSTANCES',
     'NO_POST_PROCESSING',
     'POST_PROCESS_TYPES',
     'PseudoLabeler',
-    'RGB_IMAGE_KEY',
     'STUDENT_LOSSES',
     'StudentTargets',
     'TEST_MASK_HEADS',
     'WEIGHTINGS',
     'build_pseudo_labeler',
-    'has_mask_of',
-    'prepare_partial_instances',
     'reject_old_pseudo_options',
-    'rgb_crops',
-    'rgb_images',
-    'seen_union_masks',
     'teacher_student_init',
     'weighted_roi_mean',
 ]
@@ -262,7 +252,7 @@ class PseudoLabeler:
         * labels: (P,) class l; has_mask: (P,) bool, the object has a ground-truth mask (seen category);
         * rois: (P, 4) xyxy area of each grid; gt_boxes: (P, 4) xyxy box of each row's object, same units;
         * seen_union: (B, H, W) bool, per image the union of its seen ground-truth masks (ignored/crowd ones
-          included, :func:`seen_union_masks`) in the units of rois; or a callable returning it (called only
+          included, :func:`~tspsis.plugin.utils.partial_supervision.seen_union_masks`) in the units of rois; or a callable returning it (called only
           if cleaning); img_idx: (P,) image of each row;
         * images: for r = CRF, (P, 3, hc, wc) RGB [0, 255] crops of each row's CRF grid, or a callable giving
           them for a LongTensor of row indices (called only for r = CRF); hc x wc = h x w without crf_windows;
