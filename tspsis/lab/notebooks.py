@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tspsis.core.io import NOTEBOOK_COMPLETE_KEY
 from tspsis.core.paths import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -99,7 +100,7 @@ def discover(only: list[str] | None = None) -> list[Path]:
 
 def _complete(output_dir: Path) -> bool:
     metrics = output_dir / "metrics.json"
-    return metrics.is_file() and json.loads(metrics.read_text()).get("complete", False)
+    return metrics.is_file() and json.loads(metrics.read_text()).get(NOTEBOOK_COMPLETE_KEY, False)
 
 
 def gather_results(run_dir: Path) -> Path:
