@@ -5,7 +5,7 @@ that ``tspsis.core.synth`` generates, or COCO 2017 on disk), the ``{setting}`` o
 default track and the mixins of each track it has, its hardware sizing, its :class:`Schedule` (iterations, rows,
 seeds, ...), whether it needs a GPU and how long one run takes. Everything else (``tspsis.lab.registry``,
 ``tspsis.lab.runs``, ``Context``, the CLI) reads these attributes: adding a profile is one entry here (plus, for new
-synthetic data, its generator settings in ``tspsis.core.synth.PROFILES``).
+synthetic data, its generator settings in ``tspsis.core.synth.SYNTH_PROFILES``).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ _SYNTH_SETTING = "r18-scratch_fpn_synth"  # the schedule is not the leaf's name:
 @dataclass(frozen=True)
 class DataSource:
     """Where a profile's data are: the default data root (relative to the repository), the generator that makes them
-    (a ``tspsis.core.synth.PROFILES`` name; None: data on disk, checked), the full train / val annotation files under
+    (a ``tspsis.core.synth.SYNTH_PROFILES`` name; None: data on disk, checked), the full train / val annotation files under
     DATA_ROOT/annotations and the folder of the val images."""
 
     root: str
