@@ -72,7 +72,7 @@ def prepare_kernel() -> None:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def _environ_updated(values: dict[str, str]) -> Iterator[None]:
     """``os.environ`` updated with ``values`` (the papermill kernel inherits it), restored afterwards."""
     old = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
@@ -150,7 +150,7 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
         start = time.time()
         parameters = notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir, train_seed, nodes)
         try:
-            with _environment(KERNEL_ENV), forwarding_signals():  # the kernel and its trainings stop first
+            with _environ_updated(KERNEL_ENV), forwarding_signals():  # the kernel and its trainings stop first
                 pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,
                                     parameters=parameters)
         except pm.PapermillExecutionError as err:
