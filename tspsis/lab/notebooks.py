@@ -6,7 +6,7 @@ notebooks with its ``$NODE_RANK``, see ``tspsis.engine.launch.resolve_nodes``), 
 ``train_seed`` (the training seed, a list of seeds: every run is trained once per seed and the tables show mean ±
 std, or None: the profile's seeds) and ``output_dir`` (its own folder under the run folder, where it writes
 ``metrics.json``, figures and ``tables.md``). A profile that needs a GPU stops before anything runs when none is
-visible (``tspsis.lab.require_device``). The chain stops at the first failing notebook; its executed copy
+visible (``tspsis.lab.profiles.require_device``). The chain stops at the first failing notebook; its executed copy
 keeps the partial output and the failing cell is named. Notebooks that already completed in the same run folder
 are not re-executed, so a re-run resumes; ``force=True`` (``--force``) executes them again. ``results.md`` gathers
 every notebook's ``tables.md``. Trained models live in ``work_dir`` (the run cache of :mod:`tspsis.lab`),

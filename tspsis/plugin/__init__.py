@@ -3,7 +3,7 @@ RoI heads, BoxInst heads, the GrabCut detector, the pseudo-labeller, the metric,
 in mmdet's / mmengine's registries, and installs the weights-only checkpoint loader.
 
 Configs load it with ``custom_imports = dict(imports=['tspsis.plugin'], allow_failed_imports=False)`` (the old
-``tspsis.plugin`` still works for one release: an alias that imports this package and warns).
+``tspsis.models`` still works for one release: an alias that imports this package and warns).
 """
 from tspsis.core.checkpoint import install_mmengine_loader
 from tspsis.plugin import roi_align  # noqa: F401

@@ -1,10 +1,10 @@
 """The viz layer: what the notebooks show (docs/DESIGN.md, "Layers").
 
-``tables`` (markdown tables beside the paper's numbers), ``plots``
-(Figs. 2, 3, 8, histograms, training curves), ``examples`` (predicted masks on validation images, Figs. 1, 5, 6, 7),
-``panels`` (inside the teacher-student head), ``overlay`` (``tspsis predict``'s images), ``output``
-(``NotebookOutput``) and ``palette`` (the one palette). This package re-exports the names the notebooks use
-(the seed statistics ``Stat`` / ``over_seeds`` / ``format_stat`` from :mod:`tspsis.core.stats` among them).
+``tables`` (markdown tables beside the paper's numbers), ``plots`` (Figs. 2, 3, 8, histograms, training curves),
+``examples`` (predicted masks on validation images, Figs. 1, 5, 6, 7), ``panels`` (inside the teacher-student head),
+``overlay`` (``tspsis predict``'s images), ``output`` (``NotebookOutput``) and ``palette`` (the one palette). This
+package re-exports the names the notebooks use (the seed statistics ``Stat`` / ``over_seeds`` / ``format_stat`` of
+:mod:`tspsis.core.stats` among them).
 """
 from tspsis.core.stats import Stat, format_stat, over_seeds
 from tspsis.viz.examples import (detections_by_image, draw_cams, draw_image_grid, draw_object_grid, match_detection,

@@ -121,7 +121,7 @@ def plot_ap_by_overlap(curves: Mapping[str, Mapping[str, Any]], counts: Mapping[
 
 def plot_fp_attribution(attributions: Mapping[str, Mapping]):
     """Fig. 3: where false-positive mask pixels fall (background / seen objects / unseen objects), one pie per
-    model. attributions: {model label: ``tspsis.eval.false_positive_attribution`` output}. When no model
+    model. attributions: {model label: ``tspsis.eval.fp_attribution.false_positive_attribution`` output}. When no model
     has a matched detection, one line of text says so instead of empty pies."""
     plt = _pyplot()
     if not any(fp.get("total") for fp in attributions.values()):
