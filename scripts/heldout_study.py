@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tspsis import lab, viz
+from tspsis.core.stats import over_seeds
 from tspsis.engine.launch import test
 from tspsis.engine.work_dir import completed_run, metrics_file_of_test
-from tspsis.viz.tables import over_seeds
 
 TEACHER = "model.roi_head.test_mask_head=teacher"  # the same checkpoint, its teacher Ft predicting
 

@@ -4,7 +4,7 @@
 
 Reads each finished run's ``experiment.json`` (method, direction, seed, seen split) and ``metrics.json`` and prints
 a markdown table, one row per method, one column per direction: mean ± sample std over the seeds (n), formatted as
-the notebooks format them (``tspsis.viz.tables.Stat``). Runs on another seen split (Fig. 8) are left out.
+the notebooks format them (``tspsis.core.stats.Stat``). Runs on another seen split (Fig. 8) are left out.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from tspsis.core.paper import DIRECTIONS
+from tspsis.core.stats import Stat, format_stat
 from tspsis.lab.records import run_records
-from tspsis.viz.tables import DIRECTION_TITLES, Stat, format_stat
+from tspsis.viz.tables import DIRECTION_TITLES
 
 
 def values(work_dir: Path, metric: str) -> dict[tuple[str, str], dict[int, float]]:

@@ -20,6 +20,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 import tspsis.plugin  # noqa: E402,F401  (registers the PseudoLabeler)
 from tspsis.core import pseudo  # noqa: E402
 from tspsis.plugin.task_modules import pseudo_labeler as pl  # noqa: E402
+from tspsis.plugin.utils import partial_supervision  # noqa: E402
 
 NUM_CLASSES = 24
 
@@ -257,19 +258,19 @@ def sample(has_mask: bool = True, crowd: str | None = None) -> DetDataSample:
 
 def test_missing_has_mask_raises_unless_fully_supervised():
     with pytest.raises(ValueError, match=r"gt_instances\.has_mask.*PackPartialDetInputs"):
-        pl.prepare_partial_instances([sample(has_mask=False)], fully_supervised=False, owner="Head")
+        partial_supervision.prepare_partial_instances([sample(has_mask=False)], fully_supervised=False, owner="Head")
     with pytest.raises(ValueError, match=r"Head: `gt_instances\.has_mask`"):
-        pl.has_mask_of(sample(has_mask=False).gt_instances, "Head")
-    gt, = pl.prepare_partial_instances([sample(has_mask=False)], fully_supervised=True, owner="Head")
+        partial_supervision.has_mask_of(sample(has_mask=False).gt_instances, "Head")
+    gt, = partial_supervision.prepare_partial_instances([sample(has_mask=False)], fully_supervised=True, owner="Head")
     assert gt.has_mask.tolist() == [True, True]
     with pytest.raises(ValueError, match="fully_supervised=True, but"):
-        pl.prepare_partial_instances([sample()], fully_supervised=True, owner="Head")
+        partial_supervision.prepare_partial_instances([sample()], fully_supervised=True, owner="Head")
 
 
 def test_seen_crowd_masks_clear_pseudo_masks_and_unseen_ones_do_not_count():
     def unseen_target(crowd):
-        gt, = pl.prepare_partial_instances([sample(crowd=crowd)], fully_supervised=False, owner="Head")
-        case = dict(hand_made_case(), seen_union=pl.seen_union_masks([gt]))
+        gt, = partial_supervision.prepare_partial_instances([sample(crowd=crowd)], fully_supervised=False, owner="Head")
+        case = dict(hand_made_case(), seen_union=partial_supervision.seen_union_masks([gt]))
         return labeler()(**case).targets[1]
 
     assert torch.equal(unseen_target(None), expected_unseen_target())
@@ -283,7 +284,7 @@ def test_seen_union_pads_images_of_different_sizes():
     small = sample().gt_instances
     large = InstanceData(bboxes=torch.tensor([[0.0, 0, 4, 4]]), labels=torch.tensor([1]),
                          masks=BitmapMasks(np.ones((1, 40, 36), np.uint8), 40, 36), has_mask=torch.tensor([True]))
-    union = pl.seen_union_masks([small, large])
+    union = partial_supervision.seen_union_masks([small, large])
     assert union.shape == (2, 40, 36)
     assert union[0, :16, :32].all() and not union[0, 16:].any() and not union[0, :, 32:].any()
     assert union[1].all()

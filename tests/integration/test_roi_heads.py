@@ -1,4 +1,4 @@
-"""Partially supervised RoI heads (tspsis.plugin.roi_heads.teacher_student) inside a tiny Mask R-CNN on CPU.
+"""The partially supervised RoI heads (PartialRoIHead, TeacherStudentRoIHead) inside a tiny Mask R-CNN on CPU.
 
 Checks: unseen-category masks cannot leak into training (losses and gradients are bit-identical
 whatever those masks hold, crowd ones included), for sampled and ground-truth-box mask RoIs; seen crowd

@@ -10,8 +10,8 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from tspsis.core.stats import dataset_stats, format_stats
-from tspsis.core.synth import (APPEARANCES, MIN_VISIBLE_PIXELS, PROFILES, SHAPE_FAMILIES, VOC_CATEGORY_NAMES, generate,
-                               render_sample)
+from tspsis.core.synth import (APPEARANCES, MIN_VISIBLE_PIXELS, SHAPE_FAMILIES, SYNTH_PROFILES, VOC_CATEGORY_NAMES,
+                               generate, render_sample)
 from tspsis.core.validate import validate_coco
 from tspsis.core.overlap import annotation_overlaps, object_overlap
 from tspsis.core.splits import write_split
@@ -24,7 +24,7 @@ def _tight_box(mask: np.ndarray) -> list[int]:
 
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_tiny_is_valid_coco_with_tight_boxes_and_modal_masks(tiny_synth, split):
-    profile = PROFILES["tiny"]
+    profile = SYNTH_PROFILES["tiny"]
     validate_coco(tiny_synth / "annotations" / f"{split}.json", tiny_synth / split)
     coco = COCO(str(tiny_synth / "annotations" / f"{split}.json"))
     assert len(coco.imgs) == (profile.num_train if split == "train" else profile.num_val)

@@ -1,4 +1,5 @@
-"""validate_coco: every bad input gives an error naming the file, the record id and the field; box-only is valid."""
+"""validate_coco: every bad input gives an error naming the file, the record id and the field; box-only is valid.
+check_choice: one message for every layer's options."""
 
 import copy
 import json
@@ -8,7 +9,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from tspsis.core import validate
-from tspsis.core.validate import parse_rle_strings, rle_string_counts, validate_coco
+from tspsis.core.validate import check_choice, parse_rle_strings, rle_string_counts, validate_coco
 
 HEIGHT, WIDTH = 20, 30
 
@@ -238,3 +239,12 @@ def test_compressed_rles_checked_across_chunks(tmp_path, monkeypatch):
     _ann(data, 103)["segmentation"]["counts"] = _TRUNCATED
     with pytest.raises(ValueError, match=r"train_voc\.json: annotation 103: segmentation RLE counts cover"):
         validate_coco(_write(tmp_path, data))
+
+
+def test_check_choice_names_the_option_its_owner_and_the_choices():
+    check_choice("track", "detector", ("detector", "box_conditioned"))
+    check_choice("profile", "tiny", {"tiny": 1, "demo": 2})  # a mapping's keys are its choices
+    with pytest.raises(ValueError, match=r"^`track` must be one of \('detector', 'box_conditioned'\), got 'box'$"):
+        check_choice("track", "box", ("detector", "box_conditioned"))
+    with pytest.raises(ValueError, match=r"^PartialRoIHead: `mask_roi_source` must be one of \('sampled',"):
+        check_choice("mask_roi_source", "proposals", ("sampled", "gt_boxes"), owner="PartialRoIHead")

@@ -94,7 +94,7 @@ class Predictor:
         import tspsis.plugin  # noqa: F401  (registers the plugin, weights-only checkpoint loading)
         from tspsis.core.checkpoint import check_checkpoint_file
         from tspsis.plugin.detectors.grabcut import MaskGrabCut
-        from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead
+        from tspsis.plugin.roi_heads.partial_roi_head import PartialRoIHead
 
         register_all_modules(init_default_scope=True)
         name = config_name or str(config)

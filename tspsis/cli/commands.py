@@ -16,9 +16,9 @@ from pathlib import Path
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from tspsis.cli.doctor import main
+    from tspsis.cli.doctor import print_checks
 
-    return main()
+    return print_checks()
 
 
 def _synth(args: argparse.Namespace) -> int:

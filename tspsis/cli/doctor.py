@@ -103,7 +103,8 @@ def run_checks() -> list[Check]:
     return results
 
 
-def main() -> int:
+def print_checks() -> int:
+    """Run every check, print one line each and how to fix what failed; the exit status: 1 if any failed."""
     results = run_checks()
     width = max(len(r.name) for r in results)
     for r in results:

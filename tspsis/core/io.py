@@ -1,5 +1,6 @@
 """Small file helpers shared by the library: atomic writes (a killed process, or a machine that loses power,
-never leaves half a file) and JSON reading with errors that name the file."""
+never leaves half a file) and JSON reading with errors that name the file; the key of a notebook's finished
+``metrics.json`` (written by the viz layer, read by the lab's notebook runner)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fsync_replace", "read_json", "write_bytes_atomic", "write_json_atomic"]
+__all__ = ["NOTEBOOK_COMPLETE_KEY", "fsync_replace", "read_json", "write_bytes_atomic", "write_json_atomic"]
+
+# True in a notebook's metrics.json once the notebook finished (tspsis.viz.output.NotebookOutput.finish writes the
+# file atomically, this key with it); `tspsis run-notebooks` resumes by skipping the notebooks that have it.
+NOTEBOOK_COMPLETE_KEY = "complete"
 
 
 def fsync_replace(src: str | os.PathLike, dst: str | os.PathLike) -> None:

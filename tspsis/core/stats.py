@@ -1,15 +1,23 @@
-"""Dataset statistics: instances, COCO area buckets, object overlap (Eq. 1) and seen-set coverage.
+"""Statistics of a dataset and of a measurement over training seeds.
 
-Works on any COCO-format file. The overlap section needs every instance's mask (a partially annotated
+Dataset statistics (:func:`dataset_stats`): instances, COCO area buckets, object overlap (Eq. 1) and seen-set
+coverage. Works on any COCO-format file. The overlap section needs every instance's mask (a partially annotated
 training file has none for unseen categories, so the section is then omitted); the coverage section needs
 the synthetic benchmark's `shape_family` / `appearance` category keys.
+
+Seed statistics: a measurement over several training seeds is a :class:`Stat` (a float: the mean, with ``std``,
+``n`` and the per-seed ``values``); :func:`over_seeds` builds them from per-seed metric records (the lab's
+``Context.measure``), :func:`format_stat` prints one as ``mean ± std (n=3)``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +25,7 @@ from tspsis.core.overlap import OVERLAP_BIN_EDGES, annotation_overlaps, overlap_
 from tspsis.core.validate import validate_coco
 from tspsis.core.splits import load_manifest, resolve_seen
 
-__all__ = ["AREA_BUCKETS", "OVERLAPPED", "dataset_stats", "format_stats"]
+__all__ = ["AREA_BUCKETS", "OVERLAPPED", "Stat", "dataset_stats", "format_stat", "format_stats", "over_seeds"]
 
 # COCO area buckets (pixels): small < 32^2 <= medium < 96^2 <= large
 AREA_BUCKETS: tuple[tuple[str, float, float], ...] = (
@@ -112,3 +120,78 @@ def format_stats(stats: dict) -> str:
             lines.append(f"  {key:<12} {len(c['covered'])} covered ({100 * c['fraction']:.0f}%): "
                          f"{', '.join(c['covered'])}{missing}")
     return "\n".join(lines)
+
+
+class Stat(float):
+    """A number measured over training seeds: the float value is the mean; ``std`` is the sample standard
+    deviation (None for one seed), ``n`` the number of seeds that gave a value, ``values`` the per-seed values
+    and ``seeds`` the seeds (in the order of ``values``, None if unknown)."""
+
+    std: float | None
+    n: int
+    values: tuple[float, ...]
+    seeds: tuple[int, ...] | None
+
+    def __new__(cls, values: Sequence[float], seeds: Sequence[int] | None = None) -> Stat:
+        values = tuple(float(v) for v in values)
+        if not values:
+            raise ValueError("Stat needs at least one value")
+        mean = sum(values) / len(values)
+        stat = super().__new__(cls, mean)
+        stat.values, stat.n = values, len(values)
+        stat.std = (math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1
+                    else None)
+        stat.seeds = None if seeds is None else tuple(seeds)
+        return stat
+
+    @property
+    def mean(self) -> float:
+        return float(self)
+
+    def __repr__(self) -> str:
+        return f"Stat(mean={float(self)!r}, std={self.std!r}, n={self.n})"
+
+    def __str__(self) -> str:
+        return format_stat(self, 2)
+
+    def __reduce__(self):
+        return (Stat, (self.values, self.seeds))
+
+    def to_json(self) -> dict:
+        """What ``metrics.json`` stores."""
+        return {"mean": float(self), "std": self.std, "n": self.n, "values": list(self.values),
+                "seeds": None if self.seeds is None else list(self.seeds)}
+
+
+def format_stat(stat: Stat, digits: int = 1) -> str:
+    """``"12.3 ± 0.4 (n=3)"`` (std: sample standard deviation over seeds); one seed: ``"12.3"``."""
+    if stat.std is None:
+        return f"{float(stat):.{digits}f}"
+    return f"{float(stat):.{digits}f} ± {stat.std:.{digits}f} (n={stat.n})"
+
+
+def over_seeds(records: Sequence[Any], seeds: Sequence[int] | None = None) -> Any:
+    """One record from the same record of several seeds' runs (a metric dict, a number, a list ...).
+
+    Dicts are merged key by key (recursively); numbers become a ``Stat`` over the seeds that have one (None
+    and NaN are left out; None if no seed has one), except integers that are equal in every seed (counts such
+    as ``num_gt``), which stay as they are; other values equal in every seed stay, unequal ones become the
+    list of per-seed values."""
+    records = list(records)
+    if all(isinstance(r, Mapping) for r in records):
+        keys = list(dict.fromkeys(k for r in records for k in r))
+        return {k: over_seeds([r.get(k) for r in records], seeds) for k in keys}
+    numeric = [r for r in records if r is not None and isinstance(r, (int, float)) and not isinstance(r, bool)]
+    if records and len(numeric) == sum(r is not None for r in records):  # numbers and Nones only
+        if not numeric:
+            return None
+        if all(isinstance(r, int) for r in numeric) and len(set(numeric)) == 1 and len(numeric) == len(records):
+            return numeric[0]
+        kept = [(s, float(r)) for s, r in zip(seeds or [None] * len(records), records)
+                if r is not None and not math.isnan(r)]
+        if not kept:
+            return None
+        return Stat([v for _, v in kept], None if seeds is None else [s for s, _ in kept])
+    if all(r == records[0] for r in records):
+        return records[0] if records else None
+    return list(records)

@@ -1,4 +1,5 @@
-"""Validation of COCO-format annotation files (no mmdet).
+"""Validation of input (no mmdet): an option among its choices (:func:`check_choice`, for every layer's options,
+config keys and command-line choices alike) and COCO-format annotation files (:func:`validate_coco`).
 
 The split tool, the mmdet dataset and the evaluation call :func:`validate_coco` before they use a file, so
 bad input fails early with one message naming the file, the record (``image <id>``, ``annotation <id>``,
@@ -25,17 +26,26 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["parse_rle_strings", "rle_string_counts", "validate_coco"]
+__all__ = ["check_choice", "parse_rle_strings", "rle_string_counts", "validate_coco"]
 
 _NUMBER_TYPES = frozenset({int, float})  # exact types: JSON true/false are bools, not numbers
 _PROGRESS_MIN_ANNOTATIONS = 200_000  # progress bar only for COCO-sized files (several seconds)
 _MAX_CHARS_PER_RUN = 12  # 60 bits: more would overflow int64 and is no valid run length anyway
 _RLE_STRINGS_PER_CHUNK = 20_000  # bounds the memory of the vectorised RLE check
+
+
+def check_choice(name: str, value: Any, choices: Iterable, owner: str | None = None) -> None:
+    """ValueError unless ``value`` is one of ``choices``, naming the option ``name`` (a config key, a profile, a
+    track ...), the choices and, when given, the ``owner`` it configures (a head's class name)."""
+    choices = tuple(choices)
+    if value not in choices:
+        where = f"{owner}: " if owner else ""
+        raise ValueError(f"{where}`{name}` must be one of {choices}, got {value!r}")
 
 
 def validate_coco(ann_path: str | os.PathLike, image_root: str | os.PathLike | None = None, *,

@@ -9,7 +9,8 @@ A notebook asks for a (method, direction) pair and gets a finished :class:`tspsi
 
 Modules: ``profiles`` (one :class:`Profile` per profile: data, track, sizing, schedule, seeds, device),
 ``registry`` (the paper's rows: ``METHODS``), ``data`` (data and splits of a profile), ``digest`` (the code digest
-of a run's key), ``runs`` (resolve, key, cache, train), ``context`` (the notebooks' ``Context``), ``notebooks``
+of a run's key), ``runs`` (resolve, key, cache, train), ``records`` (a work dir's experiment.json + metrics.json,
+read once), ``context`` (the notebooks' ``Context``), ``notebooks``
 (``tspsis run-notebooks``) and ``claims`` (the paper's claims, measured). This package re-exports the names the
 notebooks use.
 """

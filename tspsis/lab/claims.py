@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tspsis.viz.tables import Stat, fmt, markdown_table
+from tspsis.core.stats import Stat
+from tspsis.viz.tables import fmt, markdown_table
 
 __all__ = ["MIN_BIN_OBJECTS", "check_claims", "claims_table", "paired_difference"]
 
@@ -51,7 +52,7 @@ def _cell(x) -> str:
 
 def check_claims(ctx, directions: Sequence[str]) -> list[list[str]]:
     """Rows (claim, paper's evidence, measured here, verdict) for the profile of ``ctx`` (a
-    ``tspsis.lab.Context``); runs not in the profile's schedule are reported as not measured."""
+    ``tspsis.lab.context.Context``); runs not in the profile's schedule are reported as not measured."""
     rows = []
     bins, _ = ctx.measure([BASELINE], ["voc2nonvoc"], "unseen_overlap_bins")
     per_bin = bins["voc2nonvoc"].get(BASELINE) or {}

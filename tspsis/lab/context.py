@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tspsis.core.paths import REPO_ROOT
+from tspsis.core.stats import over_seeds
 from tspsis.engine.launch import test
 from tspsis.engine.work_dir import Run, completed_run, metrics_file_of_test
 from tspsis.lab.data import prepare_data
@@ -15,7 +16,6 @@ from tspsis.lab.notebooks import prepare_kernel
 from tspsis.lab.profiles import Schedule, default_work_dir, get_profile, require_device
 from tspsis.lab.registry import _method, available, unavailable_reason
 from tspsis.lab.runs import Experiment, print_plan, resolve, training_seconds
-from tspsis.viz.tables import over_seeds
 
 __all__ = ["Context"]
 

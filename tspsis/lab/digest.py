@@ -28,7 +28,7 @@ def code_digest(roots: Iterable[str] = ("engine.runner", "plugin")) -> str:
 
 
 def _module_file(module: str) -> Path | None:
-    """tspsis.a.b -> PACKAGE/a/b.py or PACKAGE/a/b/__init__.py (None if neither exists)."""
+    """``tspsis.<a>.<b>`` -> PACKAGE/<a>/<b>.py or PACKAGE/<a>/<b>/__init__.py (None if neither exists)."""
     parts = module.split(".")[1:]
     base = PACKAGE.joinpath(*parts)
     for candidate in (base.with_suffix(".py") if parts else None, base / "__init__.py"):

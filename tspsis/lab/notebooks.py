@@ -6,7 +6,7 @@ notebooks with its ``$NODE_RANK``, see ``tspsis.engine.launch.resolve_nodes``), 
 ``train_seed`` (the training seed, a list of seeds: every run is trained once per seed and the tables show mean ±
 std, or None: the profile's seeds) and ``output_dir`` (its own folder under the run folder, where it writes
 ``metrics.json``, figures and ``tables.md``). A profile that needs a GPU stops before anything runs when none is
-visible (``tspsis.lab.require_device``). The chain stops at the first failing notebook; its executed copy
+visible (``tspsis.lab.profiles.require_device``). The chain stops at the first failing notebook; its executed copy
 keeps the partial output and the failing cell is named. Notebooks that already completed in the same run folder
 are not re-executed, so a re-run resumes; ``force=True`` (``--force``) executes them again. ``results.md`` gathers
 every notebook's ``tables.md``. Trained models live in ``work_dir`` (the run cache of :mod:`tspsis.lab`),
@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tspsis.core.io import NOTEBOOK_COMPLETE_KEY
 from tspsis.core.paths import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -71,7 +72,7 @@ def prepare_kernel() -> None:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def _environ_updated(values: dict[str, str]) -> Iterator[None]:
     """``os.environ`` updated with ``values`` (the papermill kernel inherits it), restored afterwards."""
     old = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
@@ -99,7 +100,7 @@ def discover(only: list[str] | None = None) -> list[Path]:
 
 def _complete(output_dir: Path) -> bool:
     metrics = output_dir / "metrics.json"
-    return metrics.is_file() and json.loads(metrics.read_text()).get("complete", False)
+    return metrics.is_file() and json.loads(metrics.read_text()).get(NOTEBOOK_COMPLETE_KEY, False)
 
 
 def gather_results(run_dir: Path) -> Path:
@@ -149,7 +150,7 @@ def run_notebooks(profile: str, *, only: list[str] | None = None, out: Path | No
         start = time.time()
         parameters = notebook_parameters(profile, output_dir, gpus, seed, data_root, work_dir, train_seed, nodes)
         try:
-            with _environment(KERNEL_ENV), forwarding_signals():  # the kernel and its trainings stop first
+            with _environ_updated(KERNEL_ENV), forwarding_signals():  # the kernel and its trainings stop first
                 pm.execute_notebook(str(notebook), str(executed), cwd=str(output_dir), progress_bar=False,
                                     parameters=parameters)
         except pm.PapermillExecutionError as err:

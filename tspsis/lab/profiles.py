@@ -5,21 +5,22 @@ that ``tspsis.core.synth`` generates, or COCO 2017 on disk), the ``{setting}`` o
 default track and the mixins of each track it has, its hardware sizing, its :class:`Schedule` (iterations, rows,
 seeds, ...), whether it needs a GPU and how long one run takes. Everything else (``tspsis.lab.registry``,
 ``tspsis.lab.runs``, ``Context``, the CLI) reads these attributes: adding a profile is one entry here (plus, for new
-synthetic data, its generator settings in ``tspsis.core.synth.PROFILES``).
+synthetic data, its generator settings in ``tspsis.core.synth.SYNTH_PROFILES``).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tspsis.apis import BOX_TRACK_MIXIN
 from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import REPO_ROOT
+from tspsis.core.validate import check_choice
 from tspsis.engine.launch import DeviceError, resolve_gpus
 from tspsis.lab.records import run_records
 
-__all__ = ["PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "check_choice", "data_profile",
+__all__ = ["PROFILES", "TRACKS", "DataSource", "Profile", "Schedule", "data_profile",
            "default_data_root", "default_work_dir", "estimate_seconds", "get_profile", "require_device",
            "seen_specs", "source_names"]
 
@@ -35,15 +36,10 @@ _BOX_TRACK_CPU = "_base_/schedules/box-cpu_1xb16.py"
 _SYNTH_SETTING = "r18-scratch_fpn_synth"  # the schedule is not the leaf's name: its mixins name it
 
 
-def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class DataSource:
     """Where a profile's data are: the default data root (relative to the repository), the generator that makes them
-    (a ``tspsis.core.synth.PROFILES`` name; None: data on disk, checked), the full train / val annotation files under
+    (a ``tspsis.core.synth.SYNTH_PROFILES`` name; None: data on disk, checked), the full train / val annotation files under
     DATA_ROOT/annotations and the folder of the val images."""
 
     root: str

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import CONFIGS, REPO_ROOT
-from tspsis.lab.profiles import TRACKS, check_choice, get_profile
+from tspsis.core.validate import check_choice
+from tspsis.lab.profiles import TRACKS, get_profile
 
 __all__ = ["CONFIGS", "METHODS", "PRETRAINING", "ConfigSpec", "Method", "available", "config", "config_path",
            "unavailable_reason"]

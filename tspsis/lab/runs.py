@@ -21,7 +21,7 @@ Several notebooks asking for the same run share one training; a finished run is 
 
 Seeds: ``seed=`` of ``resolve``/``run`` (and ``Context.measure(seeds=...)``) is the training seed; each
 (method, direction, seed) is its own cached run, and ``Context.measure`` reports mean ± std over the seeds
-(``tspsis.viz.tables.Stat``).
+(``tspsis.core.stats.Stat``).
 
 Devices: a profile with ``Profile.needs_gpu`` (``full``, ``coco``) needs a GPU; ``require_device`` says so at once,
 before any data is generated. ``nodes`` > 1 trains and tests on several machines (``launch.resolve_nodes``: each
@@ -50,12 +50,11 @@ from tspsis.lab import digest, registry
 from tspsis.lab.data import SEEN_OF, ensure_split
 from tspsis.lab.profiles import PROFILES, estimate_seconds, get_profile, source_names
 from tspsis.lab.records import EXPERIMENT_FILE
-from tspsis.lab.registry import PRETRAINING, ConfigSpec, _method, config
+from tspsis.lab.registry import _PRETRAIN_DIRECTION, PRETRAINING, ConfigSpec, _method, config
 
-__all__ = ["Experiment", "PRETRAINING", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
+__all__ = ["Experiment", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
 
 _SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
-_PRETRAIN_DIRECTION = "voc2nonvoc"  # boxes and labels of every category: the same data in both directions
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tspsis.core.io import write_bytes_atomic, write_json_atomic
-from tspsis.viz.tables import Stat
+from tspsis.core.io import NOTEBOOK_COMPLETE_KEY, write_bytes_atomic, write_json_atomic
+from tspsis.core.stats import Stat
 from tspsis.viz.plots import save_figure
+
 
 class NotebookOutput:
     """What one notebook leaves in ``output_dir``: ``tables.md``, ``<name>.png`` figures and ``metrics.json``.
@@ -52,7 +53,7 @@ class NotebookOutput:
     def finish(self, metrics: Mapping[str, Any]) -> Path:
         """Write ``metrics.json`` = ``metrics`` + figures + ``"complete": true`` (strict JSON, atomically)."""
         path = self.dir / "metrics.json"
-        write_json_atomic(path, {**_finite(metrics), "figures": self.figures, "complete": True}, indent=1)
+        write_json_atomic(path, {**_finite(metrics), "figures": self.figures, NOTEBOOK_COMPLETE_KEY: True}, indent=1)
         return path
 
 

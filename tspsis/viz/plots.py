@@ -3,7 +3,7 @@ seen splits (Fig. 8), training curves; ``save_figure`` writes one atomically.
 
 AP axes start at 0 and end a little above the largest mean + std (at least 1 AP, at most 100), so an all-zero plot
 is a flat line on the floor, not an axis around zero; each model has its own marker and line style; a value over
-several seeds (``tspsis.viz.tables.Stat``) is drawn with its std as an error bar. Colours: ``tspsis.viz.palette``.
+several seeds (``tspsis.core.stats.Stat``) is drawn with its std as an error bar. Colours: ``tspsis.viz.palette``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tspsis.viz.palette import FP_COLOURS
-from tspsis.viz.tables import Stat
+from tspsis.core.stats import Stat
 
 def save_figure(fig, output_dir: str | os.PathLike, name: str, dpi: int = 120) -> Path:
     """Save a matplotlib figure as ``output_dir/name.png`` atomically; returns the path."""
@@ -121,7 +121,7 @@ def plot_ap_by_overlap(curves: Mapping[str, Mapping[str, Any]], counts: Mapping[
 
 def plot_fp_attribution(attributions: Mapping[str, Mapping]):
     """Fig. 3: where false-positive mask pixels fall (background / seen objects / unseen objects), one pie per
-    model. attributions: {model label: ``tspsis.eval.false_positive_attribution`` output}. When no model
+    model. attributions: {model label: ``tspsis.eval.fp_attribution.false_positive_attribution`` output}. When no model
     has a matched detection, one line of text says so instead of empty pies."""
     plt = _pyplot()
     if not any(fp.get("total") for fp in attributions.values()):

@@ -1,4 +1,4 @@
-"""Tables of the notebooks and seed statistics: our measurements beside the paper's numbers, clearly labelled.
+"""Tables of the notebooks: our measurements beside the paper's numbers, clearly labelled.
 
 A table is rows x columns of numbers; ``comparison_table`` puts our columns first and then the same columns
 from the paper, headed ``paper: <column>``, with a caption saying what each group is. ``NotebookOutput``
@@ -6,10 +6,10 @@ collects a notebook's tables (``tables.md``), figures (PNG) and metrics (``metri
 written last, which ``tspsis run-notebooks`` uses to resume) in its ``output_dir``; it shows the notebook's
 title and profile note once, and the tables refer to it.
 
-Seeds: a measurement over several training seeds is a ``Stat`` (a float: the mean, with ``std``, ``n`` and the
-per-seed ``values``; ``over_seeds`` builds them from per-seed metric records). Table cells print it as
-``mean ± std (n=3)`` (``format_stat``; a single seed prints as a plain number), figures draw the std as error
-bars, and ``metrics.json`` stores ``{"mean", "std", "n", "values", "seeds"}``.
+Seeds: a measurement over several training seeds is a :class:`tspsis.core.stats.Stat` (``over_seeds`` builds them
+from per-seed metric records). Table cells print it as ``mean ± std (n=3)`` (``format_stat``; a single seed prints
+as a plain number), figures draw the std as error bars, and ``metrics.json`` stores
+``{"mean", "std", "n", "values", "seeds"}``.
 
 Figures are in :mod:`tspsis.viz.plots`, ``NotebookOutput`` in :mod:`tspsis.viz.output`.
 """
@@ -20,87 +20,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tspsis.core.paper import SETTING as PAPER_SETTING
+from tspsis.core.stats import Stat, format_stat
 
-__all__ = ["DIRECTION_TITLES", "MISSING", "Stat", "comparison_table", "dataset_table", "fmt", "format_stat", "fp_table",
-           "iou_table", "markdown_table", "over_seeds", "overlap_bins_table", "split_table"]
+__all__ = ["DIRECTION_TITLES", "MISSING", "comparison_table", "dataset_table", "fmt", "fp_table", "iou_table",
+           "markdown_table", "overlap_bins_table", "split_table"]
 
 DIRECTION_TITLES = {"voc2nonvoc": "voc → non-voc", "nonvoc2voc": "non-voc → voc"}
 MISSING = "—"
-
-
-class Stat(float):
-    """A number measured over training seeds: the float value is the mean; ``std`` is the sample standard
-    deviation (None for one seed), ``n`` the number of seeds that gave a value, ``values`` the per-seed values
-    and ``seeds`` the seeds (in the order of ``values``, None if unknown)."""
-
-    std: float | None
-    n: int
-    values: tuple[float, ...]
-    seeds: tuple[int, ...] | None
-
-    def __new__(cls, values: Sequence[float], seeds: Sequence[int] | None = None) -> Stat:
-        values = tuple(float(v) for v in values)
-        if not values:
-            raise ValueError("Stat needs at least one value")
-        mean = sum(values) / len(values)
-        stat = super().__new__(cls, mean)
-        stat.values, stat.n = values, len(values)
-        stat.std = (math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1
-                    else None)
-        stat.seeds = None if seeds is None else tuple(seeds)
-        return stat
-
-    @property
-    def mean(self) -> float:
-        return float(self)
-
-    def __repr__(self) -> str:
-        return f"Stat(mean={float(self)!r}, std={self.std!r}, n={self.n})"
-
-    def __str__(self) -> str:
-        return format_stat(self, 2)
-
-    def __reduce__(self):
-        return (Stat, (self.values, self.seeds))
-
-    def to_json(self) -> dict:
-        """What ``metrics.json`` stores."""
-        return {"mean": float(self), "std": self.std, "n": self.n, "values": list(self.values),
-                "seeds": None if self.seeds is None else list(self.seeds)}
-
-
-def format_stat(stat: Stat, digits: int = 1) -> str:
-    """``"12.3 ± 0.4 (n=3)"`` (std: sample standard deviation over seeds); one seed: ``"12.3"``."""
-    if stat.std is None:
-        return f"{float(stat):.{digits}f}"
-    return f"{float(stat):.{digits}f} ± {stat.std:.{digits}f} (n={stat.n})"
-
-
-def over_seeds(records: Sequence[Any], seeds: Sequence[int] | None = None) -> Any:
-    """One record from the same record of several seeds' runs (a metric dict, a number, a list ...).
-
-    Dicts are merged key by key (recursively); numbers become a ``Stat`` over the seeds that have one (None
-    and NaN are left out; None if no seed has one), except integers that are equal in every seed (counts such
-    as ``num_gt``), which stay as they are; other values equal in every seed stay, unequal ones become the
-    list of per-seed values."""
-    records = list(records)
-    if all(isinstance(r, Mapping) for r in records):
-        keys = list(dict.fromkeys(k for r in records for k in r))
-        return {k: over_seeds([r.get(k) for r in records], seeds) for k in keys}
-    numeric = [r for r in records if r is not None and isinstance(r, (int, float)) and not isinstance(r, bool)]
-    if records and len(numeric) == sum(r is not None for r in records):  # numbers and Nones only
-        if not numeric:
-            return None
-        if all(isinstance(r, int) for r in numeric) and len(set(numeric)) == 1 and len(numeric) == len(records):
-            return numeric[0]
-        kept = [(s, float(r)) for s, r in zip(seeds or [None] * len(records), records)
-                if r is not None and not math.isnan(r)]
-        if not kept:
-            return None
-        return Stat([v for _, v in kept], None if seeds is None else [s for s, _ in kept])
-    if all(r == records[0] for r in records):
-        return records[0] if records else None
-    return list(records)
 
 
 def fmt(value: Any, digits: int = 1) -> str:

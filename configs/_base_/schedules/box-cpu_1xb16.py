@@ -23,8 +23,8 @@ model = dict(
 # 16 images per iteration (the paper's batch), lr 0.02 (the paper's; 0.01 in the detector track's 4-image CPU
 # schedule); the schedule's shape (warm-up, steps at 8/12 and 11/12) is the detector track's.
 # Forward + loss under bf16 autocast where the CPU computes bf16 natively (fp32 weights, gradients and SGD state;
-# tspsis.plugin.precision), in channels-last memory: with SeparableRoIAlign x1.6-1.9 per step against fp32 with
-# torchvision's RoIAlign (README, "Speed"); results equal within the seed spread.
+# tspsis.plugin.optim_wrappers.cpu_bf16_optim_wrapper), in channels-last memory: with SeparableRoIAlign x1.6-1.9
+# per step against fp32 with torchvision's RoIAlign (README, "Speed"); results equal within the seed spread.
 optim_wrapper = dict(type='CPUBF16OptimWrapper', enabled='auto', optimizer=dict(lr=0.02))
 
 # The decoded images and masks are cached per image (tspsis.plugin.transforms.loading.CachedTransforms): decoding cost as

@@ -43,8 +43,8 @@ __all__ = [
     "APPEARANCES",
     "CATEGORIES",
     "GENERATOR_VERSION",
-    "PROFILES",
     "SHAPE_FAMILIES",
+    "SYNTH_PROFILES",
     "SynthProfile",
     "SynthSample",
     "VOC_CATEGORY_NAMES",
@@ -88,7 +88,7 @@ class SynthProfile:
 
 
 # Measured with tspsis.core.stats (seed 0): objects per image, share with O >= 0.3, small/medium/large.
-PROFILES: dict[str, SynthProfile] = {p.name: p for p in (
+SYNTH_PROFILES: dict[str, SynthProfile] = {p.name: p for p in (
     # unit tests, ~0.5 s: 5.1 objects/image, 32% O >= 0.3, 57/43/0% (too small for the large bucket)
     SynthProfile("tiny", 128, 16, 8, (3, 7), (0.5, 0.5, 0.0), 0.4, 0.7),
     # CPU training on 2 cores (small images), ~30 s CPU: 5.9 objects/image, 37% O >= 0.3, 50/39/11%
@@ -412,6 +412,6 @@ def render_sample(profile: str | SynthProfile, seed: int, split: str, index: int
 def _get_profile(profile: str | SynthProfile) -> SynthProfile:
     if isinstance(profile, SynthProfile):
         return profile
-    if profile not in PROFILES:
-        raise ValueError(f"unknown synthetic profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return PROFILES[profile]
+    if profile not in SYNTH_PROFILES:
+        raise ValueError(f"unknown synthetic profile {profile!r}; choose one of {', '.join(SYNTH_PROFILES)}")
+    return SYNTH_PROFILES[profile]

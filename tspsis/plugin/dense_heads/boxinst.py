@@ -108,7 +108,7 @@ class PartialBoxInstMaskHead(BoxInstMaskHead):
         self.fully_supervised = bool(fully_supervised)
 
     def loss(self, x: tuple, batch_data_samples: list, positive_infos: InstanceList = None, **kwargs) -> dict:
-        """BoxInst's, after checking ``has_mask`` (:func:`~tspsis.plugin.task_modules.pseudo_labeler.prepare_partial_instances`)."""
+        """BoxInst's, after checking ``has_mask`` (:func:`prepare_partial_instances`)."""
         prepare_partial_instances(batch_data_samples, fully_supervised=self.fully_supervised,
                                   owner=type(self).__name__)
         return super().loss(x, batch_data_samples, positive_infos=positive_infos, **kwargs)

@@ -32,7 +32,7 @@ follows the abstract plus two public pieces of the authors' code base, and is an
   A small epsilon keeps the channel standardisation finite where a cell's features are constant (ReLU zeros).
 * Detector: Mask R-CNN (the head above is an RoI mask head; Table 1 compares everything on R50-FPN in MMDetection).
 * Partial supervision: every mask-related loss (mask, boundary, affinity) uses only the positive RoIs whose object
-  ``has_mask`` (:class:`tspsis.plugin.roi_heads.teacher_student.PartialRoIHead`'s selection); the box-only objects of unseen
+  ``has_mask`` (:class:`tspsis.plugin.roi_heads.partial_roi_head.PartialRoIHead`'s selection); the box-only objects of unseen
   categories train the box head only.
 """
 
@@ -52,7 +52,7 @@ from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList
 
-from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead, PositiveRoIs, mask_targets, seen_mask_loss
+from tspsis.plugin.roi_heads.partial_roi_head import PartialRoIHead, PositiveRoIs, mask_targets, seen_mask_loss
 
 __all__ = ['CPMaskHead', 'CPMaskOutputs', 'CPMaskRoIHead', 'PixelAffinity', 'affinity_loss', 'boundary_targets']
 

@@ -28,7 +28,7 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 
-from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead
+from tspsis.plugin.roi_heads.partial_roi_head import PartialRoIHead
 
 __all__ = ['DEFAULT_WEIGHT_TRANSFER', 'DETECTION_WEIGHT_INPUTS', 'MaskXMaskHead', 'MaskXRoIHead',
            'WeightTransfer']

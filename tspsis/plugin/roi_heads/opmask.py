@@ -11,7 +11,7 @@ Map", Table 1), after the authors' detectron2 code (github.com/dbtmpl/OPMask).
   classifier W_cls, b_cls is detached for the CAM — the mask loss does not move the classifier — while
   F is not, so the mask loss also trains the box head's convolutions.
 * :class:`OPMaskRoIHead`: partially supervised OPMask; the class-agnostic mask head learns from the
-  positive RoIs of seen (``has_mask``) objects only (:class:`~tspsis.plugin.roi_heads.teacher_student.PartialRoIHead`).
+  positive RoIs of seen (``has_mask``) objects only (:class:`~tspsis.plugin.roi_heads.partial_roi_head.PartialRoIHead`).
 * :class:`TeacherStudentOPMaskRoIHead`: the same object mask prior under
   :class:`~tspsis.plugin.roi_heads.teacher_student.TeacherStudentRoIHead`: teacher Ft = OPMask's class-agnostic mask
   head, student Fs = its class-specific twin, both fed the prior-enhanced features. OPMask's losses are
@@ -38,7 +38,8 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import InstanceList
 
 from tspsis.core import cam
-from tspsis.plugin.roi_heads.teacher_student import PartialRoIHead, TeacherStudentRoIHead, positive_rows
+from tspsis.plugin.roi_heads.partial_roi_head import PartialRoIHead, positive_rows
+from tspsis.plugin.roi_heads.teacher_student import TeacherStudentRoIHead
 
 __all__ = ['CAMBBoxHead', 'OPMaskRoIHead', 'TeacherStudentOPMaskRoIHead', 'object_mask_prior']
 
@@ -140,7 +141,7 @@ class _ObjectMaskPriorMixin:
         """Training: the positive RoIs' mask features + the prior of their ground-truth class.
 
         bbox_feats: F of the sampling results' RoIs (with ``mask_roi_source='gt_boxes'``, of the
-        ground-truth boxes, :meth:`~tspsis.plugin.roi_heads.teacher_student.PartialRoIHead.mask_rois`).
+        ground-truth boxes, :meth:`~tspsis.plugin.roi_heads.partial_roi_head.PartialRoIHead.mask_rois`).
         """
         rois = bbox2roi([res.pos_priors for res in sampling_results])
         labels = torch.cat([res.pos_gt_labels for res in sampling_results])

@@ -19,13 +19,13 @@ Config (the key of every teacher-student head)::
         weighting='none')        # or 'confidence': each pseudo mask weighted by the teacher's confidence
 
 What the partially supervised heads share beyond pseudo labels (the per-instance ``has_mask`` flag, the union of
-seen masks used by the cleaning, RGB crops for the CRF) is in :mod:`tspsis.plugin.utils.partial_supervision`
-(re-exported here); the weighted mean over RoIs of the student loss is here.
+seen masks used by the cleaning, RGB crops for the CRF) is in :mod:`tspsis.plugin.utils.partial_supervision`; the
+weighted mean over RoIs of the student loss is here.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -36,28 +36,18 @@ from torchvision.ops import roi_align
 from mmdet.registry import TASK_UTILS
 
 from tspsis.core import pseudo
-from tspsis.plugin.utils.partial_supervision import (IGNORED_INSTANCES, RGB_IMAGE_KEY, has_mask_of,  # noqa: F401
-                                                     prepare_partial_instances, rgb_crops, rgb_images,
-                                                     seen_union_masks)
+from tspsis.core.validate import check_choice
 
 __all__ = [
-    'IGNORED_INSTANCES',
     'NO_POST_PROCESSING',
     'POST_PROCESS_TYPES',
     'PseudoLabeler',
-    'RGB_IMAGE_KEY',
     'STUDENT_LOSSES',
     'StudentTargets',
     'TEST_MASK_HEADS',
     'WEIGHTINGS',
     'build_pseudo_labeler',
-    'check_choice',
-    'has_mask_of',
-    'prepare_partial_instances',
     'reject_old_pseudo_options',
-    'rgb_crops',
-    'rgb_images',
-    'seen_union_masks',
     'teacher_student_init',
     'weighted_roi_mean',
 ]
@@ -85,12 +75,6 @@ _OLD_OPTIONS = {
 
 ImageSource = Union[Tensor, Callable[[Tensor], Tensor], None]
 UnionSource = Union[Tensor, Callable[[], Tensor]]
-
-
-def check_choice(owner: str, name: str, value, choices: Sequence) -> None:
-    """ValueError naming `owner`, the field `name` and the choices unless value is one of them."""
-    if value not in choices:
-        raise ValueError(f'{owner}: unknown `{name}` {value!r}; expected one of {tuple(choices)}')
 
 
 def reject_old_pseudo_options(owner: str, kwargs: dict) -> None:
@@ -148,16 +132,17 @@ class PseudoLabeler:
         owner = 'PseudoLabeler'
         cfg = {'type': 'threshold', **(post_process or {})}
         method = cfg.pop('type')
-        check_choice(owner, 'post_process.type', method, POST_PROCESS_TYPES)
+        check_choice('post_process.type', method, POST_PROCESS_TYPES, owner=owner)
         unknown = sorted(set(cfg) - set(_POST_PROCESS_OPTIONS[method]))
         if unknown:
             raise ValueError(f'{owner}: `post_process.{unknown[0]}` is not an option of type {method!r}; '
                              f'its options: {_POST_PROCESS_OPTIONS[method]}')
         if method == 'crf':
-            check_choice(owner, 'post_process.crf_backend', cfg.get('crf_backend', 'torch'), pseudo.CRF_BACKENDS)
+            check_choice('post_process.crf_backend', cfg.get('crf_backend', 'torch'), pseudo.CRF_BACKENDS,
+                         owner=owner)
             if isinstance(cfg.get('crf_params'), dict):
                 cfg['crf_params'] = pseudo.CRFParams(**cfg['crf_params'])
-        check_choice(owner, 'weighting', weighting, WEIGHTINGS)
+        check_choice('weighting', weighting, WEIGHTINGS, owner=owner)
         if not isinstance(warmup_iters, int) or warmup_iters < 0:
             raise ValueError(f'{owner}: `warmup_iters` must be an integer >= 0, got {warmup_iters!r}')
         if method == NO_POST_PROCESSING and clean:
@@ -267,7 +252,7 @@ class PseudoLabeler:
         * labels: (P,) class l; has_mask: (P,) bool, the object has a ground-truth mask (seen category);
         * rois: (P, 4) xyxy area of each grid; gt_boxes: (P, 4) xyxy box of each row's object, same units;
         * seen_union: (B, H, W) bool, per image the union of its seen ground-truth masks (ignored/crowd ones
-          included, :func:`seen_union_masks`) in the units of rois; or a callable returning it (called only
+          included, :func:`~tspsis.plugin.utils.partial_supervision.seen_union_masks`) in the units of rois; or a callable returning it (called only
           if cleaning); img_idx: (P,) image of each row;
         * images: for r = CRF, (P, 3, hc, wc) RGB [0, 255] crops of each row's CRF grid, or a callable giving
           them for a LongTensor of row indices (called only for r = CRF); hc x wc = h x w without crf_windows;
@@ -344,5 +329,5 @@ def teacher_student_init(owner: str, kwargs: dict, pseudo_labeler: Optional[dict
     """What every teacher-student head checks on construction: no old pseudo options in `kwargs`, a known
     `test_mask_head`; returns the built PseudoLabeler."""
     reject_old_pseudo_options(owner, kwargs)
-    check_choice(owner, 'test_mask_head', test_mask_head, TEST_MASK_HEADS)
+    check_choice('test_mask_head', test_mask_head, TEST_MASK_HEADS, owner=owner)
     return build_pseudo_labeler(pseudo_labeler)

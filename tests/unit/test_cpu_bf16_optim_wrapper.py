@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 
-from tspsis.plugin.precision import CPUBF16OptimWrapper, bf16_support
+from tspsis.plugin.optim_wrappers.cpu_bf16_optim_wrapper import CPUBF16OptimWrapper, bf16_support
 
 
 def _cpuinfo(tmp_path: Path, flags: str) -> str:
@@ -65,11 +65,11 @@ def test_bf16_step_is_close_to_fp32_but_not_equal():
 
 
 def test_auto_follows_the_cpu(monkeypatch):
-    import tspsis.plugin.precision as precision
+    from tspsis.plugin.optim_wrappers import cpu_bf16_optim_wrapper
 
-    monkeypatch.setattr(precision, "bf16_support", lambda: (False, "the CPU lacks avx512_bf16 and amx_bf16"))
+    monkeypatch.setattr(cpu_bf16_optim_wrapper, "bf16_support", lambda: (False, "the CPU lacks avx512_bf16 and amx_bf16"))
     assert not _wrapper("auto")[1].bf16
-    monkeypatch.setattr(precision, "bf16_support", lambda: (True, "avx512_bf16"))
+    monkeypatch.setattr(cpu_bf16_optim_wrapper, "bf16_support", lambda: (True, "avx512_bf16"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert _wrapper("auto")[1].bf16
 
