@@ -5,7 +5,7 @@
 written by the launcher): the config is composed from it here (``RunRequest.resolved_config``), once.
 
 Resume and fine-tuning: with ``--resume`` a training goes on from DIR's own newest complete checkpoint
-(``tspsis.engine.checkpoints.resume_checkpoint``). Without one, the request's ``load_from`` (else the config's)
+(``tspsis.engine.resume.resume_checkpoint``). Without one, the request's ``load_from`` (else the config's)
 starts a new run at iteration 0, the tensors that do not fit listed one line each (``fine_tune_report``).
 Checkpoints are written by ``tspsis.plugin.hooks.atomic_checkpoint.AtomicCheckpointHook``: never half there.
 

@@ -17,7 +17,7 @@ SIGINT / SIGTERM stop the kernel and the trainings it started before ``run-noteb
 the same command then goes on where it stopped.
 
 Executed notebooks stay readable: the kernel gets ``TSPSIS_PROGRESS=lines`` (training progress as a few plain
-lines, ``tspsis.engine.launch.progress_style``) and ``TQDM_DISABLE=1`` (no carriage-return bars in stored outputs),
+lines, ``tspsis.engine.progress.progress_style``) and ``TQDM_DISABLE=1`` (no carriage-return bars in stored outputs),
 and ``prepare_kernel`` (called by ``Context.create``) silences the ``pkg_resources`` deprecation warning that
 mmengine's imports repeat.
 """
