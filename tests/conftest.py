@@ -3,7 +3,7 @@
 The helpers build an in-memory partially annotated batch, a model from a config, its training losses and
 gradients, one training step and predictions. pytest puts each test file's own folder on sys.path, not tests/,
 so they reach the test files as fixtures that return the function. mmdet is imported inside the functions:
-the unit tests do not need it.
+the core and eval tests do not need it.
 """
 
 from collections.abc import Callable, Collection, Sequence

@@ -2,7 +2,7 @@
 (between the write and the rename, tspsis.plugin.hooks.atomic_checkpoint' fault injection), resumed each time with the same command, ends
 with weights bit-identical to an uninterrupted run of the same seed.
 
-Deselected by default (marker ``chaos``, ~6 min on 2 cores): ``pytest -m chaos tests/integration/test_chaos.py -s``.
+Deselected by default (marker ``chaos``, ~6 min on 2 cores): ``pytest -m chaos tests/engine/test_chaos.py -s``.
 Its last output is in the README ("A run survives what users do to it").
 """
 import random

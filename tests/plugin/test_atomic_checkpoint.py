@@ -23,7 +23,7 @@ TRAIN = textwrap.dedent(f"""
     from mmengine.runner import Runner
     import tspsis.plugin.hooks.atomic_checkpoint  # registers AtomicCheckpointHook
 
-    sys.path.insert(0, {str(Path(__file__).parent)!r})
+    sys.path.insert(0, {str(Path(__file__).parents[1] / 'core')!r})
     from test_checkpoint import _Points, _Regression
 
     work_dir, resume_from = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)

@@ -36,7 +36,7 @@ config's own loader first so that unreadable images and boxes outside the image 
 
 Image size: the config's test pipeline is kept. The synthetic configs' ``Resize(scale_factor=1.0)`` runs an
 image at its own size — the pixel scale the model was trained at; a 1024x768 image takes seconds on a CPU
-(tests/integration/test_predict.py). Given boxes are loaded before any resize, so they follow the image.
+(tests/cli/test_predict.py). Given boxes are loaded before any resize, so they follow the image.
 """
 from __future__ import annotations
 
