@@ -26,7 +26,7 @@ OPTIONS = ["train_dataloader.num_workers=0", "test_dataloader=None", "test_evalu
            "val_dataloader=None", "val_evaluator=None", "val_cfg=None", "default_hooks.checkpoint.max_keep_ckpts=1"]
 MAX_ITERS, INTERVAL = 12, 2  # checkpoints every 2 iterations (scale_schedule: a sixth of the run)
 RANDOM_KILLS, KILLS_IN_SAVE = 10, 3
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 
 def _start(work_dir: Path, data_root: Path, fault: str = "") -> subprocess.Popen:
