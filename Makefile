@@ -5,7 +5,7 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 SETUP_DONE := $(VENV)/.tspsis-setup
 
-.PHONY: help setup test demo doctor lab clean-venv
+.PHONY: help setup test test-fast demo doctor lab clean-venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 20
@@ -23,6 +23,9 @@ $(SETUP_DONE): pyproject.toml scripts/install_mmcv.py
 
 test: setup  ## the test suite (what CI runs)
 	$(PY) -m pytest
+
+test-fast: setup  ## the tests that train nothing and execute no notebook (under 3 minutes)
+	$(PY) -m pytest -m "not slow and not chaos"
 
 demo: setup  ## the main job: run-notebooks --profile demo (about 80 minutes on 2 cores)
 	$(PY) -m tspsis run-notebooks --profile demo

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's numbers on a GPU in one call of at most 9 minutes, on a bare machine (Python 3.12 + torch, no
 # package index) that is lent for a few minutes: nothing may be left to set up by hand, so this script is written
-# and dry-run beforehand (tests/integration/test_gpu_check.py).
+# and dry-run beforehand (tests/repo/test_gpu_check.py).
 #
 #   bash benchmarks/gpu_check.sh [--wheels DIR] [OUT_DIR]   # on the GPU machine; OUT_DIR default: $OUT
 #   bash benchmarks/gpu_check.sh --dry-run OUT_DIR          # the same steps on the CPU, tiny sizes, no install

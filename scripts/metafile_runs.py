@@ -7,7 +7,7 @@ For every model of ``configs/*/metafile.yml`` (a leaf), ``Metadata.Runs`` lists 
 ``tspsis.lab.METHODS`` that train it in the demo, full and coco profiles (their default track), each by
 the name of what trains: ``tspsis.engine.config.composed_name`` of leaf + mixins + the profile's iterations, the name of
 its run folder (``-<key>`` added) and of the resolved config dumped there. ``--check``: exit 1 if a metafile is
-not current (tests/unit/test_config_names.py).
+not current (tests/repo/test_config_names.py).
 """
 from __future__ import annotations
 

@@ -3,9 +3,10 @@
 The helpers build an in-memory partially annotated batch, a model from a config, its training losses and
 gradients, one training step and predictions. pytest puts each test file's own folder on sys.path, not tests/,
 so they reach the test files as fixtures that return the function. mmdet is imported inside the functions:
-the unit tests do not need it.
+the core and eval tests do not need it.
 """
 
+import shutil
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from tspsis.core.splits import write_split
 from tspsis.core.synth import generate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -36,6 +38,16 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """DATA_ROOT of the `tiny` synthetic profile (seed 0), generated once per test session."""
     root = tmp_path_factory.mktemp("synth-tiny")
     generate("tiny", root, seed=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def data_root(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of tiny_synth, one per test module, with the voc split written (annotations/train_voc.json and its
+    manifest): what a training of a voc2nonvoc config reads."""
+    root = tmp_path_factory.mktemp("tiny-split")
+    shutil.copytree(tiny_synth, root, dirs_exist_ok=True)
+    write_split(root / "annotations" / "train.json", "voc", root / "annotations" / "train_voc.json")
     return root
 
 

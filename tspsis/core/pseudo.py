@@ -108,7 +108,7 @@ class CRFParams:
     range. The bilateral weight is halved to 5: with symmetric normalisation a Potts weight w moves
     a cell's logit by up to +-w, and on a textureless crop w=10 erodes a third of an object that
     covers a quarter of the RoI even where the teacher is 99% sure; w=5 keeps it intact
-    (tests/unit/test_pseudo.py::test_crf_with_uninformative_image_keeps_confident_unary).
+    (tests/core/test_pseudo.py::test_crf_with_uninformative_image_keeps_confident_unary).
     """
 
     appearance_sxy: float = 10.0

@@ -1,5 +1,5 @@
 """Inputs for the tests and benchmarks, never imported by the library: realistic synthetic RoIs for checking and timing
-the CRF back-ends of :mod:`tspsis.core.pseudo` (tests/unit/test_pseudo.py, benchmarks/bench_crf.py)."""
+the CRF back-ends of :mod:`tspsis.core.pseudo` (tests/core/test_pseudo.py, benchmarks/bench_crf.py)."""
 from __future__ import annotations
 
 import math

@@ -70,7 +70,7 @@ val_evaluator = dict(
     type='PartialCocoMetric',
     ann_file=data_root + val_ann_file,
     metric=['bbox', 'segm'],
-    backend='faster_coco_eval',  # same AP as pycocotools within 1e-3 (tests/unit/test_evaluation.py), ~3x faster
+    backend='faster_coco_eval',  # same AP as pycocotools within 1e-3 (tests/eval/test_evaluate.py), ~3x faster
     backend_args=backend_args)
 # the test pass also scores overlap bins (Fig. 2, Table 2) and attributes false-positive pixels (Fig. 3); the
 # validations during training skip them (they decode every mask)

@@ -78,6 +78,7 @@ def _batch(num_images=2, size=96, seed=0):
     return dict(inputs=images, data_samples=samples)
 
 
+@pytest.mark.slow  # trains
 def test_mask_rcnn_from_scratch_trains_and_predicts_on_cpu():
     register_all_modules()
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ TRACK = CONFIGS / "_base_/tracks/box-conditioned.py"
 SIZING = CONFIGS / "_base_/schedules/box-cpu_1xb16.py"
 PSIS_HEAD = dict(type="PartialRoIHead", mask_head=dict(class_agnostic=True))
 TS_HEAD = dict(type="TeacherStudentRoIHead")
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # builds and steps models
 
 
 @pytest.fixture(scope="module")

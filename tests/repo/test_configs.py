@@ -1,7 +1,9 @@
 """The configs under configs/: at most 70 files, one folder per method with its README and metafile, mmdet names;
 every file resolves; every paper row of ``experiments.METHODS`` resolves, in every profile, direction and track, to
 the model and data its name says (the schedule: its sizing mixins); the experiments of the old flat layout resolve as before
-(scripts/check_config_moves.py); the Mask R-CNN family builds and trains one step (CPU)."""
+(scripts/check_config_moves.py); the Mask R-CNN family builds and trains one step (CPU); every leaf of the other
+methods, alone and with each of its mixins, says what its name says (the synthetic Mask GrabCut, MaskX and OPMask
+leaves train one step)."""
 import copy
 import functools
 import importlib.util
@@ -120,6 +122,7 @@ def _check_config_moves():
     return module
 
 
+@pytest.mark.slow  # resolves 103 configs twice (~40 s)
 def test_every_experiment_of_the_old_layout_resolves_as_before():
     """The acceptance check of the move: each of the 103 old top-level configs (snapshot) = its leaf + mixins,
     model, data and schedule, up to the pseudo_labeler rename; METHODS maps every old row to the same."""
@@ -250,6 +253,7 @@ def test_the_directions_share_the_model(method):
 
 
 # ------------------------------------------------------------------------------------ builds and training
+@pytest.mark.slow  # builds and steps models
 @pytest.mark.parametrize("profile", ["coco", "demo"])
 @pytest.mark.parametrize("method", MASK_RCNN_FAMILY)
 def test_mask_rcnn_family_builds(load_config, build_model, method, profile):
@@ -284,6 +288,7 @@ def random_rectangles(num_classes: int, size: int = 64, all_masks: bool = False)
     return objects, images
 
 
+@pytest.mark.slow  # builds and steps models
 @pytest.mark.parametrize("method", MASK_RCNN_FAMILY)
 def test_synthetic_mask_rcnn_family_trains_one_step(load_config, build_model, partial_batch, train_one_step, method):
     spec = experiments.config(method, "voc2nonvoc", "demo", "detector")
@@ -298,3 +303,135 @@ def test_synthetic_mask_rcnn_family_trains_one_step(load_config, build_model, pa
     assert any(n.startswith("roi_head.mask_head.") for n in changed)
     if teacher_student:
         assert any(n.startswith("roi_head.teacher_head.") for n in changed)
+
+
+# ---------------------------------------------------------------------------- the other methods' leaves
+GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic leaves on one GPU
+BOXINST_GPU = "_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py"  # BoxInst's synthetic leaves on one GPU
+BOXINST_R = {"thr": (), "crf": ("_base_/ts_variants/boxinst-crf.py",),  # r of Table 5: the leaf is r = threshold,
+             "interact": ("_base_/ts_variants/boxinst-interact.py",)}  # the others are mixins
+NUM_CLASSES = 24  # of the synthetic benchmark
+
+
+def _experiments(folder: str, gpu: str = GPU, variants=((),)) -> list[tuple[str, str, tuple]]:
+    """(folder, leaf, mixins) of a method folder: every leaf, a "+ ours" leaf ('ts-...') with each of `variants`,
+    the synthetic ones also sized for one GPU."""
+    names = sorted(p.name for p in (CONFIGS / folder).glob("*.py"))
+    runs = [(name, mixins) for name in names for mixins in (variants if name.startswith("ts-") else [()])]
+    runs += [(name, (*mixins, gpu)) for name, mixins in runs if "_synth-" in name]
+    return [(folder, name, mixins) for name, mixins in runs]
+
+
+def _grabcut(cfg, name, mixins, build_model, partial_batch, train_one_step):
+    from mmdet.registry import MODELS
+
+    assert cfg.model.type == "MaskGrabCut" and cfg.model.grabcut.iterations == 5
+    assert cfg.model.roi_head.mask_head is None
+    if "_coco-" in name:
+        assert cfg.model.roi_head.bbox_head.num_classes == 80 and MODELS.build(cfg.model).roi_head.with_bbox
+        return
+    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
+    log_vars, _ = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)
+    assert math.isfinite(log_vars["loss"].item()) and not any("mask" in key for key in log_vars)
+
+
+def _maskx(cfg, name, mixins, build_model, partial_batch, train_one_step):
+    from mmdet.registry import MODELS
+
+    roi_head = cfg.model.roi_head
+    assert roi_head.type == "MaskXRoIHead" and roi_head.mask_head.type == "MaskXMaskHead"
+    assert roi_head.det_weights == "cls+box" and roi_head.stop_det_grad  # Hu et al.'s final model
+    if "_coco-" in name:
+        head = MODELS.build(roi_head)
+        assert head.detection_weights().shape == (80, 1024 + 4 * 1024)
+        assert head.segmentation_weights().shape == (80, 256)
+        return
+    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
+    log_vars, changed = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)
+    assert math.isfinite(log_vars["loss"].item()) and "loss_mask" in log_vars
+    assert {"bbox_head", "mask_head", "weight_transfer"} <= {n.split(".")[1] for n in changed}
+
+
+def _opmask(cfg, name, mixins, build_model, partial_batch, train_one_step):
+    roi_head = cfg.model.roi_head
+    assert roi_head.type == ("TeacherStudentOPMaskRoIHead" if name.startswith("ts-") else "OPMaskRoIHead")
+    assert roi_head.bbox_head.type == "CAMBBoxHead" and roi_head.mask_head.num_convs == 7  # OPMask's heads
+    assert roi_head.mask_head.class_agnostic == (not name.startswith("ts-"))
+    if name.startswith("ts-"):
+        assert roi_head.pseudo_labeler.post_process.type == "threshold"  # the leaf's r; variants are mixins
+    if "_coco-" in name:
+        assert roi_head.bbox_head.conv_out_channels == 256 and roi_head.bbox_head.num_classes == 80
+        assert cfg.optim_wrapper.clip_grad == dict(type="value", clip_value=1.0)
+        assert build_model(cfg).roi_head.bbox_head.features(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 7, 7)
+        return
+    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
+    log_vars, changed = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)
+    assert math.isfinite(log_vars["loss"].item())
+    changed = {n.split(".")[1] for n in changed}
+    assert {"bbox_head", "mask_head"} <= changed
+    assert ("teacher_head" in changed) == name.startswith("ts-")
+
+
+def _cpmask(cfg, name, mixins, *_):
+    roi_head = cfg.model.roi_head
+    assert roi_head.type == "CPMaskRoIHead" and roi_head.mask_head.type == "CPMaskHead"
+    assert roi_head.mask_head.class_agnostic
+    assert roi_head.mask_head.loss_boundary.loss_weight == 0.5 and roi_head.mask_head.loss_affinity_weight == 0.5
+    assert cfg.model.test_cfg.rpn.max_per_img == 512 and cfg.model.test_cfg.rcnn.max_per_img == 150
+    if "_coco-" in name:  # the paper's setting, Sec. 5.1
+        assert cfg.model.backbone.depth == 50 and roi_head.bbox_head.num_classes == 80
+        assert cfg.train_cfg.max_epochs == 12 and cfg.optim_wrapper.optimizer.lr == 0.02
+    else:
+        gpu = GPU in mixins
+        assert cfg.model.backbone.depth == 18 and roi_head.bbox_head.num_classes == NUM_CLASSES
+        assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == (0.02 if gpu else 0.01)
+        assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu
+
+
+def _boxinst(cfg, name, mixins, *_):
+    model = cfg.model
+    assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
+    assert "tspsis.plugin" in cfg.custom_imports.imports
+    pipeline = [step.type for step in cfg.train_dataloader.dataset.pipeline]
+    assert "LoadPartialAnnotations" in pipeline and pipeline[-1] == "PackPartialDetInputs"
+    if name.startswith("ts-"):
+        r = next((r for r, variant in BOXINST_R.items() if variant and variant[0] in mixins), "thr")
+        assert model.mask_head.type == "TeacherStudentBoxInstMaskHead"
+        assert model.bbox_head.type == "TeacherStudentBoxInstBboxHead"
+        assert model.mask_head.pseudo_labeler.post_process.type == {"thr": "threshold"}.get(r, r)
+        assert model.bbox_head.student_num_params == 576 + 17 * model.bbox_head.num_classes
+    else:
+        assert model.mask_head.type == "PartialBoxInstMaskHead"
+    assert model.test_cfg.nms.iou_threshold == 0.5 and model.test_cfg.max_per_img == 150  # Sec. 5.1
+    if "_coco-" in name:  # BoxInst's own settings (Sec. 4.3): mmdet's boxinst_r50_fpn_ms-90k_coco
+        assert model.backbone.depth == 50 and model.bbox_head.num_classes == 80
+        assert cfg.train_cfg.max_iters == 90000 and cfg.optim_wrapper.optimizer.lr == 0.01
+        assert cfg.train_dataloader.batch_size == 2 and "RandomChoiceResize" in pipeline
+    else:
+        assert model.backbone.depth == 18 and model.bbox_head.num_classes == NUM_CLASSES
+        assert model.neck.out_channels == 64 and model.data_preprocessor.bottom_pixels_removed == 0
+        assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == 0.01
+        # the pairwise term's warm-up is 1/9 of the iterations, as BoxInst's 10k of 90k
+        assert model.mask_head.warmup_iters == cfg.train_cfg.max_iters // 9
+        gpu = BOXINST_GPU in mixins
+        assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu
+        assert cfg.train_dataloader.batch_size == (16 if gpu else 4)
+
+
+# method folder -> what its leaves say beyond their direction (the synthetic Mask GrabCut, MaskX and OPMask leaves
+# also train a step; CPMask's and BoxInst's train in their own test files); Mask GrabCut trains on boxes alone
+METHOD_CHECKS = {"grabcut": _grabcut, "maskx_rcnn": _maskx, "opmask": _opmask, "cpmask": _cpmask, "boxinst": _boxinst}
+METHOD_EXPERIMENTS = [*_experiments("grabcut"), *_experiments("maskx_rcnn"), *_experiments("opmask"),
+                      *_experiments("cpmask"), *_experiments("boxinst", BOXINST_GPU, BOXINST_R.values())]
+
+
+@pytest.mark.slow  # builds and steps models
+@pytest.mark.parametrize("folder,name,mixins", METHOD_EXPERIMENTS,
+                         ids=["+".join([name[:-len(".py")], *(Path(m).stem for m in mixins)])
+                              for _, name, mixins in METHOD_EXPERIMENTS])
+def test_method_leaf_with_its_mixins_is_what_its_name_says(load_config, assert_direction_files, build_model,
+                                                           partial_batch, train_one_step, folder, name, mixins):
+    assert all((CONFIGS / m).is_file() for m in mixins)
+    cfg = load_config(name, mixins)
+    assert_direction_files(cfg, name, train_masks=None if folder == "grabcut" else "seen")  # GrabCut: boxes alone
+    METHOD_CHECKS[folder](cfg, name, mixins, build_model, partial_batch, train_one_step)

@@ -4,7 +4,6 @@ nodes, and slurm tasks on gloo; seeded training; tests that leave the training's
 carriage returns."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,6 @@ import pytest
 
 from tspsis.cli import commands as cli
 from tspsis.core.io import write_json_atomic
-from tspsis.core.splits import write_split
 from tspsis.engine import launch, progress
 from tspsis.engine.request import RunRequest
 from tspsis.engine.work_dir import REQUEST_FILE, completed_run
@@ -23,14 +21,6 @@ from tspsis.engine.work_dir import REQUEST_FILE, completed_run
 CONFIG = (Path(__file__).resolve().parents[2] / "configs" / "mask_rcnn_ts" /
           "ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def data_root(tiny_synth, tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny-split")
-    shutil.copytree(tiny_synth, root, dirs_exist_ok=True)
-    write_split(root / "annotations" / "train.json", "voc", root / "annotations" / "train_voc.json")
-    return root
 
 
 def _options():

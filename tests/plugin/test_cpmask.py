@@ -1,8 +1,8 @@
 """CPMask's boundary and pixel-affinity losses (tspsis.plugin.roi_heads.cpmask) on a partially supervised Mask R-CNN, CPU.
 
 Checks: boundary targets and the affinity loss on hand-made masks, the head's loss wiring with hand-computed values,
-one training step of the synthetic configs, unseen-category masks cannot leak into training, inference shapes, and
-the configs say what their names say.
+one training step of the synthetic configs, unseen-category masks cannot leak into training, inference shapes.
+The configs: tests/repo/test_configs.py.
 """
 import math
 from pathlib import Path
@@ -18,12 +18,11 @@ from tspsis.plugin.roi_heads import cpmask  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SYNTH = [f"cpmask_r18-scratch_fpn_synth-{direction}.py" for direction in ("voc2nonvoc", "nonvoc2voc")]
-GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
 NUM_CLASSES = 24
 SIZE = 64
 MASK_KEYS = ("loss_mask", "loss_boundary", "loss_affinity")
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # builds and steps models
 
 
 # ------------------------------------------------------------------------------------------- targets
@@ -182,31 +181,3 @@ def test_predict_gives_image_sized_masks(build_model, partial_batch, predict):
     for out in outputs:
         masks = out.pred_instances.masks
         assert len(masks) > 0 and masks.shape[1:] == (SIZE, SIZE) and len(masks) == len(out.pred_instances.bboxes)
-
-
-# ------------------------------------------------------------------------------------------- configs
-CPMASK_CONFIGS = sorted(p.name for p in (CONFIGS / "cpmask").glob("*.py"))
-EXPERIMENTS = [(name, ()) for name in CPMASK_CONFIGS] + [(name, (GPU,)) for name in SYNTH]  # (leaf, mixins)
-
-
-def test_every_cpmask_config_is_there(config_names):
-    assert set(CPMASK_CONFIGS) == config_names("cpmask") and set(SYNTH) <= set(CPMASK_CONFIGS)
-
-
-@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
-def test_cpmask_config_matches_its_name(load_config, assert_direction_files, name, mixins):
-    cfg = load_config(name, mixins)
-    roi_head = cfg.model.roi_head
-    assert roi_head.type == "CPMaskRoIHead" and roi_head.mask_head.type == "CPMaskHead"
-    assert roi_head.mask_head.class_agnostic
-    assert roi_head.mask_head.loss_boundary.loss_weight == 0.5 and roi_head.mask_head.loss_affinity_weight == 0.5
-    assert_direction_files(cfg, name)
-    assert cfg.model.test_cfg.rpn.max_per_img == 512 and cfg.model.test_cfg.rcnn.max_per_img == 150
-    if "_coco-" in name:  # the paper's setting, Sec. 5.1
-        assert cfg.model.backbone.depth == 50 and roi_head.bbox_head.num_classes == 80
-        assert cfg.train_cfg.max_epochs == 12 and cfg.optim_wrapper.optimizer.lr == 0.02
-    else:
-        gpu = GPU in mixins
-        assert cfg.model.backbone.depth == 18 and roi_head.bbox_head.num_classes == NUM_CLASSES
-        assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == (0.02 if gpu else 0.01)
-        assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu

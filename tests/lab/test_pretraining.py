@@ -41,6 +41,7 @@ def test_every_trained_row_starts_from_the_pretraining(data, tmp_path):
     assert experiments.pretraining("tiny", data["root"]).pretrained is None
 
 
+@pytest.mark.slow  # trains
 def test_a_row_trains_the_pretraining_first_and_loads_its_weights(data, tmp_path):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
@@ -63,6 +64,7 @@ def test_a_row_trains_the_pretraining_first_and_loads_its_weights(data, tmp_path
     assert not any(name.startswith("roi_head.mask_head") for name in state)  # the mask head keeps its own init
 
 
+@pytest.mark.slow  # trains
 def test_tspsis_pretrain_makes_the_cached_weights_and_names_them(data, capsys):
     from tspsis.cli import main
 

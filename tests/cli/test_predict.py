@@ -15,21 +15,13 @@ from pycocotools import mask as mask_util
 from tspsis.cli import commands as cli
 from tspsis.cli.predict import predict
 from tspsis.engine.config import load_config as resolve_config
-from tspsis.core.splits import write_split
 
+pytestmark = pytest.mark.slow  # builds models, runs mmengine's test loop
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 LEAF = CONFIGS / "mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
 MIXINS = [CONFIGS / "_base_" / "tracks" / "box-conditioned.py",
           CONFIGS / "_base_" / "schedules" / "box-cpu_1xb16.py"]
 FEW = 4  # validation images of the AP comparison
-
-
-@pytest.fixture(scope="module")
-def data_root(tiny_synth, tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict-data")
-    shutil.copytree(tiny_synth, root, dirs_exist_ok=True)
-    write_split(root / "annotations" / "train.json", "voc", root / "annotations" / "train_voc.json")
-    return root
 
 
 def _classes(root: Path) -> list[str]:

@@ -23,7 +23,7 @@ TRAIN = textwrap.dedent(f"""
     from mmengine.runner import Runner
     import tspsis.plugin.hooks.atomic_checkpoint  # registers AtomicCheckpointHook
 
-    sys.path.insert(0, {str(Path(__file__).parent)!r})
+    sys.path.insert(0, {str(Path(__file__).parents[1] / 'core')!r})
     from test_checkpoint import _Points, _Regression
 
     work_dir, resume_from = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
@@ -53,6 +53,7 @@ def _weights(path: Path) -> dict:
     return load_checkpoint_file(str(path))["state_dict"]
 
 
+@pytest.mark.slow  # trains
 def test_a_kill_between_write_and_rename_keeps_the_previous_checkpoint_and_the_rerun_resumes(tmp_path):
     killed = tmp_path / "killed"
     assert _train(tmp_path, killed, fault="kill:3") == -9  # SIGKILL while saving iteration 3's checkpoint
@@ -69,6 +70,7 @@ def test_a_kill_between_write_and_rename_keeps_the_previous_checkpoint_and_the_r
     assert resumed.keys() == reference.keys() and all(torch.equal(resumed[k], reference[k]) for k in reference)
 
 
+@pytest.mark.slow  # trains
 def test_resume_falls_back_to_the_newest_complete_checkpoint(tmp_path, capsys):
     work_dir = tmp_path / "run"
     assert _train(tmp_path, work_dir, fault="kill:4") == -9

@@ -26,7 +26,7 @@ TS_HEAD = dict(type="TeacherStudentRoIHead")
 PSIS_HEAD = dict(type="PartialRoIHead", mask_head=dict(class_agnostic=True))
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # builds and steps models
 
 
 @pytest.fixture(scope="session")

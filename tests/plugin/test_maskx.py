@@ -4,7 +4,7 @@ Checks: T maps every class's detection weights to a (C, D) mask weight matrix; t
 1x1 convolution and MLP branch on hand-made numbers; masks of unseen objects never enter the loss, and the
 mask loss trains T but not the box head (stop-gradient); one step on seen masks moves the mask weights of
 classes without any mask (a plain class-specific head cannot), and detections of those classes get their
-own masks; the configs build and the synthetic ones train a step.
+own masks. The configs: tests/repo/test_configs.py.
 """
 import math
 from pathlib import Path
@@ -13,7 +13,6 @@ import pytest
 import torch
 
 pytest.importorskip("mmdet")
-from mmdet.registry import MODELS  # noqa: E402
 
 from tspsis.plugin.roi_heads.maskx import MaskXMaskHead, WeightTransfer  # noqa: E402
 
@@ -27,7 +26,7 @@ SIZE = 64
 SEEN = [0, 7, 11]  # the labels with masks in conftest's partial batch; 5 and 3 have boxes only, the rest nothing
 PLAIN_SGD = dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.01))  # no decay: untouched rows stay
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # builds and steps models
 
 
 @pytest.fixture
@@ -142,32 +141,3 @@ def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predic
     for out in predict(build_model(MASKX), partial_batch()):
         pred = out.pred_instances
         assert pred.masks.shape == (len(pred.bboxes), SIZE, SIZE) and pred.masks.dtype == torch.bool
-
-
-# -------------------------------------------------------------------------------------- configs
-NAMES = sorted(p.name for p in (CONFIGS / "maskx_rcnn").glob("*.py"))
-GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
-EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
-
-
-def test_every_setting_and_direction_has_a_config(config_names):
-    assert set(NAMES) == config_names("maskx-rcnn")
-
-
-@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
-def test_config_builds_and_trains(load_config, assert_direction_files, build_model, partial_batch, train_one_step,
-                                  name, mixins):
-    cfg = load_config(name, mixins)
-    assert_direction_files(cfg, name)  # masks of seen categories only
-    roi_head = cfg.model.roi_head
-    assert roi_head.type == "MaskXRoIHead" and roi_head.mask_head.type == "MaskXMaskHead"
-    assert roi_head.det_weights == "cls+box" and roi_head.stop_det_grad  # Hu et al.'s final model
-    if "_coco-" in name:
-        head = MODELS.build(roi_head)
-        assert head.detection_weights().shape == (80, 1024 + 4 * 1024)
-        assert head.segmentation_weights().shape == (80, 256)
-        return
-    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
-    log_vars, changed = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)
-    assert math.isfinite(log_vars["loss"].item()) and "loss_mask" in log_vars
-    assert {"bbox_head", "mask_head", "weight_transfer"} <= {n.split(".")[1] for n in changed}

@@ -62,6 +62,7 @@ def test_a_missing_file_is_named(tmp_path):
         hook.before_train(types.SimpleNamespace(train_dataloader=types.SimpleNamespace(dataset=dataset)))
 
 
+@pytest.mark.slow  # trains
 def test_a_teacher_student_training_logs_the_pseudo_mask_iou(tiny_synth, tmp_path, single_thread):
     from tspsis import lab as experiments
     from tspsis.core.io import write_json_atomic

@@ -5,8 +5,7 @@ every synthetic BoxInst config; unseen-category masks (crowd ones included) cann
 masks clean the pseudo masks; a batch without has_mask raises; adding the teacher-student heads leaves every BoxInst
 loss (values and gradients) unchanged, the student's loss being the only addition (Sec. 4.3); the pseudo-labeller's
 warm-up and weighting reach BoxInst + ours; the head's grid geometry for the student's targets; old options fail
-loudly; which head predicts at test time; every config, with each variant and hardware mixin, says what its name
-says.
+loudly; which head predicts at test time. The configs: tests/repo/test_configs.py.
 """
 import math
 import types
@@ -48,7 +47,7 @@ def _id(experiment: tuple) -> str:
 BOXINST_KEYS = {"loss_cls", "loss_bbox", "loss_centerness", "loss_mask_project", "loss_mask_pairwise",
                 "loss_mask_seen"}
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # builds and steps models
 
 
 def labeler(**options) -> dict:
@@ -344,44 +343,3 @@ def test_full_predict_gives_image_sized_masks(build_model, boxinst_batch, predic
         assert len(pred.bboxes) > 0  # an untrained head scores ~0.5 everywhere
         assert pred.masks.shape == (len(pred.bboxes), 56, 56) and pred.masks.dtype == torch.bool
         assert pred.labels.max() < NUM_CLASSES and len(pred.bboxes) <= 150
-
-
-# --------------------------------------------------------------------------------------------- configs
-def test_every_boxinst_config_is_there():
-    # psis + ts in two directions, on COCO and on the synthetic benchmark; Table 5's r as mixins
-    for setting in ("_coco-", "_synth-"):
-        assert len([n for n in BOXINST_CONFIGS if setting in n]) == 2 * 2, setting
-    assert all((CONFIGS / m).is_file() for mixins in (*R.values(), (GPU,)) for m in mixins)
-
-
-@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=map(_id, EXPERIMENTS))
-def test_boxinst_config_matches_its_name(load_config, assert_direction_files, name, mixins):
-    cfg = load_config(name, mixins)
-    model = cfg.model
-    assert model.type == "BoxInst" and model.data_preprocessor.type == "PartialBoxInstDataPreprocessor"
-    assert "tspsis.plugin" in cfg.custom_imports.imports
-    assert_direction_files(cfg, name)
-    pipeline = [step.type for step in cfg.train_dataloader.dataset.pipeline]
-    assert "LoadPartialAnnotations" in pipeline and pipeline[-1] == "PackPartialDetInputs"
-    if name.startswith("ts-"):
-        r = next((r for r, variant in R.items() if variant and variant[0] in mixins), "thr")
-        assert model.mask_head.type == "TeacherStudentBoxInstMaskHead"
-        assert model.bbox_head.type == "TeacherStudentBoxInstBboxHead"
-        assert model.mask_head.pseudo_labeler.post_process.type == {"thr": "threshold"}.get(r, r)
-        assert model.bbox_head.student_num_params == 576 + 17 * model.bbox_head.num_classes
-    else:
-        assert model.mask_head.type == "PartialBoxInstMaskHead"
-    assert model.test_cfg.nms.iou_threshold == 0.5 and model.test_cfg.max_per_img == 150  # Sec. 5.1
-    if "_coco-" in name:  # BoxInst's own settings (Sec. 4.3): mmdet's boxinst_r50_fpn_ms-90k_coco
-        assert model.backbone.depth == 50 and model.bbox_head.num_classes == 80
-        assert cfg.train_cfg.max_iters == 90000 and cfg.optim_wrapper.optimizer.lr == 0.01
-        assert cfg.train_dataloader.batch_size == 2 and "RandomChoiceResize" in pipeline
-    else:
-        assert model.backbone.depth == 18 and model.bbox_head.num_classes == NUM_CLASSES
-        assert model.neck.out_channels == 64 and model.data_preprocessor.bottom_pixels_removed == 0
-        assert cfg.train_cfg.type == "IterBasedTrainLoop" and cfg.optim_wrapper.optimizer.lr == 0.01
-        # the pairwise term's warm-up is 1/9 of the iterations, as BoxInst's 10k of 90k
-        assert model.mask_head.warmup_iters == cfg.train_cfg.max_iters // 9
-        gpu = GPU in mixins
-        assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == gpu
-        assert cfg.train_dataloader.batch_size == (16 if gpu else 4)

@@ -3,7 +3,7 @@
 Checks: a coloured ellipse on a plain background is recovered from its box (IoU > 0.7), also from a box
 covering the whole image, from a downscaled crop and through the detector with results rescaled to the
 original image; degenerate boxes give the filled box; training is the box detector's alone; predictions
-carry image-sized masks; the configs build and the synthetic ones train a step.
+carry image-sized masks. The configs: tests/repo/test_configs.py.
 """
 import math
 from pathlib import Path
@@ -14,7 +14,6 @@ import pytest
 import torch
 
 pytest.importorskip("mmdet")
-from mmdet.registry import MODELS  # noqa: E402
 from mmdet.structures import DetDataSample  # noqa: E402
 from mmdet.structures.mask import BitmapMasks  # noqa: E402
 from mmengine.config import Config  # noqa: E402
@@ -26,7 +25,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 GRABCUT = CONFIGS / "grabcut/grabcut-faster-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
 BACKGROUND, OBJECT = (200, 200, 200), (30, 40, 220)  # BGR: a red ellipse on grey
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # builds and steps models
 
 
 def ellipse_scene(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,28 +146,3 @@ def test_bad_options_name_the_field(build_model):
         build_model(GRABCUT, {"model.roi_head": dict(mask_rcnn_roi_head, _delete_=True)})  # replaced, not merged
     with pytest.raises(ValueError, match="grabcut"):
         build_model(GRABCUT, {"model.grabcut": dict(iterations=5, radius=3, _delete_=True)})
-
-
-# --------------------------------------------------------------------------------------- configs
-NAMES = sorted(p.name for p in (CONFIGS / "grabcut").glob("*.py"))
-GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
-EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
-
-
-def test_every_setting_and_direction_has_a_config(config_names):
-    assert set(NAMES) == config_names("grabcut-faster-rcnn")
-
-
-@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
-def test_config_builds_and_trains(load_config, assert_direction_files, build_model, train_one_step, name, mixins):
-    cfg = load_config(name, mixins)
-    assert_direction_files(cfg, name, train_masks=None)  # boxes alone train it
-    assert cfg.model.type == "MaskGrabCut" and cfg.model.grabcut.iterations == 5
-    assert cfg.model.roi_head.mask_head is None
-    if "_coco-" in name:
-        assert cfg.model.roi_head.bbox_head.num_classes == 80 and MODELS.build(cfg.model).roi_head.with_bbox
-        return
-    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
-    batch, _, _ = scene_batch(ori_size=64, input_size=64)
-    log_vars, _ = train_one_step(build_model(cfg), batch, cfg.optim_wrapper)
-    assert math.isfinite(log_vars["loss"].item()) and not any("mask" in key for key in log_vars)

@@ -2,7 +2,7 @@
 (between the write and the rename, tspsis.plugin.hooks.atomic_checkpoint' fault injection), resumed each time with the same command, ends
 with weights bit-identical to an uninterrupted run of the same seed.
 
-Deselected by default (marker ``chaos``, ~6 min on 2 cores): ``pytest -m chaos tests/integration/test_chaos.py -s``.
+Deselected by default (marker ``chaos``, ~6 min on 2 cores): ``pytest -m chaos tests/engine/test_chaos.py -s``.
 Its last output is in the README ("A run survives what users do to it").
 """
 import random
@@ -29,7 +29,7 @@ OPTIONS = ["train_dataloader.num_workers=0", "test_dataloader=None", "test_evalu
            "val_dataloader=None", "val_evaluator=None", "val_cfg=None", "default_hooks.checkpoint.max_keep_ckpts=1"]
 MAX_ITERS, INTERVAL = 12, 2  # checkpoints every 2 iterations (scale_schedule: a sixth of the run)
 RANDOM_KILLS, KILLS_IN_SAVE = 10, 3
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 
 def _start(work_dir: Path, data_root: Path, fault: str = "") -> subprocess.Popen:

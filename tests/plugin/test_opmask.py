@@ -4,8 +4,7 @@ Checks: Eq. 8 is the spatial mean of Eq. 9 in the CAM box head; the object mask 
 the mask loss sees the CAM of the object's class only and never the masks of unseen objects; OPMask +
 teacher-student leaves every OPMask loss unchanged and adds the student loss (Sec. 4.3); inference uses
 the predicted labels and the chosen mask head; with mask_roi_source='gt_boxes' the mask heads and the prior
-take the ground-truth boxes; the configs build (the synthetic ones also with the one-GPU mixin) and the
-synthetic ones train a step.
+take the ground-truth boxes. The configs: tests/repo/test_configs.py.
 """
 import math
 from pathlib import Path
@@ -26,7 +25,7 @@ GT_BOXES = {"model.roi_head.mask_roi_source": "gt_boxes"}
 NUM_CLASSES = 24
 SIZE = 64
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = [pytest.mark.usefixtures("single_thread"), pytest.mark.slow]  # builds and steps models
 
 
 # ----------------------------------------------------------------------------------- CAM box head
@@ -174,37 +173,3 @@ def test_full_predict_gives_image_sized_masks(build_model, partial_batch, predic
     for out in predict(build_model(OPMASK), partial_batch()):
         pred = out.pred_instances
         assert pred.masks.shape == (len(pred.bboxes), SIZE, SIZE) and pred.masks.dtype == torch.bool
-
-
-# -------------------------------------------------------------------------------------- configs
-NAMES = sorted(p.name for p in (CONFIGS / "opmask").glob("*.py"))
-GPU = "_base_/schedules/synth-gpu_1xb16-3000it.py"  # the synthetic configs on one GPU
-EXPERIMENTS = [(name, ()) for name in NAMES] + [(name, (GPU,)) for name in NAMES if "_synth-" in name]
-
-
-def test_every_setting_and_direction_has_a_config(config_names):
-    assert set(NAMES) == config_names("opmask") | config_names("ts-opmask")
-
-
-@pytest.mark.parametrize("name,mixins", EXPERIMENTS, ids=[n + "+gpu" * bool(m) for n, m in EXPERIMENTS])
-def test_config_builds_and_trains(load_config, assert_direction_files, build_model, partial_batch, train_one_step,
-                                  name, mixins):
-    cfg = load_config(name, mixins)
-    assert_direction_files(cfg, name)  # masks of seen categories only
-    roi_head = cfg.model.roi_head
-    assert roi_head.type == ("TeacherStudentOPMaskRoIHead" if name.startswith("ts-") else "OPMaskRoIHead")
-    assert roi_head.bbox_head.type == "CAMBBoxHead" and roi_head.mask_head.num_convs == 7  # OPMask's heads
-    assert roi_head.mask_head.class_agnostic == (not name.startswith("ts-"))
-    if name.startswith("ts-"):
-        assert roi_head.pseudo_labeler.post_process.type == "threshold"  # the leaf's r; variants are mixins
-    if "_coco-" in name:
-        assert roi_head.bbox_head.conv_out_channels == 256 and roi_head.bbox_head.num_classes == 80
-        assert cfg.optim_wrapper.clip_grad == dict(type="value", clip_value=1.0)
-        assert build_model(cfg).roi_head.bbox_head.features(torch.zeros(1, 256, 7, 7)).shape == (1, 256, 7, 7)
-        return
-    cfg.optim_wrapper.type = "OptimWrapper"  # AMP needs a GPU
-    log_vars, changed = train_one_step(build_model(cfg), partial_batch(), cfg.optim_wrapper)
-    assert math.isfinite(log_vars["loss"].item())
-    changed = {n.split(".")[1] for n in changed}
-    assert {"bbox_head", "mask_head"} <= changed
-    assert ("teacher_head" in changed) == name.startswith("ts-")

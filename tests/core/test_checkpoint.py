@@ -51,6 +51,7 @@ def _train(work_dir, max_epochs, resume=False):
     return runner
 
 
+@pytest.mark.slow  # trains
 def test_mmengine_checkpoint_resumes_with_weights_only(tmp_path):
     _train(tmp_path, 1)
     ckpt = torch.load(tmp_path / "epoch_1.pth", weights_only=True)  # the default, made explicit
