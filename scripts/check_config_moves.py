@@ -120,12 +120,12 @@ def _fixed(resolved: dict) -> dict:
     """The documented fixes made after the move, applied to an old resolved config (in place): the test
     pipelines load the boxes before resizing (the box-conditioned track's given boxes must be scaled with the
     image), the test evaluator asks for overlap bins and false-positive attribution explicitly (both are off by
-    default in PartialCocoMetric since issue 11), every run has a training seed, and soft targets
+    default in PartialCocoMetric), every run has a training seed, and soft targets
     (post_process type 'none') carry no threshold (the PseudoLabeler refuses options a type does not take), and the
     oracle's stock StandardRoIHead is PartialRoIHead(fully_supervised=True) (the same training; it also predicts
     the given boxes of the box-conditioned track), and checkpoints are saved by tspsis' AtomicCheckpointHook (the
     same files, never half written), and the plugin is imported as ``tspsis.plugin`` (``tspsis.models`` became a
-    deprecated alias of it, issue 17: the same registrations)."""
+    deprecated alias of it: the same registrations)."""
     imports = (resolved.get("custom_imports") or {}).get("imports")
     if imports:
         resolved["custom_imports"]["imports"] = ["tspsis.plugin" if i == "tspsis.models" else i for i in imports]

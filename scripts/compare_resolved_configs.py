@@ -11,7 +11,7 @@ the way ``resolve`` does (leaf + mixins, the profile's cfg_options and
 and writes {row: {leaf, mixins, iters, cfg}}. ``compare`` checks that both hold the same rows and that each row's
 resolved config is the same dict (every key; the file names are not part of it; the plugin's import path in
 ``custom_imports``, ``tspsis.models`` before the layers, ``tspsis.plugin`` after, counts as one), and prints the
-old -> new names. Exit status 1 on any difference. (Issue 17: number-neutral renaming and restructuring.)
+old -> new names. Exit status 1 on any difference: the check that a renaming or restructuring is number-neutral.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The runs of each leaf config, by their composed names, in the configs' metafiles (issue 17: "the metafile names
-the whole composition").
+"""The runs of each leaf config, by their composed names, in the configs' metafiles: a metafile names
+the whole composition, not the leaf alone.
 
     python scripts/metafile_runs.py [--check]
 

@@ -80,7 +80,7 @@ class SlowSave(Hook):  # rank 0, the one that writes checkpoints, takes 3 s long
 
 def test_two_processes_train_through_torchrun_with_gloo(data_root, tmp_path, monkeypatch):
     """Rank 0 saves each checkpoint 3 s slowly, after mmengine's own hook would have removed the one kept: rank 1
-    must not go on to read a last_checkpoint naming that file (the race of issue 18, which failed ~3 fresh runs in
+    must not go on to read a last_checkpoint naming that file (a race that failed ~3 fresh runs in
     11; with mmengine's CheckpointHook and its resume from last_checkpoint this test fails every time)."""
     (tmp_path / "slow_save.py").write_text(SLOW_SAVE)
     monkeypatch.syspath_prepend(str(tmp_path))  # the launcher parses the mixin too (custom_imports)
