@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tspsis.core.io import write_json_atomic
+from tspsis.core.splits import COVERAGE_SPECS, SEEN_SPEC_PATTERN
 from tspsis.engine.config import compose
 from tspsis.engine.launch import train
 from tspsis.engine.request import RunRequest
@@ -53,8 +53,6 @@ from tspsis.lab.records import EXPERIMENT_FILE
 from tspsis.lab.registry import _PRETRAIN_DIRECTION, PRETRAINING, ConfigSpec, _method, config
 
 __all__ = ["Experiment", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
-
-_SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
 
 
 @dataclass(frozen=True)
@@ -147,8 +145,9 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
             mixins: Iterable[str | Path] = ()) -> Experiment:
     """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
-    seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K``: train and score with that seen
-    set (Fig. 8), through ``train_dataloader.dataset.ann_file`` and the evaluators' ``manifest``.
+    seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K`` / a coverage spec
+    (``tspsis.core.splits.COVERAGE_SPECS``): train and score with that seen set (Fig. 8), through
+    ``train_dataloader.dataset.ann_file`` and the evaluators' ``manifest``.
     max_iters: "profile" (``Profile.schedule.max_iters``), None (the config's schedule) or a number.
     track: ``detector`` or ``box_conditioned`` (None: ``Profile.track``).
     seed: the training seed (``randomness.seed`` of the resolved config, so part of the key).
@@ -161,8 +160,8 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     if missing := spec.missing():
         raise FileNotFoundError(f"{missing[0]}: no config for method {method!r} ({direction}, profile {profile}, "
                                 f"{track} track)")
-    if seen is not None and not _SEEN_SPEC.fullmatch(seen):
-        raise ValueError(f"seen must be 'voc', 'nonvoc' or 'first-K', got {seen!r}")
+    if seen is not None and not SEEN_SPEC_PATTERN.fullmatch(seen):
+        raise ValueError(f"seen must be 'voc', 'nonvoc', 'first-K' or one of {', '.join(COVERAGE_SPECS)}, got {seen!r}")
     if seen == SEEN_OF[direction]:
         seen = None  # the direction's own split: the same run as without `seen`
     schedule = PROFILES[profile].schedule
