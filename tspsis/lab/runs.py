@@ -161,7 +161,8 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         raise FileNotFoundError(f"{missing[0]}: no config for method {method!r} ({direction}, profile {profile}, "
                                 f"{track} track)")
     if seen is not None and not SEEN_SPEC_PATTERN.fullmatch(seen):
-        raise ValueError(f"seen must be 'voc', 'nonvoc', 'first-K' or one of {', '.join(COVERAGE_SPECS)}, got {seen!r}")
+        raise ValueError(f"seen must be 'voc', 'nonvoc', 'first-K' or one of {', '.join(COVERAGE_SPECS)}, "
+                         f"got {seen!r}")
     if seen == SEEN_OF[direction]:
         seen = None  # the direction's own split: the same run as without `seen`
     schedule = PROFILES[profile].schedule
