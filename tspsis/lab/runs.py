@@ -52,7 +52,8 @@ from tspsis.lab.profiles import PROFILES, estimate_seconds, get_profile, source_
 from tspsis.lab.records import EXPERIMENT_FILE
 from tspsis.lab.registry import _PRETRAIN_DIRECTION, PRETRAINING, ConfigSpec, _method, config
 
-__all__ = ["Experiment", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
+__all__ = ["Experiment", "manifest_options", "pretraining", "print_plan", "resolve", "run", "training_seconds",
+           "trains_on_every_mask"]
 
 
 @dataclass(frozen=True)
@@ -122,15 +123,27 @@ def _renamed_split(path: str, old: str, new: str, source: str) -> str:
 def _seen_options(cfg, direction: str, seen: str, source: str) -> list[str]:
     """cfg_options that train and score on the split ``seen`` instead of the direction's own: the training file
     (only where the config trains on a partial split; the oracle trains on every mask) and the manifests."""
-    old = SEEN_OF[direction]
     options = []
     train_ann = cfg.train_dataloader.dataset.ann_file
     if Path(train_ann).name != source:
-        options.append(f"train_dataloader.dataset.ann_file={_renamed_split(train_ann, old, seen, source)}")
-    for key in ("val_evaluator", "test_evaluator"):
-        if cfg.get(key) is not None:
-            options.append(f"{key}.manifest={_renamed_split(cfg[key].manifest, old, seen, source)}")
-    return options
+        renamed = _renamed_split(train_ann, SEEN_OF[direction], seen, source)
+        options.append(f"train_dataloader.dataset.ann_file={renamed}")
+    return options + manifest_options(cfg, direction, seen, source)
+
+
+def manifest_options(cfg, direction: str, seen: str, source: str) -> list[str]:
+    """cfg_options that score with the manifest of the split ``seen`` instead of the direction's own (the evaluators'
+    ``manifest``): a test of a checkpoint on another split's unseen categories."""
+    old = SEEN_OF[direction]
+    return [f"{key}.manifest={_renamed_split(cfg[key].manifest, old, seen, source)}"
+            for key in ("val_evaluator", "test_evaluator") if cfg.get(key) is not None]
+
+
+def trains_on_every_mask(experiment: Experiment) -> bool:
+    """True if the run trains on the full annotation file (the Oracle): its training does not depend on the seen
+    split, only its scoring does (``manifest_options``)."""
+    train_ann = experiment.request.cfg.train_dataloader.dataset.ann_file
+    return Path(train_ann).name == source_names(experiment.profile)[0]
 
 
 def _data_fingerprint(data_root: Path, profile: str) -> list:
