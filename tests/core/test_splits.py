@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tspsis.core.synth import VOC_CATEGORY_NAMES
+from tspsis.core.synth import CATEGORIES, VOC_CATEGORY_NAMES
 from tspsis.core.validate import validate_coco
-from tspsis.core.splits import COCO_VOC_NAMES, MANIFEST_KEYS, load_manifest, resolve_seen, write_split
+from tspsis.core.splits import (COCO_VOC_NAMES, COVERAGE_SPECS, MANIFEST_KEYS, SEEN_SPEC_PATTERN, load_manifest,
+                                resolve_seen, write_split)
 
 # COCO ids of the VOC names (docs/DESIGN.md) and a few non-voc COCO categories listed out of id order
 COCO_VOC_IDS = (1, 2, 3, 4, 5, 6, 7, 9, 16, 17, 18, 19, 20, 21, 44, 62, 63, 64, 67, 72)
@@ -97,6 +98,53 @@ def test_voc_needs_a_voc_list(tmp_path):
         resolve_seen(cats, "voc")
     assert resolve_seen(cats, "b") == [2]
     assert resolve_seen(cats, "nonvoc", info={"tspsis_voc_categories": ["a"]}) == [2]
+
+
+# The synthetic categories: id = 1 + 4 f + a, family f of (ellipse, rectangle, triangle, star, ring, cross),
+# appearance a of (solid, striped, checkered, dotted); worked out by hand from the rules of the module docstring.
+COVERAGE_SEEN = {
+    "voc": ["solid-ellipse", "striped-rectangle", "checkered-triangle", "dotted-star", "solid-ring", "striped-cross"],
+    "disjoint-appearance": ["solid-ellipse", "solid-rectangle", "solid-triangle", "solid-star", "solid-ring",
+                            "solid-cross"],
+    "disjoint-shape": ["solid-ellipse", "striped-ellipse", "checkered-ellipse", "dotted-ellipse", "solid-rectangle",
+                       "striped-rectangle"],
+    "disjoint-both": ["solid-ellipse", "striped-ellipse", "solid-rectangle", "striped-rectangle", "solid-triangle",
+                      "striped-triangle"],
+}
+COVERAGE_SEEN_IDS = {"voc": [1, 6, 11, 16, 17, 22], "disjoint-appearance": [1, 5, 9, 13, 17, 21],
+                     "disjoint-shape": [1, 2, 3, 4, 5, 6], "disjoint-both": [1, 2, 5, 6, 9, 10]}
+
+
+@pytest.mark.parametrize("spec", ["voc", *COVERAGE_SPECS])
+def test_coverage_specs_on_the_synthetic_categories(spec):
+    info = {"tspsis_voc_categories": list(VOC_CATEGORY_NAMES)}
+    seen = resolve_seen(CATEGORIES, spec, info)
+    assert seen == COVERAGE_SEEN_IDS[spec]
+    names = {cat["id"]: cat["name"] for cat in CATEGORIES}
+    assert sorted(names[i] for i in seen) == sorted(COVERAGE_SEEN[spec])
+    assert SEEN_SPEC_PATTERN.fullmatch(spec)
+    # the order of the categories in the file does not matter, only their ids
+    assert resolve_seen(list(reversed(CATEGORIES)), spec, info) == seen
+
+
+def test_coverage_specs_need_shape_and_appearance_keys():
+    info = {"tspsis_voc_categories": list(VOC_CATEGORY_NAMES)}
+    plain = [{k: v for k, v in cat.items() if k != "appearance"} for cat in CATEGORIES]
+    with pytest.raises(ValueError, match=r"^train\.json: .*field 'appearance' .*'solid-ellipse' has none$"):
+        resolve_seen(plain, "disjoint-shape", info, source="train.json")
+    holed = [cat for cat in CATEGORIES if cat["name"] != "dotted-cross"]
+    with pytest.raises(ValueError, match="full grid"):
+        resolve_seen(holed, "disjoint-both", info)
+    assert not SEEN_SPEC_PATTERN.fullmatch("disjoint-colour")
+
+
+def test_coverage_split_file(tiny_synth, tmp_path):
+    manifest = write_split(tiny_synth / "annotations" / "train.json", "disjoint-appearance",
+                           tmp_path / "train_disjoint-appearance.json")
+    assert manifest["seen_spec"] == "disjoint-appearance"
+    assert manifest["seen_category_names"] == COVERAGE_SEEN["disjoint-appearance"]
+    assert len(manifest["unseen_category_ids"]) == 18
+    assert (tmp_path / "train_disjoint-appearance.manifest.json").is_file()
 
 
 def test_write_split_errors(tiny_synth, tmp_path):

@@ -137,6 +137,22 @@ def test_dataset_stats_on_tiny(tiny_synth, tmp_path):
     assert sorted(voc["seen_categories"]) == sorted(VOC_CATEGORY_NAMES)
     text = format_stats(stats)
     assert "O >= 0.3" in text and "seen set voc: 6 categories" in text
+    # the unseen categories' families / appearances that a seen category has (by hand, from the seen sets of
+    # tests/core/test_splits.py): voc shares both with all 18; disjoint-appearance only the family; disjoint-shape
+    # every appearance but the family of 2 (checkered-, dotted-rectangle); disjoint-both: 3 x 2 seen leave 6 unseen
+    # of a seen family (other appearances), 6 of a seen appearance (other families) and 6 sharing neither
+    expected = {"voc": (1.0, 1.0, 0.0), "disjoint-appearance": (1.0, 0.0, 0.0),
+                "disjoint-shape": (2 / 18, 1.0, 0.0), "disjoint-both": (6 / 18, 6 / 18, 6 / 18)}
+    for spec, (family, appearance, neither) in expected.items():
+        unseen = stats["coverage"][spec]["unseen"]
+        assert unseen["categories"] == 18
+        assert (unseen["shape_family"], unseen["appearance"], unseen["neither"]) == pytest.approx(
+            (family, appearance, neither))
+    assert stats["coverage"]["disjoint-shape"]["shape_family"]["covered"] == ["ellipse", "rectangle"]
+    assert stats["coverage"]["disjoint-appearance"]["appearance"]["missing"] == ["checkered", "dotted", "striped"]
+    assert ("seen set disjoint-both: 6 categories" in text
+            and "of the 18 unseen categories: 33% share a seen shape_family, 33% share a seen appearance, "
+                "33% share neither" in text)
 
     # partially annotated file + manifest of an explicit seen set covering 1 family and 2 appearances
     write_split(src, "solid-star,striped-star", tmp_path / "part.json")

@@ -132,7 +132,7 @@ def test_measure_trains_every_seed_and_reports_mean_std_n(tmp_path, monkeypatch)
 
 
 def test_prepare_data_writes_every_split(data):
-    assert set(data["splits"]) == {"voc", "nonvoc", "first-6"}
+    assert set(data["splits"]) == {"voc", "nonvoc", "first-6", "disjoint-both"}  # Fig. 8's and the coverage study's
     seen = {spec: json.loads(p["manifest"].read_text())["seen_category_ids"] for spec, p in data["splits"].items()}
     assert len(seen["voc"]) == 6 and len(seen["nonvoc"]) == 18 and len(seen["first-6"]) == 12
     assert set(seen["voc"]) < set(seen["first-6"])

@@ -61,6 +61,8 @@ def test_unseen_masks_do_not_leak(mask_rcnn, partial_batch, check_unseen_masks_d
     zero_losses, changed_losses = check_unseen_masks_do_not_leak(mask_rcnn(roi_head, crf=crf), partial_batch)
     mask_keys = [k for k in zero_losses if k.startswith("loss_mask")]
     assert all(not torch.equal(zero_losses[k], changed_losses[k]) for k in mask_keys)
+    # the teacher's foreground ratio is in the losses dict the check found identical: no unseen mask reaches it
+    assert ("teacher_fg_ratio" in zero_losses) == (roi_head["type"] == TS_HEAD["type"])
 
 
 def test_seen_crowd_masks_clean_pseudo_masks_and_unseen_crowds_do_not_leak(mask_rcnn, partial_batch, losses_and_grads,
@@ -199,8 +201,11 @@ def logit(p: float) -> float:
 def test_teacher_student_losses(mask_rcnn, partial_batch, losses_and_grads, roi_head, crf):
     model = mask_rcnn(roi_head, crf=crf)
     losses, grads = losses_and_grads(model, partial_batch())
-    assert {"loss_cls", "loss_bbox", "loss_mask_teacher", "loss_mask_student"} <= set(losses)
+    assert {"loss_cls", "loss_bbox", "loss_mask_teacher", "loss_mask_student", "teacher_fg_ratio"} <= set(losses)
     assert "loss_mask" not in losses
+    total, logged = model.parse_losses(losses)  # logged beside the losses, not summed into Eq. 7
+    assert "teacher_fg_ratio" in logged and not losses["teacher_fg_ratio"].requires_grad
+    assert torch.equal(total, sum(v for k, v in logged.items() if k.startswith("loss_")))
     assert all(math.isfinite(v.item()) for k, v in losses.items() if k.startswith("loss"))
     assert any(n.startswith("roi_head.teacher_head.") for n in grads)
 

@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     split = sub.add_parser("split", help="write a partially supervised training file (unseen = box-only)")
     split.add_argument("--ann", type=Path, required=True)
-    split.add_argument("--seen", required=True, help="voc | nonvoc | first-K | comma-separated category names")
+    split.add_argument("--seen", required=True, help="voc | nonvoc | first-K | disjoint-appearance | disjoint-shape "
+                                                     "| disjoint-both | comma-separated category names")
     split.add_argument("--out", type=Path, required=True)
     split.set_defaults(func=_split)
 

@@ -3,7 +3,8 @@
 Dataset statistics (:func:`dataset_stats`): instances, COCO area buckets, object overlap (Eq. 1) and seen-set
 coverage. Works on any COCO-format file. The overlap section needs every instance's mask (a partially annotated
 training file has none for unseen categories, so the section is then omitted); the coverage section needs
-the synthetic benchmark's `shape_family` / `appearance` category keys.
+the synthetic benchmark's `shape_family` / `appearance` category keys (:func:`seen_coverage`: which families and
+appearances a seen set has, and how many unseen categories share them).
 
 Seed statistics: a measurement over several training seeds is a :class:`Stat` (a float: the mean, with ``std``,
 ``n`` and the per-seed ``values``); :func:`over_seeds` builds them from per-seed metric records (the lab's
@@ -23,9 +24,10 @@ import numpy as np
 
 from tspsis.core.overlap import OVERLAP_BIN_EDGES, annotation_overlaps, overlap_bins
 from tspsis.core.validate import validate_coco
-from tspsis.core.splits import load_manifest, resolve_seen
+from tspsis.core.splits import COVERAGE_KEYS, COVERAGE_SPECS, load_manifest, resolve_seen
 
-__all__ = ["AREA_BUCKETS", "OVERLAPPED", "Stat", "dataset_stats", "format_stat", "format_stats", "over_seeds"]
+__all__ = ["AREA_BUCKETS", "OVERLAPPED", "Stat", "dataset_stats", "format_stat", "format_stats", "over_seeds",
+           "seen_coverage"]
 
 # COCO area buckets (pixels): small < 32^2 <= medium < 96^2 <= large
 AREA_BUCKETS: tuple[tuple[str, float, float], ...] = (
@@ -33,15 +35,28 @@ AREA_BUCKETS: tuple[tuple[str, float, float], ...] = (
 OVERLAPPED = 0.3  # "overlapped objects" have O >= 0.3 (paper Sec. 5.3, Table 2)
 
 
-def _coverage(categories: list[dict], seen_ids: list[int]) -> dict:
-    """Which shape families / appearances the seen categories cover, and the covered fractions."""
-    seen = [cat for cat in categories if cat["id"] in set(seen_ids)]
-    result = {"seen_categories": [cat["name"] for cat in seen]}
-    for key in ("shape_family", "appearance"):
+def seen_coverage(categories: Sequence[dict], seen_ids: Sequence[int]) -> dict:
+    """What a seen set covers, of the categories carrying `shape_family` / `appearance` (the synthetic benchmark).
+
+    Returns {"seen_categories": [names], "shape_family" / "appearance": {"covered", "missing", "fraction"} (the
+    families / appearances that some seen category has, of all), "unseen": {"categories": U, "shape_family" /
+    "appearance": the fraction of the U unseen categories whose family / appearance some seen category has,
+    "neither": the fraction that shares neither (disjoint in both)}}; the unseen fractions are None when U = 0.
+    """
+    seen_set = {int(i) for i in seen_ids}
+    seen = [cat for cat in categories if int(cat["id"]) in seen_set]
+    unseen = [cat for cat in categories if int(cat["id"]) not in seen_set]
+    result: dict = {"seen_categories": [cat["name"] for cat in seen]}
+    covered_by_seen = {key: {cat[key] for cat in seen} for key in COVERAGE_KEYS}
+    for key in COVERAGE_KEYS:
         every = sorted({cat[key] for cat in categories})
-        covered = sorted({cat[key] for cat in seen})
+        covered = sorted(covered_by_seen[key])
         result[key] = {"covered": covered, "missing": sorted(set(every) - set(covered)),
                        "fraction": len(covered) / len(every)}
+    shares = [{key: cat[key] in covered_by_seen[key] for key in COVERAGE_KEYS} for cat in unseen]
+    result["unseen"] = {"categories": len(unseen), **{
+        key: (sum(share[key] for share in shares) / len(unseen) if unseen else None) for key in COVERAGE_KEYS},
+        "neither": (sum(not any(share.values()) for share in shares) / len(unseen) if unseen else None)}
     return result
 
 
@@ -51,8 +66,9 @@ def dataset_stats(ann_path: str | os.PathLike, manifest_path: str | os.PathLike 
     Returns {"file", "images", "instances", "categories", "instances_per_category" {name: n},
     "area_buckets" {small, medium, large}, "overlap" (None without masks, else {"bin_edges",
     "histogram" (10 counts, Fig. 2 bins), "mean", "fraction_overlapped" (O >= 0.3), "threshold"}),
-    "coverage" ({split name: coverage} for voc, nonvoc and the manifest's seen set; omitted when
-    categories carry no shape_family/appearance)}.
+    "coverage" ({split name: ``seen_coverage``} for voc, nonvoc, the coverage specs of
+    ``tspsis.core.splits.COVERAGE_SPECS`` and the manifest's seen set; omitted when categories carry no
+    shape_family/appearance)}.
     """
     dataset = validate_coco(ann_path)
     anns, categories = dataset["annotations"], dataset["categories"]
@@ -77,17 +93,17 @@ def dataset_stats(ann_path: str | os.PathLike, manifest_path: str | os.PathLike 
             "threshold": OVERLAPPED,
             "fraction_overlapped": float((overlaps >= OVERLAPPED).mean()),
         }
-    if categories and all("shape_family" in cat and "appearance" in cat for cat in categories):
+    if categories and all(key in cat for cat in categories for key in COVERAGE_KEYS):
         coverage = {}
-        for spec in ("voc", "nonvoc"):
+        for spec in ("voc", "nonvoc", *COVERAGE_SPECS):
             try:
-                coverage[spec] = _coverage(categories, resolve_seen(categories, spec, dataset.get("info"),
+                coverage[spec] = seen_coverage(categories, resolve_seen(categories, spec, dataset.get("info"),
                                                                      str(ann_path)))
-            except ValueError:  # no voc list in this file
+            except ValueError:  # no voc list in this file (or no full family x appearance grid)
                 continue
         if manifest_path is not None:
             manifest = load_manifest(manifest_path)
-            coverage[f"manifest ({manifest['seen_spec']})"] = _coverage(categories, manifest["seen_category_ids"])
+            coverage[f"manifest ({manifest['seen_spec']})"] = seen_coverage(categories, manifest["seen_category_ids"])
         stats["coverage"] = coverage
     return stats
 
@@ -119,6 +135,11 @@ def format_stats(stats: dict) -> str:
             missing = f", missing {', '.join(c['missing'])}" if c["missing"] else ""
             lines.append(f"  {key:<12} {len(c['covered'])} covered ({100 * c['fraction']:.0f}%): "
                          f"{', '.join(c['covered'])}{missing}")
+        unseen = cov["unseen"]
+        if unseen["categories"]:
+            lines.append(f"  of the {unseen['categories']} unseen categories: "
+                         + ", ".join(f"{100 * unseen[key]:.0f}% share a seen {key}" for key in COVERAGE_KEYS)
+                         + f", {100 * unseen['neither']:.0f}% share neither")
     return "\n".join(lines)
 
 

@@ -2,8 +2,8 @@
 ipywidgets, a few plain lines per phase anywhere else (papermill, pipes): no carriage returns in stored outputs.
 
 ``ChildOutput`` reads the runner process's output line by line (``tspsis.engine.launch`` feeds it): mmengine's
-``Iter(train) [i/N]`` lines move the bars, the runner's ``tspsis: `` lines (``tspsis.engine.runner.say``) are shown,
-and a user's mistake the runner reported (``tspsis.core.errors.USER_ERROR_PREFIX``) is kept for the launcher to raise.
+``Iter(train) [i/N]`` lines move the bars, the runner's and the hooks' ``tspsis: `` lines (``tspsis.core.console.say``)
+are shown, and a user's mistake the runner reported (``tspsis.core.errors.USER_ERROR_PREFIX``) is kept for the launcher to raise.
 """
 from __future__ import annotations
 
@@ -12,17 +12,11 @@ import re
 import sys
 import time
 
+from tspsis.core.console import SAY_PREFIX
+
 PROGRESS_ENV = "TSPSIS_PROGRESS"  # "bar" or "lines": overrides progress_style() (run-notebooks sets "lines")
-SAY_PREFIX = "tspsis: "  # the runner's lines for the user (tspsis.engine.runner.say), shown on the console
 _PROGRESS = re.compile(r"(?:Iter|Epoch)\((train|test)\)\s*(?:\[\s*\d+\])?\s*\[\s*(\d+)/(\d+)\]")
 _LOSS = re.compile(r"\bloss: ([\d.e+-]+)")
-
-
-def say(message: str) -> None:
-    """A line for the user, from rank 0 only: ``ChildOutput`` shows the lines that start with ``SAY_PREFIX`` on
-    the console (everything else goes to the log)."""
-    if os.environ.get("RANK", "0") == "0":
-        print(f"{SAY_PREFIX}{message}", flush=True)
 
 
 def progress_style() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tspsis.engine.progress import say
+from tspsis.core.console import say
 from tspsis.engine.work_dir import last_checkpoint
 
 _CHECKPOINT_NAME = re.compile(r"(?:iter|epoch)_(\d+)\.pth")

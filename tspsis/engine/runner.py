@@ -14,7 +14,9 @@ Launchers (mmengine's): ``none`` one process; ``pytorch`` one of ``torchrun``'s 
 distributed launchers run on gloo.
 
 Training ends with a test pass on the config's ``test_evaluator`` and writes ``DIR/metrics.json`` (rank 0,
-atomically; ``run.seed`` is the training seed, ``run.request`` the request record's file). A ``test`` never touches
+atomically; ``run.seed`` is the training seed, ``run.request`` the request record's file; ``training`` what the hooks
+recorded about the training, e.g. ``training.teacher_fg_ratio`` of
+``tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook``). A ``test`` never touches
 the training's files: it writes ``DIR/test-<name>.metrics.json`` (and ``test-<name>.segm.json`` ...), the name given
 by ``--name`` or made from the checkpoint and the options (``default_test_name``), so a test of the teacher head can
 never be read as the training run's result. On CPU the same seed gives the same losses iteration for iteration.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from tspsis.engine.progress import say
+from tspsis.core.console import say
 from tspsis.engine.request import RunRequest
 from tspsis.engine.work_dir import METRICS_FILE, default_test_name, last_checkpoint, metrics_file_of_test
 
@@ -85,6 +87,7 @@ def _main(argv: list[str] | None) -> int:
     from tspsis.core.io import read_json, write_json_atomic
     from tspsis.engine.distributed import init_cpu_distributed
     from tspsis.engine.resume import fine_tune_report, resume_checkpoint
+    from tspsis.plugin.hooks.teacher_coverage import TRAINING_SUMMARY_INFO
 
     install_mmengine_loader()
     work_dir = Path(args.work_dir)
@@ -144,6 +147,10 @@ def _main(argv: list[str] | None) -> int:
                     world_size=runner.world_size, seed=runner.seed, name=name)
         if args.mode == "train":
             meta.update(wall_seconds_this_process=train_seconds, **_iter_times(runner))
+            # what the hooks recorded about the training (TeacherCoverageHook: the teacher's foreground ratio)
+            training = runner.message_hub.get_info(TRAINING_SUMMARY_INFO)
+            if training:
+                detail["training"] = training
         meta["wall_seconds_total"] = time.time() - process_start  # start-up, training and test: a run's cost
         flat = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in flat.items()}
         write_json_atomic(out_path, dict(detail, flat=flat, run=meta), indent=1)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +11,12 @@ from tspsis.core.paths import REPO_ROOT
 from tspsis.core.stats import over_seeds
 from tspsis.engine.launch import test
 from tspsis.engine.work_dir import Run, completed_run, metrics_file_of_test
+from tspsis.lab.coverage import COVERAGE_DIRECTION, coverage_plan, rescoring_name
 from tspsis.lab.data import prepare_data
 from tspsis.lab.notebooks import prepare_kernel
-from tspsis.lab.profiles import Schedule, default_work_dir, get_profile, require_device
+from tspsis.lab.profiles import Schedule, default_work_dir, get_profile, method_seeds, require_device
 from tspsis.lab.registry import _method, available, unavailable_reason
-from tspsis.lab.runs import Experiment, print_plan, resolve, training_seconds
+from tspsis.lab.runs import Experiment, manifest_options, print_plan, resolve, training_seconds
 
 __all__ = ["Context"]
 
@@ -140,21 +141,45 @@ class Context:
         each run's ``test-<name>.metrics.json`` (cached: a finished test is read back) and come back as
         ``metrics[iou_type][record]`` over the seeds."""
         seeds = self.seeds_of(method)
-        records = []
-        for seed, trained in zip(seeds, self.run_all([(method, direction, None, seed) for seed in seeds])):
-            experiment = resolve(method, direction, profile=self.profile, data_root=self.data_root,
-                                 work_dir=self.work_dir, gpus=self.gpus, seed=seed, nodes=self.nodes)
-            tested = completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
-                experiment.request.test_of(cfg_options), trained.checkpoint, trained.work_dir, gpus=self.gpus,
-                name=name, nodes=self.nodes)
-            records.append(tested.metrics[iou_type][record])
-        return over_seeds(records, seeds)
+        trained = self.run_all([(method, direction, None, seed) for seed in seeds])
+        return over_seeds([self._tested((method, direction, None, seed), run, lambda _: cfg_options, name)
+                           .metrics[iou_type][record] for seed, run in zip(seeds, trained)], seeds)
+
+    def _tested(self, request: tuple, trained: Run, options_of: Callable[[Experiment], Sequence[str]],
+                name: str) -> Run:
+        """The test ``name`` of a trained run (request: (method, direction, seen, seed)) with the cfg_options
+        ``options_of(experiment)``: read back if finished, else run (``launch.test``)."""
+        method, direction, seen, seed = request
+        experiment = resolve(method, direction, profile=self.profile, data_root=self.data_root,
+                             work_dir=self.work_dir, gpus=self.gpus, seen=seen, seed=seed, nodes=self.nodes)
+        return completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
+            experiment.request.test_of(options_of(experiment)), trained.checkpoint, trained.work_dir, gpus=self.gpus,
+            name=name, nodes=self.nodes)
+
+    def measure_coverage(self) -> dict[str, dict[str, dict]]:
+        """The coverage study of the profile (``tspsis.lab.coverage.coverage_plan``): train every (method, split,
+        seed) it needs (one ``run_all``), test the Oracle's checkpoints with each other split's manifest, and
+        return {spec: {method: the run's metrics over the seeds}} (``["segm"]["unseen"]["AP"]``,
+        ``["segm"]["mask_iou"]["unseen"]["mIoU"]``, ``["training"]["teacher_fg_ratio"]["mean"]`` ...)."""
+        plan = coverage_plan(self.profile, self.data_root, self.work_dir, self.gpus, self.train_seeds, self.nodes)
+        runs = dict(zip(plan.trainings, self.run_all(plan.trainings)))
+        source = self.data["train_ann"].name
+        measured: dict[str, dict[str, dict]] = {spec: {} for spec in plan.specs}
+        for (method, spec), cells in plan.cells.items():
+            records = []
+            for cell in cells:
+                run = runs[cell.training]
+                if cell.rescored_with is not None:
+                    run = self._tested(cell.training, run, lambda experiment, spec=cell.rescored_with: manifest_options(
+                        experiment.request.cfg, COVERAGE_DIRECTION, spec, source), rescoring_name(cell.rescored_with))
+                records.append({k: v for k, v in run.metrics.items() if k != "run"})
+            measured[spec][method] = over_seeds(records, [cell.seed for cell in cells])
+        return measured
 
     def seeds_of(self, method: str) -> tuple[int, ...]:
-        """The training seeds ``measure`` uses for ``method``: every ``train_seeds`` for the profile's
-        ``seeded_methods`` (all methods when None), the first one for the others (time budget)."""
-        seeded = self.schedule.seeded_methods
-        return self.train_seeds if seeded is None or method in seeded else self.train_seeds[:1]
+        """The training seeds ``measure`` uses for ``method`` (``tspsis.lab.profiles.method_seeds``: every
+        ``train_seeds`` for the profile's ``seeded_methods``, the first one for the others)."""
+        return method_seeds(self.profile, method, self.train_seeds)
 
     def measure(self, methods: Iterable[str], directions: Iterable[str], record: str = "unseen",
                 iou_type: str = "segm", seeds: Iterable[int] | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tspsis.lab.profiles import default_data_root, get_profile, seen_specs
+from tspsis.lab.profiles import default_data_root, get_profile, split_specs
 
 __all__ = ["SEEN_OF", "ensure_split", "prepare_data"]
 
@@ -30,8 +30,9 @@ def ensure_split(annotations: Path, source: str, spec: str) -> tuple[Path, Path]
 def prepare_data(profile: str, data_root: str | Path | None = None, seed: int = 0) -> dict:
     """Generate (synthetic profiles) or locate (``coco``) the data, and write every split the notebooks use.
 
-    Splits (``tspsis.core.splits.write_split``): voc and nonvoc (the two directions) and the profile's Fig. 8 seen
-    sets, as DATA_ROOT/annotations/<train stem>_<spec>.json + .manifest.json. Returns {"root", "train_ann",
+    Splits (``tspsis.core.splits.write_split``): voc and nonvoc (the two directions), the profile's Fig. 8 seen
+    sets and its coverage splits (``split_specs``), as DATA_ROOT/annotations/<train stem>_<spec>.json +
+    .manifest.json. Returns {"root", "train_ann",
     "val_ann", "val_images", "generated" (bool), "splits": {spec: {"ann", "manifest"}}} (paths).
     """
     source = get_profile(profile).data
@@ -48,7 +49,7 @@ def prepare_data(profile: str, data_root: str | Path | None = None, seed: int = 
         from tspsis.core.synth import generate
 
         generated = generate(source.generator, root, seed=seed)["generated"]
-    specs = list(dict.fromkeys([*SEEN_OF.values(), *seen_specs(profile)]))
+    specs = list(dict.fromkeys([*SEEN_OF.values(), *split_specs(profile)]))
     splits = {}
     for spec in specs:
         ann, manifest = ensure_split(annotations, train_name, spec)

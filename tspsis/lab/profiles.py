@@ -16,6 +16,7 @@ from pathlib import Path
 from tspsis.apis import BOX_TRACK_MIXIN
 from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import REPO_ROOT
+from tspsis.core.splits import COVERAGE_SPECS
 from tspsis.core.validate import check_choice
 from tspsis.engine.launch import DeviceError, resolve_gpus
 from tspsis.lab.records import run_records
@@ -72,6 +73,11 @@ class Schedule:
     train_seeds: tuple[int, ...] = (0,)   # training seeds of the notebooks (their train_seed=None)
     seeded_methods: tuple[str, ...] | None = None  # methods trained on every seed (None: all); others on the first
     pretrain_iters: int | None = None     # iterations of the shared pre-training (PRETRAINING); None: none
+    # the coverage study (tspsis.lab.coverage): seen splits of the same size that cover the unseen categories'
+    # shapes and appearances or not (voc and tspsis.core.splits.COVERAGE_SPECS), and the methods trained on each
+    # (a method that trains on every mask, the Oracle, is trained once per seed and scored with each split)
+    coverage_specs: tuple[str, ...] = ()
+    coverage_methods: tuple[str, ...] = ()
 
 
 # Training ends with one test pass (tspsis.engine.runner); the validation pass the iteration schedules add at the end
@@ -86,14 +92,15 @@ _OTHER_METHODS = ("MaskX R-CNN", "Mask GrabCut", "CPMask", "OPMask", "OPMask + o
                   "BoxInst + ours: CRF", "BoxInst + ours: interact")
 _FIG8_MASK_RCNN = ("Mask R-CNN", "Mask R-CNN + ours")
 _FIG8_PAPER = (*_FIG8_MASK_RCNN, "OPMask", "OPMask + ours")
+_COVERAGE_METHODS = (*_FIG8_PAPER, "Oracle")
 
 _CORE = ("Mask R-CNN", "Mask R-CNN + ours", "Oracle")
 _CLAIM_VARIANTS = ("ts: deeper teacher", "ts: CRF", "ts: interact")  # claims 4 and 5
 
 
 def _demo_schedule(profile: str, **rows) -> Schedule:
-    """The CPU schedule of `demo` and `demo-all` (``profile``, named in the table note); ``rows``: which rows they
-    train (methods, seen_first_k, seeded_methods)."""
+    """The CPU schedule of `demo`, `demo-all` and `coverage` (``profile``, named in the table note); ``rows``: which
+    rows they train (methods, seen_first_k, seeded_methods, coverage_specs, coverage_methods)."""
     return Schedule(
         max_iters=500, ablation_directions=("voc2nonvoc",), seen_split_methods=_FIG8_MASK_RCNN,
         cfg_options=_SHORT_RUN, parallel_runs=2, train_seeds=(0, 1, 2), pretrain_iters=1500,
@@ -109,6 +116,7 @@ _TINY = Schedule(
     max_iters=2, methods=dict.fromkeys(_MASK_RCNN_FAMILY, DIRECTIONS), ablation_directions=("voc2nonvoc",),
     seen_first_k=(0, 6), seen_split_methods=_FIG8_MASK_RCNN,
     cfg_options=_SHORT_RUN + ("default_hooks.logger.interval=1",), parallel_runs=2, pretrain_iters=2,
+    coverage_specs=("voc", "disjoint-both"), coverage_methods=("Mask R-CNN + ours", "Oracle"),
     note="tiny profile, box-conditioned track: 2 training iterations per model on 16 images; a smoke test, "
          "not a result")
 # The README's main job (`make demo`): the box-conditioned track (PROFILE_TRACKS) on 2 CPU cores, every trained
@@ -132,6 +140,12 @@ _DEMO_ALL = _demo_schedule(
              **dict.fromkeys((*_MASK_RCNN_FAMILY[3:], "ts: no warm-up",
                               *(m for m in _OTHER_METHODS if not m.startswith("BoxInst"))), ("voc2nonvoc",))},
     seen_first_k=(0, 9), seeded_methods=(*_CORE, *_CLAIM_VARIANTS))
+# The coverage study on the demo's data, set-up and work dir (its voc rows are the demo's and demo-all's runs): on
+# voc and each coverage split (tspsis.core.splits.COVERAGE_SPECS), Mask R-CNN and + ours on 3 training seeds, OPMask
+# and + ours on seed 0 (time budget); the Oracle trains on every mask, once per seed, and is scored with each split.
+_COVERAGE = _demo_schedule(
+    "coverage", methods=dict.fromkeys(_COVERAGE_METHODS, ("voc2nonvoc",)), seen_first_k=(0,),
+    seeded_methods=_CORE, coverage_specs=("voc", *COVERAGE_SPECS), coverage_methods=_COVERAGE_METHODS)
 _FULL = Schedule(
     max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12),
     seen_split_methods=_FIG8_PAPER, cfg_options=(), parallel_runs=1,
@@ -183,6 +197,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("tiny", _synthetic("tiny"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _TINY, seconds_per_run=20.0),
     Profile("demo", _synthetic("demo"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _DEMO, seconds_per_run=229.0),
     Profile("demo-all", _synthetic("demo"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _DEMO_ALL,
+            seconds_per_run=229.0, shares_data_of="demo"),
+    Profile("coverage", _synthetic("demo"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _COVERAGE,
             seconds_per_run=229.0, shares_data_of="demo"),
     Profile("full", _synthetic("full"), _SYNTH_SETTING, "detector",
             {"detector": (), "box_conditioned": (BOX_TRACK_MIXIN,)},  # box-conditioned: + the one-GPU sizing
@@ -256,3 +272,17 @@ def source_names(profile: str) -> tuple[str, str]:
 def seen_specs(profile: str) -> list[str]:
     """Seen-set specs of Fig. 8 for a profile: ``voc`` and ``first-K`` (voc + the first K non-voc categories)."""
     return ["voc" if k == 0 else f"first-{k}" for k in get_profile(profile).schedule.seen_first_k]
+
+
+def split_specs(profile: str) -> list[str]:
+    """Every seen split a profile's notebooks use: Fig. 8's (``seen_specs``) and the coverage study's."""
+    return list(dict.fromkeys([*seen_specs(profile), *get_profile(profile).schedule.coverage_specs]))
+
+
+def method_seeds(profile: str, method: str, train_seeds: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The training seeds of ``method``: every one of ``train_seeds`` (None: ``Schedule.train_seeds``) for the
+    profile's ``seeded_methods`` (all methods when None), the first one for the others (time budget)."""
+    schedule = get_profile(profile).schedule
+    seeds = schedule.train_seeds if train_seeds is None else tuple(train_seeds)
+    seeded = schedule.seeded_methods
+    return seeds if seeded is None or method in seeded else seeds[:1]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tspsis.core.io import write_json_atomic
+from tspsis.core.splits import COVERAGE_SPECS, SEEN_SPEC_PATTERN
 from tspsis.engine.config import compose
 from tspsis.engine.launch import train
 from tspsis.engine.request import RunRequest
@@ -52,9 +52,8 @@ from tspsis.lab.profiles import PROFILES, estimate_seconds, get_profile, source_
 from tspsis.lab.records import EXPERIMENT_FILE
 from tspsis.lab.registry import _PRETRAIN_DIRECTION, PRETRAINING, ConfigSpec, _method, config
 
-__all__ = ["Experiment", "pretraining", "print_plan", "resolve", "run", "training_seconds"]
-
-_SEEN_SPEC = re.compile(r"voc|nonvoc|first-\d+")
+__all__ = ["Experiment", "manifest_options", "pretraining", "print_plan", "resolve", "run", "training_seconds",
+           "trains_on_every_mask"]
 
 
 @dataclass(frozen=True)
@@ -124,15 +123,27 @@ def _renamed_split(path: str, old: str, new: str, source: str) -> str:
 def _seen_options(cfg, direction: str, seen: str, source: str) -> list[str]:
     """cfg_options that train and score on the split ``seen`` instead of the direction's own: the training file
     (only where the config trains on a partial split; the oracle trains on every mask) and the manifests."""
-    old = SEEN_OF[direction]
     options = []
     train_ann = cfg.train_dataloader.dataset.ann_file
     if Path(train_ann).name != source:
-        options.append(f"train_dataloader.dataset.ann_file={_renamed_split(train_ann, old, seen, source)}")
-    for key in ("val_evaluator", "test_evaluator"):
-        if cfg.get(key) is not None:
-            options.append(f"{key}.manifest={_renamed_split(cfg[key].manifest, old, seen, source)}")
-    return options
+        renamed = _renamed_split(train_ann, SEEN_OF[direction], seen, source)
+        options.append(f"train_dataloader.dataset.ann_file={renamed}")
+    return options + manifest_options(cfg, direction, seen, source)
+
+
+def manifest_options(cfg, direction: str, seen: str, source: str) -> list[str]:
+    """cfg_options that score with the manifest of the split ``seen`` instead of the direction's own (the evaluators'
+    ``manifest``): a test of a checkpoint on another split's unseen categories."""
+    old = SEEN_OF[direction]
+    return [f"{key}.manifest={_renamed_split(cfg[key].manifest, old, seen, source)}"
+            for key in ("val_evaluator", "test_evaluator") if cfg.get(key) is not None]
+
+
+def trains_on_every_mask(experiment: Experiment) -> bool:
+    """True if the run trains on the full annotation file (the Oracle): its training does not depend on the seen
+    split, only its scoring does (``manifest_options``)."""
+    train_ann = experiment.request.cfg.train_dataloader.dataset.ann_file
+    return Path(train_ann).name == source_names(experiment.profile)[0]
 
 
 def _data_fingerprint(data_root: Path, profile: str) -> list:
@@ -147,8 +158,9 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
             mixins: Iterable[str | Path] = ()) -> Experiment:
     """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
-    seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K``: train and score with that seen
-    set (Fig. 8), through ``train_dataloader.dataset.ann_file`` and the evaluators' ``manifest``.
+    seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K`` / a coverage spec
+    (``tspsis.core.splits.COVERAGE_SPECS``): train and score with that seen set (Fig. 8), through
+    ``train_dataloader.dataset.ann_file`` and the evaluators' ``manifest``.
     max_iters: "profile" (``Profile.schedule.max_iters``), None (the config's schedule) or a number.
     track: ``detector`` or ``box_conditioned`` (None: ``Profile.track``).
     seed: the training seed (``randomness.seed`` of the resolved config, so part of the key).
@@ -161,8 +173,9 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     if missing := spec.missing():
         raise FileNotFoundError(f"{missing[0]}: no config for method {method!r} ({direction}, profile {profile}, "
                                 f"{track} track)")
-    if seen is not None and not _SEEN_SPEC.fullmatch(seen):
-        raise ValueError(f"seen must be 'voc', 'nonvoc' or 'first-K', got {seen!r}")
+    if seen is not None and not SEEN_SPEC_PATTERN.fullmatch(seen):
+        raise ValueError(f"seen must be 'voc', 'nonvoc', 'first-K' or one of {', '.join(COVERAGE_SPECS)}, "
+                         f"got {seen!r}")
     if seen == SEEN_OF[direction]:
         seen = None  # the direction's own split: the same run as without `seen`
     schedule = PROFILES[profile].schedule

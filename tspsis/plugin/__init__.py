@@ -11,7 +11,7 @@ from tspsis.plugin.data_preprocessors import boxinst_preprocessor, image_keeping
 from tspsis.plugin.datasets import partial_coco  # noqa: F401
 from tspsis.plugin.dense_heads import boxinst  # noqa: F401
 from tspsis.plugin.detectors import grabcut  # noqa: F401
-from tspsis.plugin.hooks import atomic_checkpoint, pseudo_mask_monitor  # noqa: F401
+from tspsis.plugin.hooks import atomic_checkpoint, pseudo_mask_monitor, teacher_coverage  # noqa: F401
 from tspsis.plugin.metrics import partial_coco_metric  # noqa: F401
 from tspsis.plugin.optim_wrappers import cpu_bf16_optim_wrapper  # noqa: F401
 from tspsis.plugin.roi_heads import (box_conditioned, cpmask, maskx, opmask, partial_roi_head,  # noqa: F401

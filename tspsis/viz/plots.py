@@ -156,6 +156,20 @@ def plot_seen_splits(num_seen: Sequence[int], curves: Mapping[str, Sequence[Any]
     return plot_curves(num_seen, {"unseen mask AP (%)": curves}, "number of seen categories")
 
 
+def plot_coverage(coverage: Mapping[str, Mapping], curves: Mapping[str, Sequence[Any]]):
+    """The coverage study in the spirit of Fig. 8: unseen mask AP of each method on seen splits of the same size
+    that cover less and less of the unseen categories' shapes and appearances. coverage: {spec:
+    ``tspsis.core.stats.seen_coverage``} in the order of the curves' values; curves: {method: AP per split, each a
+    number, a ``Stat`` over seeds (error bar: std) or None}."""
+    labels = [f"{spec}\nfamily {100 * cov['unseen']['shape_family']:.0f}%, appearance "
+              f"{100 * cov['unseen']['appearance']:.0f}%" for spec, cov in coverage.items()]
+    fig = plot_curves(list(range(len(labels))), {"unseen mask AP (%)": curves},
+                      "seen split (unseen categories sharing a seen shape family / appearance)")
+    fig.axes[0].set_xticklabels(labels, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(xs: Sequence[float], panels: Mapping[str, Mapping[str, Sequence[Any]]], xlabel: str):
     """One panel per measure, one line per model: panels = {y label: {model label: value per x, each a number,
     a ``Stat`` over seeds (error bar: std) or None}} (e.g. unseen AP and mIoU against training iterations)."""

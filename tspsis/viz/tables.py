@@ -22,8 +22,8 @@ from typing import Any
 from tspsis.core.paper import SETTING as PAPER_SETTING
 from tspsis.core.stats import Stat, format_stat
 
-__all__ = ["DIRECTION_TITLES", "MISSING", "comparison_table", "dataset_table", "fmt", "fp_table", "iou_table",
-           "markdown_table", "overlap_bins_table", "split_table"]
+__all__ = ["DIRECTION_TITLES", "MISSING", "comparison_table", "coverage_summary", "coverage_table", "dataset_table",
+           "fmt", "fp_table", "iou_table", "markdown_table", "overlap_bins_table", "split_table", "teacher_ratio_line"]
 
 DIRECTION_TITLES = {"voc2nonvoc": "voc → non-voc", "nonvoc2voc": "non-voc → voc"}
 MISSING = "—"
@@ -130,6 +130,47 @@ def iou_table(records: Mapping[str, Mapping | None], *, title: str, note: str | 
                f"(measured here, {where}); it does not depend on the scores that rank detections for AP.")
     return caption + "\n\n" + markdown_table(["method", "unseen mIoU", "unseen mIoU, O ≥ 0.3", "seen mIoU",
                                                 "all mIoU"], rows)
+
+
+def coverage_summary(coverage: Mapping) -> str:
+    """What a seen split covers of the unseen categories (``tspsis.core.stats.seen_coverage``), in one line."""
+    unseen = coverage["unseen"]
+    return (f"of the {unseen['categories']} unseen categories, {100 * unseen['shape_family']:.0f}% share a seen "
+            f"shape family, {100 * unseen['appearance']:.0f}% a seen appearance, {100 * unseen['neither']:.0f}% "
+            "neither")
+
+
+def coverage_table(spec: str, coverage: Mapping, records: Mapping[str, Mapping | None],
+                   ceiling: str = "Oracle") -> str:
+    """One seen split of the coverage study: its seen categories, what they cover of the unseen ones, and the
+    unseen mask AP and mIoU of each method (``Stat`` cells over seeds); ``ceiling``'s row (trained on every mask,
+    scored on this split's unseen categories) is marked as the ceiling.
+
+    records: {method: a run's metrics over seeds, or None where not measured}; the last column is the teacher's
+    foreground ratio in unseen over seen boxes at the end of training (``training.teacher_fg_ratio``, heads with a
+    teacher only: ``tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook``)."""
+    rows = []
+    for method, record in records.items():
+        segm = (record or {}).get("segm") or {}
+        ratio = (((record or {}).get("training") or {}).get("teacher_fg_ratio") or {}).get("mean")
+        label = f"{method} (ceiling: every mask)" if method == ceiling else method
+        rows.append([label, (segm.get("unseen") or {}).get("AP"),
+                     ((segm.get("mask_iou") or {}).get("unseen") or {}).get("mIoU"), ratio])
+    caption = (f"**seen = {spec}** ({', '.join(coverage['seen_categories'])}): {coverage_summary(coverage)}.")
+    return caption + "\n\n" + markdown_table(["method", "unseen mask AP", "unseen mIoU", "teacher fg ratio"], rows,
+                                              digits=2)
+
+
+def teacher_ratio_line(metrics: Mapping) -> str:
+    """One line on a run's teacher foreground ratio at the end of training (metrics.json's
+    ``training.teacher_fg_ratio``, :class:`~tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook`) and the
+    warning the run logged, if any."""
+    ratio = (metrics.get("training") or {}).get("teacher_fg_ratio")
+    if not ratio:
+        return "Teacher foreground ratio: not recorded (a head without a teacher, or a run from before the hook)."
+    verdict = f"warned: {ratio['warning']}" if ratio.get("warning") else f"at or above {ratio['threshold']}, no warning"
+    return (f"Teacher foreground ratio (unseen / seen boxes), mean of the last {ratio['iterations']} iterations: "
+            f"{ratio['mean']:.2f} ({verdict}).")
 
 
 def fp_table(attributions: Mapping[str, Mapping]) -> str:

@@ -20,3 +20,8 @@ teacher_student = dict(
     pseudo_labeler=pseudo_labeler,
     student_loss='label_channel',       # L_segS on channel l only (Mask R-CNN); 'all_channels': G of Eq. 3
     test_mask_head='student')           # only Fs predicts at test time (Sec. 4.3)
+
+# At the end of training: warn when the teacher's masks inside unseen-category boxes are nearly empty next to the seen
+# ones (the seen set does not cover the unseen categories' shapes / appearances), from boxes and Mt only; records the
+# ratio in metrics.json's `training` block (tspsis.plugin.hooks.teacher_coverage; threshold provisional)
+custom_hooks = [dict(type='TeacherCoverageHook', window=100, threshold=0.3)]

@@ -11,5 +11,8 @@ model = dict(
 # mean mask IoU per overlap bin beside AP: a number that does not depend on the scores
 test_evaluator = dict(mask_iou=True)
 # how good the pseudo masks are along training: their IoU with the unseen ground truth of the full annotation file,
-# read outside the data pipeline and never fed back (tspsis.plugin.hooks.pseudo_mask_monitor); no-op for heads without pseudo masks
-custom_hooks = [dict(type='PseudoMaskMonitorHook', interval=25, ann_file='annotations/train.json')]
+# read outside the data pipeline and never fed back (tspsis.plugin.hooks.pseudo_mask_monitor); no-op for heads without pseudo masks.
+# This list replaces the leaf's: it repeats the teacher-student configs' TeacherCoverageHook
+# (configs/_base_/models/teacher_student_options.py; no-op for heads without a teacher)
+custom_hooks = [dict(type='PseudoMaskMonitorHook', interval=25, ann_file='annotations/train.json'),
+                dict(type='TeacherCoverageHook', window=100, threshold=0.3)]

@@ -1,1 +1,1 @@
-"""Hooks: crash-safe checkpoints and the pseudo-mask monitor."""
+"""Hooks: crash-safe checkpoints, the pseudo-mask monitor and the teacher's coverage of the unseen categories."""

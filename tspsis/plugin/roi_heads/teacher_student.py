@@ -35,11 +35,17 @@ from tspsis.plugin.task_modules.pseudo_labeler import (STUDENT_LOSSES, build_pse
 from tspsis.plugin.utils.partial_supervision import rgb_crops, rgb_images, seen_union_masks
 
 __all__ = [
+    'TEACHER_FG_RATIO',
     'Explanation',
     'PseudoMasks',
     'TeacherStudentRoIHead',
     'class_channel_targets',
+    'teacher_foreground_ratio',
 ]
+
+# The key of the teacher's foreground ratio in the losses dict: no 'loss' in it, so mmengine's parse_losses logs it
+# (``train/teacher_fg_ratio`` in the message hub, the log and vis_data/scalars.json) and leaves it out of Eq. 7's sum.
+TEACHER_FG_RATIO = 'teacher_fg_ratio'
 
 
 def class_channel_targets(label_targets: Tensor, labels: Tensor, num_classes: int) -> Tensor:
@@ -50,6 +56,28 @@ def class_channel_targets(label_targets: Tensor, labels: Tensor, num_classes: in
     """
     one_hot = F.one_hot(labels.long(), num_classes).to(label_targets.dtype)
     return one_hot[:, :, None, None] * label_targets[:, None]
+
+
+def teacher_foreground_ratio(teacher_logits: Tensor, has_mask: Tensor, thr: float = 0.5) -> Optional[Tensor]:
+    """How much the teacher Ft finds inside unseen-category boxes, relative to seen ones: the mean over unseen RoIs
+    of the foreground fraction of Mt (pixels with Mt >= ``thr``, r of Eq. 4), divided by that mean over seen RoIs.
+
+    teacher_logits: (P, 1, ht, wt) Mt's logits of the positive RoIs; has_mask: (P,) bool, True for a seen-category
+    object (the training file's own flag; no mask of an unseen object is read, there is none). Returns a detached
+    0-d float tensor, or None when the batch has no unseen or no seen RoI, or the teacher finds nothing in the seen
+    ones. Near 1: the teacher segments unseen objects as it does seen ones; near 0: its pseudo masks r(Mt) for
+    unseen categories are nearly empty (the seen set does not cover their shapes or appearances). Computed on
+    detached values, it consumes no random numbers and changes no loss.
+    """
+    has_mask = has_mask.bool()
+    if bool(has_mask.all()) or not bool(has_mask.any()):
+        return None
+    with torch.no_grad():
+        foreground = (teacher_logits.detach().float().sigmoid() >= thr).flatten(1).float().mean(1)  # (P,)
+        seen = foreground[has_mask].mean()
+        if float(seen) == 0.0:
+            return None
+        return foreground[~has_mask].mean() / seen
 
 
 @dataclass(frozen=True)
@@ -93,7 +121,9 @@ class TeacherStudentRoIHead(PartialRoIHead):
     teacher Ft (1 channel). Both run on the same mask RoI features x (Eq. 2).
 
     Losses (Eq. 7, equal weights): the box head's ``loss_cls``/``loss_bbox``,
-    ``loss_mask_teacher`` (Eq. 5, seen objects only) and ``loss_mask_student`` (Eq. 6). The student
+    ``loss_mask_teacher`` (Eq. 5, seen objects only) and ``loss_mask_student`` (Eq. 6); beside them, logged and not
+    summed, ``teacher_fg_ratio`` (:func:`teacher_foreground_ratio`, when the batch has seen and unseen objects),
+    which :class:`~tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook` watches. The student
     loss is the per-pixel binary cross-entropy ("cross-entropy loss", Sec. 4.3) scaled by
     ``mask_head.loss_mask.loss_weight``, averaged over the RoIs that take part.
 
@@ -180,9 +210,11 @@ class TeacherStudentRoIHead(PartialRoIHead):
         unseen = ~positives.has_mask  # what PseudoMaskMonitorHook scores (it never feeds back into training)
         self.last_pseudo_masks = PseudoMasks(positives.rois[unseen].detach(), positives.img_idx[unseen],
                                              positives.labels[unseen], label_targets[unseen].detach() >= 0.5)
-        return dict(mask_preds=student_logits, mask_feats=mask_feats, mask_targets=label_targets,
-                    loss_mask=dict(loss_mask_teacher=loss_teacher,
-                                   loss_mask_student=loss_student))
+        losses = dict(loss_mask_teacher=loss_teacher, loss_mask_student=loss_student)
+        ratio = teacher_foreground_ratio(teacher_logits, positives.has_mask)  # detached: logged, not in Eq. 7
+        if ratio is not None:
+            losses[TEACHER_FG_RATIO] = ratio
+        return dict(mask_preds=student_logits, mask_feats=mask_feats, mask_targets=label_targets, loss_mask=losses)
 
     def _teacher_logits(self, mask_feats: Tensor, has_mask: Tensor) -> Tensor:
         """Mt of every positive RoI, (P, 1, ht, wt).

@@ -1,0 +1,87 @@
+"""Does the teacher segment the unseen categories at all? A warning that needs no unseen mask.
+
+On a user's own data there is no unseen mask to score the pseudo masks with (what
+:class:`~tspsis.plugin.hooks.pseudo_mask_monitor.PseudoMaskMonitorHook` does on the synthetic benchmark). What
+training has is enough for a warning: the teacher-student heads log ``teacher_fg_ratio``
+(:func:`~tspsis.plugin.roi_heads.teacher_student.teacher_foreground_ratio`: the teacher's mean foreground fraction
+inside unseen-category boxes over that inside seen-category boxes, from the boxes and Mt only). When the seen
+categories do not cover the unseen categories' shapes and appearances, the class-agnostic teacher learns "the seen
+look is foreground" (measured with seen = the six solid-* categories: unseen AP 0.0, pseudo masks near empty, the
+student gains nothing): the ratio falls towards 0. At the end of training :class:`TeacherCoverageHook` averages
+the ratio over the last ``window`` logged iterations and, below ``threshold``, prints one line that the launcher
+shows on the console (``tspsis.core.console.say``); either way it records the average in the runner's message
+hub (``TRAINING_SUMMARY_INFO``), which the runner writes into metrics.json's ``training`` block.
+
+Config (``configs/_base_/models/teacher_student_options.py``; the box-conditioned track's mixin lists it too)::
+
+    custom_hooks = [dict(type='TeacherCoverageHook', window=100, threshold=0.3)]
+
+Heads without a teacher log no ratio: the hook records nothing and says nothing. It only reads logged numbers, so
+it changes no result.
+"""
+from __future__ import annotations
+
+import math
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from tspsis.core.console import say
+from tspsis.plugin.roi_heads.teacher_student import TEACHER_FG_RATIO
+
+__all__ = ['TRAINING_SUMMARY_INFO', 'TeacherCoverageHook', 'teacher_coverage_warning']
+
+# runtime info of the message hub: {name: value} that hooks record about a training; the runner writes it into
+# metrics.json's ``training`` block
+TRAINING_SUMMARY_INFO = 'tspsis_training_summary'
+# Provisional: to be chosen on held-out data (the ratio of runs whose seen sets cover the unseen categories, against
+# that of runs whose seen sets do not); until then a value well below the covered runs' ratio of about 1.
+DEFAULT_THRESHOLD = 0.3
+
+
+def teacher_coverage_warning(ratio: float) -> str:
+    """The warning's text for an averaged ``teacher_fg_ratio``."""
+    return (f"the teacher's masks inside unseen-category boxes are nearly empty (foreground ratio {ratio:.2f} vs "
+            "seen): pseudo masks for unseen categories carry little, the student cannot learn them; check that the "
+            "seen categories cover the unseen categories' shapes and appearances")
+
+
+@HOOKS.register_module()
+class TeacherCoverageHook(Hook):
+    """At the end of training: the mean ``teacher_fg_ratio`` of the last ``window`` logged iterations, recorded as
+    ``TRAINING_SUMMARY_INFO['teacher_fg_ratio']`` = {"mean", "iterations", "threshold", "warning"} and, below
+    ``threshold``, said in one line.
+
+    Args:
+        window: how many of the last logged values to average (every iteration with seen and unseen objects logs
+            one; the teacher's early, untrained iterations are left out when training is longer than ``window``).
+        threshold: below it the hook warns (provisional default, ``DEFAULT_THRESHOLD``).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, window: int = 100, threshold: float = DEFAULT_THRESHOLD) -> None:
+        if window < 1:
+            raise ValueError(f'TeacherCoverageHook: `window` must be >= 1, got {window}')
+        if not threshold >= 0:
+            raise ValueError(f'TeacherCoverageHook: `threshold` must be >= 0, got {threshold}')
+        self.window = int(window)
+        self.threshold = float(threshold)
+
+    def after_train(self, runner) -> None:
+        hub = runner.message_hub
+        key = f'train/{TEACHER_FG_RATIO}'
+        if key not in hub.log_scalars:  # no teacher, or never a batch with seen and unseen objects
+            return
+        values = [float(v) for v in hub.get_scalar(key).data[0][-self.window:]]
+        values = [v for v in values if math.isfinite(v)]
+        if not values:
+            return
+        mean = sum(values) / len(values)
+        warning = teacher_coverage_warning(mean) if mean < self.threshold else None
+        summary = dict(hub.get_info(TRAINING_SUMMARY_INFO) or {})
+        summary[TEACHER_FG_RATIO] = dict(mean=mean, iterations=len(values), threshold=self.threshold,
+                                         warning=warning)
+        hub.update_info(TRAINING_SUMMARY_INFO, summary)
+        if warning is not None:
+            say(warning)
