@@ -9,6 +9,7 @@ data's own val images (never the reported ones). Prints one markdown row per run
     python scripts/heldout_study.py --methods Oracle --iters 500 --cfg-options optim_wrapper.enabled=False
     python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits-lr.py
     python scripts/heldout_study.py --out docs/heldout_rows.jsonl --plot docs/heldout_schedule.png  # draw only
+    python scripts/heldout_study.py --methods "Mask R-CNN + ours" --seen voc disjoint-appearance   # coverage splits
 
 Held-out data: ``tspsis data synth --profile demo --out data/synth/demo-s1 --seed 1`` (made here if missing).
 """
@@ -29,9 +30,12 @@ TEACHER = "model.roi_head.test_mask_head=teacher"  # the same checkpoint, its te
 
 
 def _record(metrics: dict) -> dict:
+    """The row's numbers; ``teacher_fg_ratio``: the teacher's foreground ratio its training ended with
+    (``tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook``; None for a head without a teacher)."""
     segm = metrics["segm"]
+    ratio = (metrics.get("training") or {}).get("teacher_fg_ratio") or {}
     return {"unseen AP": segm["unseen"]["AP"], "seen AP": segm["seen"]["AP"],
-            "unseen mIoU": segm["mask_iou"]["unseen"]["mIoU"]}
+            "unseen mIoU": segm["mask_iou"]["unseen"]["mIoU"], "teacher_fg_ratio": ratio.get("mean")}
 
 
 def _teacher_record(experiment: lab.Experiment) -> dict:
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--direction", default="voc2nonvoc")
     ap.add_argument("--iters", nargs="+", type=int, default=[500])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--seen", nargs="+", default=[None], help="seen specs to train and score on (default: the "
+                                                               "direction's own), e.g. voc disjoint-appearance")
     ap.add_argument("--cfg-options", nargs="+", default=[])
     ap.add_argument("--mixin", action="append", default=[], help="config file (under configs/) merged over each row")
     ap.add_argument("--teacher", action="store_true", help="also test teacher-student runs with their teacher")
@@ -67,31 +73,34 @@ def main(argv: list[str] | None = None) -> int:
         _plot([json.loads(line) for line in args.out.read_text().splitlines()], args.plot)
         return 0
     data = lab.prepare_data(args.profile, args.data_root, seed=args.data_seed)
-    plan = [(m, n, s) for m in args.methods for n in args.iters for s in args.seeds]
-    runs = [lab.resolve(m, args.direction, profile=args.profile, data_root=data["root"],
-                                work_dir=args.work_dir, max_iters=n, seed=s, cfg_options=args.cfg_options,
-                                mixins=args.mixin)
-            for m, n, s in plan]
+    plan = [(m, n, s, seen) for m in args.methods for n in args.iters for s in args.seeds for seen in args.seen]
+    runs = [lab.resolve(m, args.direction, profile=args.profile, data_root=data["root"], work_dir=args.work_dir,
+                        max_iters=n, seed=s, seen=seen, cfg_options=args.cfg_options, mixins=args.mixin)
+            for m, n, s, seen in plan]
     os.environ["OMP_NUM_THREADS"] = "1"  # launch passes it on: one thread per run, `parallel` runs at once
     if runs and runs[0].pretrained is not None:
         runs[0].pretrained.train()
     with ThreadPoolExecutor(args.parallel) as pool:
         records = [_record(r.metrics) for r in pool.map(lab.Experiment.train, runs)]
     options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin)]
-    rows = [dict(method=m, iters=n, seed=s, options=options, **rec, run=str(r.work_dir))
-            for (m, n, s), rec, r in zip(plan, records, runs)]
+    rows = [dict(method=m, iters=n, seed=s, seen=seen, options=options, **rec, run=str(r.work_dir))
+            for (m, n, s, seen), rec, r in zip(plan, records, runs)]
     if args.teacher:
-        rows += [dict(method=f"{m}: its teacher", iters=n, seed=s, options=options, **_teacher_record(r),
-                      run=str(r.work_dir)) for (m, n, s), r in zip(plan, runs) if "ours" in m or m.startswith("ts:")]
+        rows += [dict(method=f"{m}: its teacher", iters=n, seed=s, seen=seen, options=options, **_teacher_record(r),
+                      run=str(r.work_dir))
+                 for (m, n, s, seen), r in zip(plan, runs) if "ours" in m or m.startswith("ts:")]
     print(f"held-out data {data['root']} ({args.direction}), options {options or 'none'}")
-    print("| run | iterations | seeds | unseen AP | seen AP | unseen mIoU |\n|---|---|---|---|---|---|")
+    print("| run | seen | iterations | seeds | unseen AP | seen AP | unseen mIoU | teacher fg ratio |\n"
+          "|---|---|---|---|---|---|---|---|")
     for method in dict.fromkeys(r["method"] for r in rows):
-        for iters in args.iters:
-            group = [r for r in rows if r["method"] == method and r["iters"] == iters]
-            stat = over_seeds([{k: r[k] for k in ("unseen AP", "seen AP", "unseen mIoU")} for r in group],
-                              [r["seed"] for r in group])
-            print(f"| {method} | {iters} | {','.join(str(r['seed']) for r in group)} | {stat['unseen AP']} | "
-                  f"{stat['seen AP']} | {stat['unseen mIoU']} |")
+        for seen in args.seen:
+            for iters in args.iters:
+                group = [r for r in rows if r["method"] == method and r["iters"] == iters and r["seen"] == seen]
+                measures = ("unseen AP", "seen AP", "unseen mIoU", "teacher_fg_ratio")
+                stat = over_seeds([{k: r[k] for k in measures} for r in group], [r["seed"] for r in group])
+                print(f"| {method} | {seen or args.direction[:args.direction.index('2')]} | {iters} | "
+                      f"{','.join(str(r['seed']) for r in group)} | "
+                      + " | ".join("—" if stat[k] is None else str(stat[k]) for k in measures) + " |")
     if args.out:
         with args.out.open("a") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)

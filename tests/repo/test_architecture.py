@@ -1,6 +1,8 @@
 """The shape of the package (docs/DESIGN.md, "Layers"): imports run one way (import-linter's contracts in
 pyproject.toml: cli > lab > viz > apis > engine > plugin > eval > core), no import cycle inside tspsis (function-level
-imports included), no module over 500 lines, and the deprecated ``tspsis.models`` still registers the plugin."""
+imports included), no module over 500 lines, figures that draw without reaching into other modules' privates, and the
+deprecated ``tspsis.models`` still registers the plugin."""
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +69,21 @@ def test_no_import_cycle_inside_tspsis(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
     graph = grimp.build_graph("tspsis", cache_dir=None)
     assert _cycles(graph) == []
+
+
+def test_viz_draws_with_public_names_and_no_command_line_code():
+    """viz draws what ``tspsis.apis`` and the lab give it: it imports no private name (``_x``) of another module
+    and nothing of ``tspsis.cli`` (module-level and function-level imports alike)."""
+    imported = []  # (file, module, name): `from module import name`; `import module` as (file, module, "")
+    for path in sorted((PACKAGE / "viz").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tspsis"):
+                imported += [(path.name, node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                imported += [(path.name, alias.name, "") for alias in node.names if alias.name.startswith("tspsis")]
+    found = [f"{file}: {module} {name}" for file, module, name in imported
+             if name.startswith("_") or module == "tspsis.cli" or module.startswith("tspsis.cli.")]
+    assert not found, "viz imports what it should not:\n" + "\n".join(found)
 
 
 def test_no_module_is_over_500_lines():
