@@ -60,13 +60,14 @@ def test_coverage_table_and_figure(data):
     assert coverage["disjoint-both"]["unseen"]["neither"] == pytest.approx(1 / 3)
     records = {"Mask R-CNN + ours": {"segm": {"unseen": {"AP": Stat([10.0, 12.0])},
                                               "mask_iou": {"unseen": {"mIoU": 55.0}}},
-                                     "training": {"teacher_fg_ratio": {"mean": Stat([0.25, 0.35])}}},
+                                     "training": {"teacher_fg_ratio": {"mean": Stat([0.25, 0.35])},
+                                                  "pseudo_mask_iou": {"mean": 41.0}}},
                "Oracle": {"segm": {"unseen": {"AP": 30.0}}}, "OPMask": None}
     text = viz.coverage_table("disjoint-both", coverage["disjoint-both"], records)
     assert "**seen = disjoint-both** (solid-ellipse, striped-ellipse, solid-rectangle" in text
     assert "33% share a seen shape family, 33% a seen appearance, 33% neither" in text
-    assert "| Mask R-CNN + ours | 11.00 ± 1.41 (n=2) | 55.00 | 0.30 ± 0.07 (n=2) |" in text
-    assert "| Oracle (ceiling: every mask) | 30.00 | — | — |" in text and "| OPMask | — | — | — |" in text
+    assert "| Mask R-CNN + ours | 11.00 ± 1.41 (n=2) | 55.00 | 41.00 | 0.30 ± 0.07 (n=2) |" in text
+    assert "| Oracle (ceiling: every mask) | 30.00 | — | — | — |" in text and "| OPMask | — | — | — | — |" in text
     fig = viz.plot_coverage({spec: coverage[spec] for spec in ("voc", "disjoint-both")},
                             {"Oracle": [30.0, 28.0], "Mask R-CNN": [Stat([5.0, 7.0]), None]})
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [

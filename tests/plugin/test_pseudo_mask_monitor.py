@@ -81,3 +81,20 @@ def test_a_teacher_student_training_logs_the_pseudo_mask_iou(tiny_synth, tmp_pat
               for line in path.read_text().splitlines()]
     values = [row["pseudo_mask_iou"] for row in logged if "pseudo_mask_iou" in row]
     assert values and all(0.0 <= v <= 100.0 for v in values)
+
+
+def test_the_summary_averages_the_measurements_of_the_last_iterations():
+    from mmengine.logging import MessageHub
+
+    from tspsis.plugin.hooks.training_summary import TRAINING_SUMMARY_INFO
+
+    runner = types.SimpleNamespace(message_hub=MessageHub("pseudo-mask-summary"))
+    for value in (10.0, 20.0, 40.0, 60.0):  # one measurement every 25 iterations
+        runner.message_hub.update_scalar("train/pseudo_mask_iou", value)
+    runner.message_hub.update_info(TRAINING_SUMMARY_INFO, {"teacher_fg_ratio": {"mean": 0.5}})  # another hook's
+    PseudoMaskMonitorHook(interval=25, summary_iters=50).after_train(runner)  # the last 50 iterations: 2 values
+    assert runner.message_hub.get_info(TRAINING_SUMMARY_INFO) == {
+        "teacher_fg_ratio": {"mean": 0.5}, "pseudo_mask_iou": {"mean": 50.0, "measurements": 2}}
+    silent = types.SimpleNamespace(message_hub=MessageHub("no-pseudo-masks"))  # the baseline, the Oracle
+    PseudoMaskMonitorHook().after_train(silent)
+    assert silent.message_hub.get_info(TRAINING_SUMMARY_INFO) is None

@@ -5,8 +5,8 @@ import torch
 from mmengine.logging import MessageHub
 
 from tspsis.core.console import SAY_PREFIX
-from tspsis.plugin.hooks.teacher_coverage import (TRAINING_SUMMARY_INFO, TeacherCoverageHook,
-                                                  teacher_coverage_warning)
+from tspsis.plugin.hooks.teacher_coverage import TeacherCoverageHook, teacher_coverage_warning
+from tspsis.plugin.hooks.training_summary import TRAINING_SUMMARY_INFO
 from tspsis.plugin.roi_heads.teacher_student import TEACHER_FG_RATIO, teacher_foreground_ratio
 
 BIG = 20.0  # a logit far from 0: sigmoid 1 (or 0) for the threshold

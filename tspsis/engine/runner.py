@@ -15,8 +15,8 @@ distributed launchers run on gloo.
 
 Training ends with a test pass on the config's ``test_evaluator`` and writes ``DIR/metrics.json`` (rank 0,
 atomically; ``run.seed`` is the training seed, ``run.request`` the request record's file; ``training`` what the hooks
-recorded about the training, e.g. ``training.teacher_fg_ratio`` of
-``tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook``). A ``test`` never touches
+recorded about the training, ``tspsis.plugin.hooks.training_summary``: e.g. the teacher's foreground ratio and
+the pseudo masks' IoU at the end). A ``test`` never touches
 the training's files: it writes ``DIR/test-<name>.metrics.json`` (and ``test-<name>.segm.json`` ...), the name given
 by ``--name`` or made from the checkpoint and the options (``default_test_name``), so a test of the teacher head can
 never be read as the training run's result. On CPU the same seed gives the same losses iteration for iteration.
@@ -87,7 +87,7 @@ def _main(argv: list[str] | None) -> int:
     from tspsis.core.io import read_json, write_json_atomic
     from tspsis.engine.distributed import init_cpu_distributed
     from tspsis.engine.resume import fine_tune_report, resume_checkpoint
-    from tspsis.plugin.hooks.teacher_coverage import TRAINING_SUMMARY_INFO
+    from tspsis.plugin.hooks.training_summary import TRAINING_SUMMARY_INFO
 
     install_mmengine_loader()
     work_dir = Path(args.work_dir)
@@ -147,7 +147,7 @@ def _main(argv: list[str] | None) -> int:
                     world_size=runner.world_size, seed=runner.seed, name=name)
         if args.mode == "train":
             meta.update(wall_seconds_this_process=train_seconds, **_iter_times(runner))
-            # what the hooks recorded about the training (TeacherCoverageHook: the teacher's foreground ratio)
+            # what the hooks recorded about the training (the teacher's foreground ratio, the pseudo masks' IoU)
             training = runner.message_hub.get_info(TRAINING_SUMMARY_INFO)
             if training:
                 detail["training"] = training

@@ -146,19 +146,22 @@ def coverage_table(spec: str, coverage: Mapping, records: Mapping[str, Mapping |
     unseen mask AP and mIoU of each method (``Stat`` cells over seeds); ``ceiling``'s row (trained on every mask,
     scored on this split's unseen categories) is marked as the ceiling.
 
-    records: {method: a run's metrics over seeds, or None where not measured}; the last column is the teacher's
-    foreground ratio in unseen over seen boxes at the end of training (``training.teacher_fg_ratio``, heads with a
-    teacher only: ``tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook``)."""
+    records: {method: a run's metrics over seeds, or None where not measured}; the last columns say how its
+    training went, at its end (metrics.json's ``training`` block, ``tspsis.plugin.hooks.training_summary``): the
+    pseudo masks' IoU with the never-used unseen ground truth (heads with pseudo masks: ``PseudoMaskMonitorHook``)
+    and the teacher's foreground ratio in unseen over seen boxes (heads with a teacher: ``TeacherCoverageHook``)."""
     rows = []
     for method, record in records.items():
         segm = (record or {}).get("segm") or {}
-        ratio = (((record or {}).get("training") or {}).get("teacher_fg_ratio") or {}).get("mean")
+        training = (record or {}).get("training") or {}
         label = f"{method} (ceiling: every mask)" if method == ceiling else method
         rows.append([label, (segm.get("unseen") or {}).get("AP"),
-                     ((segm.get("mask_iou") or {}).get("unseen") or {}).get("mIoU"), ratio])
+                     ((segm.get("mask_iou") or {}).get("unseen") or {}).get("mIoU"),
+                     (training.get("pseudo_mask_iou") or {}).get("mean"),
+                     (training.get("teacher_fg_ratio") or {}).get("mean")])
     caption = (f"**seen = {spec}** ({', '.join(coverage['seen_categories'])}): {coverage_summary(coverage)}.")
-    return caption + "\n\n" + markdown_table(["method", "unseen mask AP", "unseen mIoU", "teacher fg ratio"], rows,
-                                              digits=2)
+    return caption + "\n\n" + markdown_table(["method", "unseen mask AP", "unseen mIoU", "pseudo-mask IoU (%)",
+                                               "teacher fg ratio"], rows, digits=2)
 
 
 def teacher_ratio_line(metrics: Mapping) -> str:

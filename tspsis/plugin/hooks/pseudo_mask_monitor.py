@@ -12,8 +12,9 @@ Config (the box-conditioned track's mixin)::
 
     custom_hooks = [dict(type='PseudoMaskMonitorHook', interval=25)]   # full file: annotations/train.json
 
-Logged as ``pseudo_mask_iou`` (percent) in the training log and ``vis_data/scalars.json``; heads without pseudo
-masks (the baseline, the Oracle) log nothing.
+Logged as ``pseudo_mask_iou`` (percent) in the training log and ``vis_data/scalars.json``, and its mean over the
+last ``summary_iters`` iterations recorded in metrics.json's ``training`` block
+(``tspsis.plugin.hooks.training_summary``); heads without pseudo masks (the baseline, the Oracle) log nothing.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from mmengine.registry import HOOKS
 from pycocotools.coco import COCO
 
 from mmdet.structures.mask import BitmapMasks
+
+from tspsis.plugin.hooks.training_summary import record_training_summary, tail_mean
 
 __all__ = ['PseudoMaskMonitorHook', 'pseudo_mask_iou']
 
@@ -49,15 +52,18 @@ class PseudoMaskMonitorHook(Hook):
         ann_file: the annotation file *with* the unseen masks, relative to the training dataset's ``data_root``
             (or absolute). Objects are matched to RoIs by image, category and box (the box-conditioned track's
             RoIs are the ground-truth boxes; in the detector track a RoI takes the object of highest box IoU).
+        summary_iters: the last iterations whose measurements are averaged into the training's summary
+            (``pseudo_mask_iou`` = {"mean", "measurements"}, percent) when training ends.
     """
 
     priority = 'LOW'
 
-    def __init__(self, interval: int = 25, ann_file: str = 'annotations/train.json') -> None:
+    def __init__(self, interval: int = 25, ann_file: str = 'annotations/train.json', summary_iters: int = 100) -> None:
         if interval < 1:
             raise ValueError(f'PseudoMaskMonitorHook: `interval` must be >= 1, got {interval}')
         self.interval = interval
         self.ann_file = ann_file
+        self.summary_iters = summary_iters
         self._coco: COCO | None = None
 
     def before_train(self, runner) -> None:
@@ -80,6 +86,11 @@ class PseudoMaskMonitorHook(Hook):
         truth = self._ground_truth(pseudo, data_batch['data_samples'], tuple(pseudo.masks.shape[-2:]))
         iou = pseudo_mask_iou(pseudo.masks.cpu(), truth)
         runner.message_hub.update_scalar('train/pseudo_mask_iou', 100.0 * float(iou.mean()))
+
+    def after_train(self, runner) -> None:
+        tail = tail_mean(runner, 'train/pseudo_mask_iou', max(1, self.summary_iters // self.interval))
+        if tail is not None:
+            record_training_summary(runner, 'pseudo_mask_iou', dict(mean=tail[0], measurements=tail[1]))
 
     def _ground_truth(self, pseudo, samples, size: tuple[int, int]) -> torch.Tensor:
         """(U, h, w) bool: each RoI's object mask from ``ann_file``, in the (flipped) training image, cropped

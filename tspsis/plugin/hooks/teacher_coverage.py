@@ -10,7 +10,7 @@ look is foreground" (measured with seen = the six solid-* categories: unseen AP 
 student gains nothing): the ratio falls towards 0. At the end of training :class:`TeacherCoverageHook` averages
 the ratio over the last ``window`` logged iterations and, below ``threshold``, prints one line that the launcher
 shows on the console (``tspsis.core.console.say``); either way it records the average in the runner's message
-hub (``TRAINING_SUMMARY_INFO``), which the runner writes into metrics.json's ``training`` block.
+hub (``tspsis.plugin.hooks.training_summary``), which the runner writes into metrics.json's ``training`` block.
 
 Config (``configs/_base_/models/teacher_student_options.py``; the box-conditioned track's mixin lists it too)::
 
@@ -21,19 +21,14 @@ it changes no result.
 """
 from __future__ import annotations
 
-import math
-
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from tspsis.core.console import say
+from tspsis.plugin.hooks.training_summary import record_training_summary, tail_mean
 from tspsis.plugin.roi_heads.teacher_student import TEACHER_FG_RATIO
 
-__all__ = ['TRAINING_SUMMARY_INFO', 'TeacherCoverageHook', 'teacher_coverage_warning']
-
-# runtime info of the message hub: {name: value} that hooks record about a training; the runner writes it into
-# metrics.json's ``training`` block
-TRAINING_SUMMARY_INFO = 'tspsis_training_summary'
+__all__ = ['TeacherCoverageHook', 'teacher_coverage_warning']
 # Provisional: to be chosen on held-out data (the ratio of runs whose seen sets cover the unseen categories, against
 # that of runs whose seen sets do not); until then a value well below the covered runs' ratio of about 1.
 DEFAULT_THRESHOLD = 0.3
@@ -48,8 +43,8 @@ def teacher_coverage_warning(ratio: float) -> str:
 
 @HOOKS.register_module()
 class TeacherCoverageHook(Hook):
-    """At the end of training: the mean ``teacher_fg_ratio`` of the last ``window`` logged iterations, recorded as
-    ``TRAINING_SUMMARY_INFO['teacher_fg_ratio']`` = {"mean", "iterations", "threshold", "warning"} and, below
+    """At the end of training: the mean ``teacher_fg_ratio`` of the last ``window`` logged iterations, recorded in the
+    training's summary as ``teacher_fg_ratio`` = {"mean", "iterations", "threshold", "warning"} and, below
     ``threshold``, said in one line.
 
     Args:
@@ -69,19 +64,12 @@ class TeacherCoverageHook(Hook):
         self.threshold = float(threshold)
 
     def after_train(self, runner) -> None:
-        hub = runner.message_hub
-        key = f'train/{TEACHER_FG_RATIO}'
-        if key not in hub.log_scalars:  # no teacher, or never a batch with seen and unseen objects
+        tail = tail_mean(runner, f'train/{TEACHER_FG_RATIO}', self.window)
+        if tail is None:  # no teacher, or never a batch with seen and unseen objects
             return
-        values = [float(v) for v in hub.get_scalar(key).data[0][-self.window:]]
-        values = [v for v in values if math.isfinite(v)]
-        if not values:
-            return
-        mean = sum(values) / len(values)
+        mean, count = tail
         warning = teacher_coverage_warning(mean) if mean < self.threshold else None
-        summary = dict(hub.get_info(TRAINING_SUMMARY_INFO) or {})
-        summary[TEACHER_FG_RATIO] = dict(mean=mean, iterations=len(values), threshold=self.threshold,
-                                         warning=warning)
-        hub.update_info(TRAINING_SUMMARY_INFO, summary)
+        record_training_summary(runner, TEACHER_FG_RATIO, dict(mean=mean, iterations=count,
+                                                               threshold=self.threshold, warning=warning))
         if warning is not None:
             say(warning)
