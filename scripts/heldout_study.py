@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tspsis import lab, viz
+from tspsis.core.paths import REPO_ROOT
 from tspsis.core.stats import over_seeds
 from tspsis.engine.launch import test
 from tspsis.engine.work_dir import completed_run, metrics_file_of_test
@@ -43,6 +44,12 @@ def _teacher_record(experiment: lab.Experiment) -> dict:
     tested = completed_run(run.work_dir, metrics_file_of_test("teacher")) or test(
         experiment.request.test_of([TEACHER]), run.checkpoint, run.work_dir, gpus=0, name="teacher")
     return _record(tested.metrics)
+
+
+def _folder(experiment: lab.Experiment) -> str:
+    """A run's folder as the rows record it: relative to the repository when inside it."""
+    return os.path.relpath(experiment.work_dir, REPO_ROOT) if experiment.work_dir.is_relative_to(REPO_ROOT) \
+        else str(experiment.work_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(args.parallel) as pool:
         records = [_record(r.metrics) for r in pool.map(lab.Experiment.train, runs)]
     options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin)]
-    rows = [dict(method=m, iters=n, seed=s, seen=seen, options=options, **rec, run=str(r.work_dir))
+    rows = [dict(method=m, iters=n, seed=s, seen=seen, options=options, **rec, run=_folder(r))
             for (m, n, s, seen), rec, r in zip(plan, records, runs)]
     if args.teacher:
         rows += [dict(method=f"{m}: its teacher", iters=n, seed=s, seen=seen, options=options, **_teacher_record(r),
-                      run=str(r.work_dir))
+                      run=_folder(r))
                  for (m, n, s, seen), r in zip(plan, runs) if "ours" in m or m.startswith("ts:")]
     print(f"held-out data {data['root']} ({args.direction}), options {options or 'none'}")
     print("| run | seen | iterations | seeds | unseen AP | seen AP | unseen mIoU | teacher fg ratio |\n"

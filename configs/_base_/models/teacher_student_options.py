@@ -23,5 +23,5 @@ teacher_student = dict(
 
 # At the end of training: warn when the teacher's masks inside unseen-category boxes are nearly empty next to the seen
 # ones (the seen set does not cover the unseen categories' shapes / appearances), from boxes and Mt only; records the
-# ratio in metrics.json's `training` block (tspsis.plugin.hooks.teacher_coverage; threshold provisional)
-custom_hooks = [dict(type='TeacherCoverageHook', window=100, threshold=0.3)]
+# ratio in metrics.json's `training` block (tspsis.plugin.hooks.teacher_coverage)
+custom_hooks = [dict(type='TeacherCoverageHook', window=100, threshold=0.5)]

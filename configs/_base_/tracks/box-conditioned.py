@@ -15,4 +15,4 @@ test_evaluator = dict(mask_iou=True)
 # This list replaces the leaf's: it repeats the teacher-student configs' TeacherCoverageHook
 # (configs/_base_/models/teacher_student_options.py; no-op for heads without a teacher)
 custom_hooks = [dict(type='PseudoMaskMonitorHook', interval=25, ann_file='annotations/train.json'),
-                dict(type='TeacherCoverageHook', window=100, threshold=0.3)]
+                dict(type='TeacherCoverageHook', window=100, threshold=0.5)]
