@@ -5,7 +5,7 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 SETUP_DONE := $(VENV)/.tspsis-setup
 
-.PHONY: help setup test test-fast demo doctor lab clean-venv
+.PHONY: help setup test test-fast demo coverage doctor lab clean-venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 20
@@ -29,6 +29,9 @@ test-fast: setup  ## the tests that train nothing and execute no notebook (under
 
 demo: setup  ## the main job: run-notebooks --profile demo (about 80 minutes on 2 cores)
 	$(PY) -m tspsis run-notebooks --profile demo
+
+coverage: setup  ## where the method helps: seen sets that cover the unseen categories or not (notebooks 00, 07, 08)
+	$(PY) -m tspsis run-notebooks --profile coverage --only 00,07,08
 
 doctor: setup  ## check torch, mmcv ops, mmdet and the kernels
 	$(PY) -m tspsis doctor
