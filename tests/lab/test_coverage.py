@@ -71,7 +71,7 @@ def test_coverage_table_and_figure(data):
     fig = viz.plot_coverage({spec: coverage[spec] for spec in ("voc", "disjoint-both")},
                             {"Oracle": [30.0, 28.0], "Mask R-CNN": [Stat([5.0, 7.0]), None]})
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
-        "voc\nfamily 100%, appearance 100%", "disjoint-both\nfamily 33%, appearance 33%"]
+        "voc\nfamily 100%\nappearance 100%", "disjoint-both\nfamily 33%\nappearance 33%"]
 
 
 def test_teacher_ratio_line():

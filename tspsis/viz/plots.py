@@ -161,11 +161,15 @@ def plot_coverage(coverage: Mapping[str, Mapping], curves: Mapping[str, Sequence
     that cover less and less of the unseen categories' shapes and appearances. coverage: {spec:
     ``tspsis.core.stats.seen_coverage``} in the order of the curves' values; curves: {method: AP per split, each a
     number, a ``Stat`` over seeds (error bar: std) or None}."""
-    labels = [f"{spec}\nfamily {100 * cov['unseen']['shape_family']:.0f}%, appearance "
+    labels = [f"{spec}\nfamily {100 * cov['unseen']['shape_family']:.0f}%\nappearance "
               f"{100 * cov['unseen']['appearance']:.0f}%" for spec, cov in coverage.items()]
     fig = plot_curves(list(range(len(labels))), {"unseen mask AP (%)": curves},
                       "seen split (unseen categories sharing a seen shape family / appearance)")
-    fig.axes[0].set_xticklabels(labels, fontsize=7)
+    fig.set_size_inches(7.5, 4.2)  # one line per split name and share: four splits side by side stay readable
+    axis = fig.axes[0]
+    axis.set_xticklabels(labels, fontsize=7)
+    axis.set_xlim(-0.4, len(labels) - 0.6)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, never over them
     fig.tight_layout()
     return fig
 
