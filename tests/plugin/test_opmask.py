@@ -17,6 +17,7 @@ from mmdet.registry import MODELS  # noqa: E402
 from mmdet.utils import register_all_modules  # noqa: E402
 
 from tspsis.plugin.roi_heads.opmask import CAMBBoxHead, object_mask_prior  # noqa: E402
+from tspsis.plugin.roi_heads.teacher_student import TEACHER_FG_RATIO  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 OPMASK = CONFIGS / "opmask/opmask_r18-scratch_fpn_synth-voc2nonvoc.py"
@@ -134,7 +135,8 @@ def test_teacher_student_adds_only_the_student_loss(build_model, partial_batch, 
     ts.load_state_dict(state)
     ours, _ = losses_and_grads(ts, partial_batch(), backward=False)
     theirs, _ = losses_and_grads(opmask, partial_batch(), backward=False)
-    assert set(ours) == set(theirs) - {"loss_mask"} | {"loss_mask_teacher", "loss_mask_student"}
+    # beside the losses: the teacher's foreground ratio, logged and not summed (TeacherCoverageHook's number)
+    assert set(ours) == set(theirs) - {"loss_mask"} | {"loss_mask_teacher", "loss_mask_student", TEACHER_FG_RATIO}
     for key, value in theirs.items():
         assert torch.equal(ours["loss_mask_teacher" if key == "loss_mask" else key], value), key
     assert ours["loss_mask_student"] > 0
