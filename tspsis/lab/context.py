@@ -46,6 +46,7 @@ class Context:
     seed: int
     data: dict
     runs: dict = field(default_factory=dict)
+    experiments: dict = field(default_factory=dict)  # (method, direction, seen, seed) -> its latest Experiment
     train_seeds: tuple[int, ...] = (0,)
     nodes: int = 1
 
@@ -112,7 +113,8 @@ class Context:
                     for m, d, seen, seed in ((*r, None, None)[:4] for r in requests)]
         experiments = [resolve(m, d, profile=self.profile, data_root=self.data_root, work_dir=self.work_dir,
                                gpus=self.gpus, seen=seen, seed=seed, nodes=self.nodes)
-                       for m, d, seen, seed in requests]  # config parsing: one thread
+                       for m, d, seen, seed in requests]  # parsing: one thread; every call (edited code: new keys)
+        self.experiments.update(zip(requests, experiments))  # what the tests of these runs start from
         parallel = self.schedule.parallel_runs if self.gpus == 0 and self.nodes == 1 else 1
         if self.gpus == 0:  # the same thread count for a lone run: Table 5's times stay comparable
             os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))  # launch passes it on
@@ -147,11 +149,9 @@ class Context:
 
     def _tested(self, request: tuple, trained: Run, options_of: Callable[[Experiment], Sequence[str]],
                 name: str) -> Run:
-        """The test ``name`` of a trained run (request: (method, direction, seen, seed)) with the cfg_options
-        ``options_of(experiment)``: read back if finished, else run (``launch.test``)."""
-        method, direction, seen, seed = request
-        experiment = resolve(method, direction, profile=self.profile, data_root=self.data_root,
-                             work_dir=self.work_dir, gpus=self.gpus, seen=seen, seed=seed, nodes=self.nodes)
+        """The test ``name`` of a trained run (request: (method, direction, seen, seed), as ``run_all`` resolved it)
+        with the cfg_options ``options_of(experiment)``: read back if finished, else run (``launch.test``)."""
+        experiment = self.experiments[request]
         return completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
             experiment.request.test_of(options_of(experiment)), trained.checkpoint, trained.work_dir, gpus=self.gpus,
             name=name, nodes=self.nodes)

@@ -124,11 +124,15 @@ def _seen_options(cfg, direction: str, seen: str, source: str) -> list[str]:
     """cfg_options that train and score on the split ``seen`` instead of the direction's own: the training file
     (only where the config trains on a partial split; the oracle trains on every mask) and the manifests."""
     options = []
-    train_ann = cfg.train_dataloader.dataset.ann_file
-    if Path(train_ann).name != source:
-        renamed = _renamed_split(train_ann, SEEN_OF[direction], seen, source)
+    if not _trains_on(cfg, source):
+        renamed = _renamed_split(cfg.train_dataloader.dataset.ann_file, SEEN_OF[direction], seen, source)
         options.append(f"train_dataloader.dataset.ann_file={renamed}")
     return options + manifest_options(cfg, direction, seen, source)
+
+
+def _trains_on(cfg, source: str) -> bool:
+    """True if ``cfg`` trains on the full annotation file ``source`` (every mask), not on a partial split."""
+    return Path(cfg.train_dataloader.dataset.ann_file).name == source
 
 
 def manifest_options(cfg, direction: str, seen: str, source: str) -> list[str]:
@@ -142,8 +146,7 @@ def manifest_options(cfg, direction: str, seen: str, source: str) -> list[str]:
 def trains_on_every_mask(experiment: Experiment) -> bool:
     """True if the run trains on the full annotation file (the Oracle): its training does not depend on the seen
     split, only its scoring does (``manifest_options``)."""
-    train_ann = experiment.request.cfg.train_dataloader.dataset.ann_file
-    return Path(train_ann).name == source_names(experiment.profile)[0]
+    return _trains_on(experiment.request.cfg, source_names(experiment.profile)[0])
 
 
 def _data_fingerprint(data_root: Path, profile: str) -> list:
