@@ -77,3 +77,52 @@ def test_auto_follows_the_cpu(monkeypatch):
 def test_enabled_must_be_auto_or_a_bool():
     with pytest.raises(ValueError, match="enabled"):
         _wrapper("yes")
+
+
+_DETECTOR_SIZING = "_base_/schedules/detector-cpu_1xb16.py"  # the detector track's CPU sizing: bf16 fast path
+
+
+def _detector_step(build_model, load_config, partial_batch, decode_in_fp32: bool) -> tuple[dict, set[str]]:
+    """One training step of the detector track's class-agnostic baseline on its CPU sizing, bf16 forced; with
+    ``decode_in_fp32=False`` the wrapper skips its fp32 decoding (as it was before it had one)."""
+    cfg = load_config("mask_rcnn/psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py", [_DETECTOR_SIZING])
+    model = build_model(cfg).train()
+    optim_wrapper = build_optim_wrapper(model, dict(cfg.optim_wrapper, enabled=True))
+    optim_wrapper.fp32_decoding_pending = decode_in_fp32
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    log_vars = model.train_step(partial_batch(), optim_wrapper)
+    return log_vars, {name for name, p in model.named_parameters() if not torch.equal(before[name], p)}
+
+
+def test_the_detector_track_trains_under_bf16_with_proposals_decoded_in_fp32(
+        build_model, load_config, partial_batch, single_thread):
+    """Under bf16 autocast the RPN's scores reach mmcv's nms in bf16 beside fp32 boxes, which it refuses; the
+    wrapper decodes every dense head's detections in fp32 (decode_in_fp32) and the whole step trains."""
+    with pytest.raises(RuntimeError, match="expected scalar type Float but found BFloat16"):
+        _detector_step(build_model, load_config, partial_batch, decode_in_fp32=False)
+    log_vars, changed = _detector_step(build_model, load_config, partial_batch, decode_in_fp32=True)
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in log_vars.values())
+    assert {"loss_rpn_cls", "loss_cls", "loss_mask"} <= set(log_vars)
+    assert any(name.startswith("rpn_head.") for name in changed) and any("mask_head" in n for n in changed)
+
+
+def test_decode_in_fp32_casts_the_inputs_and_leaves_autocast_for_the_call():
+    from mmdet.models.dense_heads import RPNHead
+
+    from tspsis.plugin.optim_wrappers.cpu_bf16_optim_wrapper import decode_in_fp32
+
+    head = RPNHead(in_channels=4, feat_channels=4, anchor_generator=dict(
+        type='AnchorGenerator', scales=[8], ratios=[1.0], strides=[4]))
+    seen = {}
+
+    def predict_by_feat(scores, boxes, cfg=None):
+        seen.update(dtypes={scores[0].dtype, boxes.dtype}, autocast=torch.is_autocast_cpu_enabled(), cfg=cfg)
+        return scores[0] @ scores[0].T  # a matmul: bf16 under autocast, fp32 outside
+
+    head.predict_by_feat = predict_by_feat
+    model = torch.nn.Sequential(head)
+    assert decode_in_fp32(model) == 1 and decode_in_fp32(model) == 1  # idempotent: wrapped once
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head.predict_by_feat([torch.ones(2, 2, dtype=torch.bfloat16)], torch.ones(2, dtype=torch.bfloat16),
+                                   cfg="kept")
+    assert seen == dict(dtypes={torch.float32}, autocast=False, cfg="kept") and out.dtype == torch.float32

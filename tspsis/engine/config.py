@@ -73,12 +73,15 @@ def _rescale_warmups(node: Any, rescale) -> None:
 
 def _without_orphan_deletes(new: Any, old: Any) -> Any:
     """``new`` without the ``_delete_`` keys of dicts that have nothing to delete in ``old`` (mmengine leaves those
-    in place when the key is new; where the key exists, the merge itself consumes ``_delete_``)."""
+    in place when the key is new; where the key exists, the merge itself consumes ``_delete_``), and without the
+    settings of parts ``old`` has removed (a key set to None, e.g. Mask GrabCut's mask head): a sizing mixin does
+    not bring back a head the model does not have (``_delete_=True`` still replaces the None)."""
     if not isinstance(new, dict):
         return new
     if not isinstance(old, dict):
         return {k: _without_orphan_deletes(v, None) for k, v in new.items() if k != "_delete_"}
-    return {k: _without_orphan_deletes(v, old.get(k)) for k, v in new.items()}
+    return {k: _without_orphan_deletes(v, old.get(k)) for k, v in new.items()
+            if not (isinstance(v, dict) and k in old and old[k] is None and not v.get("_delete_"))}
 
 
 def composed_name(config: str | Path, mixins: Sequence[str | Path] = (), max_iters: int | None = None) -> str:

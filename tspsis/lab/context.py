@@ -16,7 +16,7 @@ from tspsis.lab.data import prepare_data
 from tspsis.lab.notebooks import prepare_kernel
 from tspsis.lab.profiles import Schedule, default_work_dir, get_profile, method_seeds, require_device
 from tspsis.lab.registry import _method, available, unavailable_reason
-from tspsis.lab.runs import Experiment, manifest_options, print_plan, resolve, training_seconds
+from tspsis.lab.runs import Experiment, manifest_options, pretraining, print_plan, resolve, training_seconds
 
 __all__ = ["Context"]
 
@@ -155,6 +155,13 @@ class Context:
         return completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
             experiment.request.test_of(options_of(experiment)), trained.checkpoint, trained.work_dir, gpus=self.gpus,
             name=name, nodes=self.nodes)
+
+    def shared_detector(self) -> Run | None:
+        """The profile's shared pre-training if it is a detector with a test pass (the detector track: its
+        ``metrics["bbox"]`` box AP on the val images), trained first if it is not cached; None otherwise."""
+        if self.schedule.pretrain_iters is None or self.track != "detector":
+            return None
+        return pretraining(self.profile, self.data_root, gpus=self.gpus, track=self.track, nodes=self.nodes).train()
 
     def measure_coverage(self) -> dict[str, dict[str, dict]]:
         """The coverage study of the profile (``tspsis.lab.coverage.coverage_plan``): train every (method, split,

@@ -68,6 +68,7 @@ class Method:
     tracks: tuple[str, ...] = TRACKS  # the tracks this method has
     untrained_tracks: tuple[str, ...] = ()  # tracks where nothing of the method learns: 1 iteration, no sizing
     why_not_tracks: str = ""  # why the method lacks the tracks it lacks (printed in the tables)
+    why_not_profiles: Mapping[str, str] = field(default_factory=dict)  # profile -> why it has no config there
     track_mixins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per track, after the track's own
     # the CPU schedules' departures for this head (C x rate of class logits, pseudo-label warm-up): merged after
     # the track's mixins in the tracks a profile adapts (Profile.adapted_tracks)
@@ -83,6 +84,8 @@ class Method:
         """Why this method has no config in ``track`` for ``profile``, or None if it has one."""
         track_mixins = get_profile(profile).track_mixins
         check_choice("track", track, TRACKS)
+        if profile in self.why_not_profiles:
+            return self.why_not_profiles[profile]
         if track not in self.tracks:
             return self.why_not_tracks or f"{self.label!r} has no {track} track (tracks: {', '.join(self.tracks)})"
         if track not in track_mixins:
@@ -121,7 +124,9 @@ _TS_OPTIONS = dict(adaptations=(_VARIANT("warmup-half"), _LOGITS_LR))
 _BOXINST = dict(sizing={"full": ("_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py",)}, tracks=("detector",),
                 why_not_tracks="detector track only: BoxInst's masks come from dynamic filters that its FCOS head "
                                "predicts per location, not from RoI features, so a given box has no mask head input "
-                               "of its own; choosing one location per box would be another model than the paper's")
+                               "of its own; choosing one location per box would be another model than the paper's",
+                why_not_profiles={"demo-detector": "no CPU sizing of BoxInst's FCOS head yet (the profile's sizing, "
+                                                   "detector-cpu_1xb16, is a two-stage detector's)"})
 METHODS: dict[str, Method] = {m.label: m for m in (
     # Table 1 rows, in the paper's order; a row without a config is shown with the paper's numbers only.
     Method("Mask R-CNN", "mask_rcnn/psis-mask-rcnn_{setting}-{direction}"),      # class-agnostic mask head

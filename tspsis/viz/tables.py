@@ -23,7 +23,7 @@ from tspsis.core.paper import SETTING as PAPER_SETTING
 from tspsis.core.stats import Stat, format_stat
 
 __all__ = ["DIRECTION_TITLES", "MISSING", "comparison_table", "coverage_summary", "coverage_table", "dataset_table",
-           "fmt", "fp_table", "iou_table", "markdown_table", "overlap_bins_table", "split_table", "teacher_ratio_line"]
+           "detector_table", "fmt", "fp_table", "iou_table", "markdown_table", "overlap_bins_table", "split_table", "teacher_ratio_line"]
 
 DIRECTION_TITLES = {"voc2nonvoc": "voc → non-voc", "nonvoc2voc": "non-voc → voc"}
 MISSING = "—"
@@ -174,6 +174,16 @@ def teacher_ratio_line(metrics: Mapping) -> str:
     verdict = f"warned: {ratio['warning']}" if ratio.get("warning") else f"at or above {ratio['threshold']}, no warning"
     return (f"Teacher foreground ratio (unseen / seen boxes), mean of the last {ratio['iterations']} iterations: "
             f"{ratio['mean']:.2f} ({verdict}).")
+
+
+def detector_table(box: Mapping[str, Mapping], seconds: float | None = None) -> str:
+    """The shared pre-trained detector of the detector track: box AP / AP50 / AP75 on all, seen and unseen
+    categories (``box`` = its metrics.json's ``bbox`` block) and, if given, its training seconds."""
+    rows = [[record, *(box[record].get(k) for k in ("AP", "AP50", "AP75"))] for record in ("all", "seen", "unseen")]
+    caption = ("**The shared pre-trained detector**: box AP (%) on the val images of the detector (RPN + box head) "
+               "every row of the track starts from, trained on every category's boxes without masks"
+               + (f"; {seconds / 60:.1f} min of training" if seconds else ""))
+    return caption + "\n\n" + markdown_table(["categories", "box AP", "AP50", "AP75"], rows)
 
 
 def fp_table(attributions: Mapping[str, Mapping]) -> str:
