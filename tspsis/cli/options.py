@@ -48,8 +48,8 @@ def add_option(parser: argparse.ArgumentParser, *flags: str, old: str | None = N
         return parser.add_argument(*flags, **kwargs)
     group = parser.add_mutually_exclusive_group(required=kwargs.pop("required", False))
     new = group.add_argument(*flags, **kwargs)
-    group.add_argument(old, dest=new.dest, type=new.type, metavar=new.metavar, action=DeprecatedAlias,
-                       new=flags[0], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    group.add_argument(old, dest=new.dest, type=new.type, nargs=new.nargs, choices=new.choices, metavar=new.metavar,
+                       action=DeprecatedAlias, new=flags[0], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return new
 
 
