@@ -3,6 +3,9 @@
 Errors the user can fix (``tspsis.core.errors``) are one line and exit status 2; ``--debug`` (or ``TSPSIS_DEBUG=1``)
 shows the traceback instead. SIGINT and SIGTERM stop the processes a command started first, then the command,
 with one line that says how to go on (exit status 128 + the signal's number).
+
+One flag, one meaning, across the commands (docs/cli.md): --out-dir an output folder, --out an output file,
+--data-seed the generator's seed, --train-seed the training seed, --gpus a number of processes.
 """
 from __future__ import annotations
 
@@ -98,9 +101,8 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     return run_notebooks(args.profile, only=only, out=args.out_dir, gpus=args.gpus, nodes=args.nodes,
-                         seed=args.data_seed,
-                         train_seed=args.train_seed, data_root=args.data_root, work_dir=args.work_dir,
-                         force=args.force)
+                         seed=args.data_seed, train_seed=args.train_seed, data_root=args.data_root,
+                         work_dir=args.work_dir, force=args.force)
 
 
 def _pretrain(args: argparse.Namespace) -> int:
