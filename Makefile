@@ -1,11 +1,12 @@
-# The two commands of the README:  `make demo` (main job) and `make test` (test suite).
+# The two commands of the README:  `make demo` (main job) and `make test` (test suite); `make tiny` is the quick
+# first try.
 # Both create .venv with the pinned stack on first use (`make setup`).
 PYTHON_BIN ?= python3
 VENV       := .venv
 PY         := $(VENV)/bin/python
 SETUP_DONE := $(VENV)/.tspsis-setup
 
-.PHONY: help setup test test-fast demo demo-detector coverage doctor lab clean-venv
+.PHONY: help setup test test-fast tiny demo demo-detector coverage doctor lab clean-venv
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -26,6 +27,9 @@ test: setup  ## the test suite (what CI runs)
 
 test-fast: setup  ## the tests that train nothing and execute no notebook (under 3 minutes)
 	$(PY) -m pytest -m "not slow and not chaos"
+
+tiny: setup  ## the quick first try: run-notebooks --profile tiny, the whole chain in miniature (about 7 minutes on 2 cores)
+	$(PY) -m tspsis run-notebooks --profile tiny
 
 demo: setup  ## the main job: run-notebooks --profile demo (about 80 minutes on 2 cores)
 	$(PY) -m tspsis run-notebooks --profile demo

@@ -80,6 +80,13 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def prepare(profile: str, data_root: Path) -> dict:
+    """The splits the configs train on (DATA_ROOT/annotations/train_<spec>.json), written as the lab writes them
+    (``tspsis.lab.prepare_splits``) where missing: a folder from ``tspsis data synth --out-dir DIR`` alone holds only
+    the full annotation files."""
+    return experiments.prepare_splits(profile, data_root)
+
+
 def _build(method: str, args: argparse.Namespace, device: str):
     """The method's batch, per precision (model, optim wrapper) from its config (same initial weights), and the
     fast path's dtype."""
@@ -110,16 +117,22 @@ def _flops(items, model, optim_wrapper) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", type=Path, default=Path("data/synth/demo"))
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS))
-    ap.add_argument("--profile", default="demo", help="experiments profile of the configs (default demo)")
-    ap.add_argument("--track", default="box_conditioned", help="box_conditioned (default) or detector")
-    ap.add_argument("--out", type=Path)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--data-root", type=Path, default=Path("data/synth/demo"),
+                    help="the data (tspsis data synth --out-dir DIR); its missing splits are written first")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    ap.add_argument("--batch", type=int, default=16, help="images per training step")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), help="row labels of tspsis.lab.METHODS")
+    ap.add_argument("--profile", default="demo", help="experiments profile of the configs")
+    ap.add_argument("--track", default="box_conditioned", help="box_conditioned or detector")
+    ap.add_argument("--out", type=Path, metavar="FILE", help="also write the results to this JSON file")
     args = ap.parse_args(argv)
+    try:
+        prepare(args.profile, args.data_root)
+    except FileNotFoundError as err:  # no data there: one line, not a traceback
+        ap.error(str(err))
     torch.set_num_threads(args.threads)
     register_all_modules(init_default_scope=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"

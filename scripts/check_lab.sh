@@ -54,7 +54,7 @@ trap 'exit 130' INT TERM
 # 1. the executed notebook (tiny profile)
 echo "check_lab: executing notebooks/00_data.ipynb on the tiny profile"
 PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m tspsis run-notebooks --profile tiny --only 00 \
-    --out "$TMP/lab" --data-root "$TMP/data" --work-dir "$TMP/work" > "$TMP/papermill.log" 2>&1 \
+    --out-dir "$TMP/lab" --data-root "$TMP/data" --work-dir "$TMP/work" > "$TMP/papermill.log" 2>&1 \
     || { cat "$TMP/papermill.log" >&2; echo "check_lab: the notebook failed" >&2; exit 1; }
 NOTEBOOK="00_data.ipynb"
 [[ -f "$TMP/lab/$NOTEBOOK" ]] || { echo "check_lab: no executed $NOTEBOOK in $TMP/lab" >&2; exit 1; }

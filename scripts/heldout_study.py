@@ -4,14 +4,14 @@ Every (method, iterations, training seed) of the product is one cached run of ``
 track, sizing and shared pre-training), trained two at a time with one thread each, then tested on the held-out
 data's own val images (never the reported ones). Prints one markdown row per run and mean ± std over the seeds.
 
-    python scripts/heldout_study.py --methods "Mask R-CNN" Oracle --iters 250 500 1000 --seeds 0 1 2
+    python scripts/heldout_study.py --methods "Mask R-CNN" Oracle --iters 250 500 1000 --train-seed 0 1 2
     python scripts/heldout_study.py --methods "Mask R-CNN + ours" --iters 500 --teacher   # + its teacher's test
     python scripts/heldout_study.py --methods Oracle --iters 500 --cfg-options optim_wrapper.enabled=False
     python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits-lr.py
     python scripts/heldout_study.py --out docs/heldout_rows.jsonl --plot docs/heldout_schedule.png  # draw only
     python scripts/heldout_study.py --methods "Mask R-CNN + ours" --seen voc disjoint-appearance   # coverage splits
 
-Held-out data: ``tspsis data synth --profile demo --out data/synth/demo-s1 --seed 1`` (made here if missing).
+Held-out data: ``tspsis data synth --profile demo --out-dir data/synth/demo-s1 --data-seed 1`` (made here if missing).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tspsis import lab, viz
+from tspsis.cli.options import add_option
 from tspsis.core.paths import REPO_ROOT
 from tspsis.core.stats import over_seeds
 from tspsis.engine.launch import test
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", default=[], help="none: only --plot the rows of --out")
     ap.add_argument("--direction", default="voc2nonvoc")
     ap.add_argument("--iters", nargs="+", type=int, default=[500])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    add_option(ap, "--train-seed", old="--seeds", nargs="+", type=int, default=[0], help="training seeds")
     ap.add_argument("--seen", nargs="+", default=[None], help="seen specs to train and score on (default: the "
                                                                "direction's own), e.g. voc disjoint-appearance")
     ap.add_argument("--cfg-options", nargs="+", default=[])
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         _plot([json.loads(line) for line in args.out.read_text().splitlines()], args.plot)
         return 0
     data = lab.prepare_data(args.profile, args.data_root, seed=args.data_seed)
-    plan = [(m, n, s, seen) for m in args.methods for n in args.iters for s in args.seeds for seen in args.seen]
+    plan = [(m, n, s, seen) for m in args.methods for n in args.iters for s in args.train_seed for seen in args.seen]
     runs = [lab.resolve(m, args.direction, profile=args.profile, data_root=data["root"], work_dir=args.work_dir,
                         max_iters=n, seed=s, seen=seen, cfg_options=args.cfg_options, mixins=args.mixin)
             for m, n, s, seen in plan]

@@ -270,7 +270,7 @@ def test_run_notebooks_with_a_gpu_profile_exits_within_seconds_naming_the_fix(tm
     if launch.resolve_gpus(None):
         pytest.skip("a GPU is visible: the full profile would start")
     start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "tspsis", "run-notebooks", "--profile", "full", "--out",
+    proc = subprocess.run([sys.executable, "-m", "tspsis", "run-notebooks", "--profile", "full", "--out-dir",
                            str(tmp_path / "run"), "--data-root", str(tmp_path / "data")],
                           capture_output=True, text=True, timeout=30, cwd=launch.REPO_ROOT)
     assert proc.returncode != 0 and time.time() - start < 30

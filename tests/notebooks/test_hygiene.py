@@ -78,7 +78,7 @@ def test_gpus_and_nodes_defaults_are_the_same_everywhere():
         assert parser.parse_args(argv).gpus is None and parser.parse_args(argv).nodes == 1, argv
     args = parser.parse_args(["run-notebooks", "--train-seed", "0,1,2", "--force"])
     assert args.train_seed == [0, 1, 2] and args.force and parser.parse_args(["run-notebooks"]).train_seed is None
-    assert parser.parse_args(["train", "c.py", "--work-dir", "w", "--seed", "3"]).seed == 3
+    assert parser.parse_args(["train", "c.py", "--work-dir", "w", "--train-seed", "3"]).train_seed == 3
     assert inspect.signature(run_notebooks).parameters["gpus"].default is None
     assert inspect.signature(run_notebooks).parameters["train_seed"].default is None
     assert inspect.signature(run_notebooks).parameters["nodes"].default == 1

@@ -179,7 +179,7 @@ def test_sigterm_to_run_notebooks_stops_the_kernel_and_its_trainings_first(tmp_p
         f"open({str(pid_file)!r}, 'w').write(str(training.pid))\n"
         "time.sleep(600)")])
     command = subprocess.Popen(
-        [sys.executable, "-c", RUN_NOTEBOOKS, str(nb_dir), "--out", str(tmp_path / "run"), "--data-root",
+        [sys.executable, "-c", RUN_NOTEBOOKS, str(nb_dir), "--out-dir", str(tmp_path / "run"), "--data-root",
          str(tmp_path / "d"), "--work-dir", str(tmp_path / "w")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

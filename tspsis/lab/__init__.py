@@ -17,7 +17,7 @@ notebooks use.
 from tspsis.core.paper import DIRECTIONS
 from tspsis.lab.context import Context
 from tspsis.lab.coverage import CoveragePlan, coverage_plan, split_coverage
-from tspsis.lab.data import SEEN_OF, prepare_data
+from tspsis.lab.data import SEEN_OF, prepare_data, prepare_splits
 from tspsis.lab.digest import code_digest
 from tspsis.lab.profiles import (PROFILES, TRACKS, DataSource, Profile, Schedule, data_profile, default_data_root,
                                  default_work_dir, estimate_seconds, get_profile, method_seeds, require_device,
@@ -29,6 +29,6 @@ from tspsis.lab.runs import Experiment, pretraining, print_plan, resolve, run, t
 __all__ = ["DIRECTIONS", "METHODS", "PRETRAINING", "PROFILES", "SEEN_OF", "TRACKS", "ConfigSpec", "Context",
            "CoveragePlan", "DataSource", "Experiment", "Method", "Profile", "Schedule", "available", "code_digest",
            "config", "config_path", "coverage_plan", "data_profile", "default_data_root", "default_work_dir",
-           "estimate_seconds", "get_profile", "method_seeds", "prepare_data", "pretraining", "print_plan",
-           "require_device", "resolve", "run", "seen_specs", "split_coverage", "split_specs", "training_seconds",
-           "unavailable_reason"]
+           "estimate_seconds", "get_profile", "method_seeds", "prepare_data", "prepare_splits", "pretraining",
+           "print_plan", "require_device", "resolve", "run", "seen_specs", "split_coverage", "split_specs",
+           "training_seconds", "unavailable_reason"]

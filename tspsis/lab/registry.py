@@ -47,8 +47,10 @@ class ConfigSpec:
         return [f for f in self.files if not f.is_file()]
 
     def command(self, mode: str = "train") -> str:
-        """The ``tspsis`` command line that trains (or tests: add the checkpoint) this config, paths relative to the
-        repository, the work dir ``work_dirs/<name>``."""
+        """The ``tspsis`` command line that trains (or tests: add the checkpoint) this config as its files define it
+        (their schedule, their data root, no pre-trained weights), paths relative to the repository, the work dir
+        ``work_dirs/<name>``. Not the run a profile makes of a row: that one also sets the iterations, the data
+        root, the training seed and the profile's pre-trained weights (``tspsis.lab.resolve``)."""
         def rel(path: Path) -> str:
             return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
         return " ".join(["tspsis", mode, rel(self.leaf), *(f"--mixin {rel(m)}" for m in self.mixins),
