@@ -191,7 +191,7 @@ _CPU_TRACKS = {"detector": (), "box_conditioned": (BOX_TRACK_MIXIN, _BOX_TRACK_C
 # Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
 # prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
 # is some. demo: a 500-iteration box-conditioned run with the fast path and one thread, two at a time on 2 CPU
-# cores: median 229 s over the 28 trainings of the reference run (README "Results", scripts/run_timing.py).
+# cores: median 229 s over the 28 trainings of the reference run (docs/results.md, scripts/run_timing.py).
 # tiny: one run of the tiny profile on 2 shared cores (~19 s). full / coco: not measured yet (None: no estimate).
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("tiny", _synthetic("tiny"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _TINY, seconds_per_run=20.0),

@@ -110,7 +110,7 @@ _VARIANT = "_base_/ts_variants/{}.py".format
 _LOGITS_LR = "_base_/class_specific/logits-lr.py"
 _CLASS_SPECIFIC = dict(track_mixins={"box_conditioned": (_LOGITS_LR,)})
 # Teacher-student rows of the box-conditioned track: the student learns unseen objects from half-way through
-# (measured on held-out data, README "Results"); "ts: no warm-up" is the paper's setting.
+# (measured on held-out data, docs/results.md); "ts: no warm-up" is the paper's setting.
 _TS_OPTIONS = dict(track_mixins={"box_conditioned": (_VARIANT("warmup-half"), _LOGITS_LR)})
 # BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned track
 _BOXINST = dict(sizing={"full": ("_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py",)}, tracks=("detector",),
