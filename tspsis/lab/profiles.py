@@ -122,7 +122,7 @@ _TINY = Schedule(
 # The README's main job (`make demo`): the box-conditioned track (PROFILE_TRACKS) on 2 CPU cores, every trained
 # model from the shared box-classification pre-training (1500 iterations, PRETRAINING), then 500 iterations of
 # 16 images (5.3 epochs of the 1500 training images); schedule and options chosen on held-out data (generator
-# seed 1; README "How the demo's set-up was chosen"), so the rows compare with each other, not
+# seed 1; docs/results.md "How the demo's set-up was chosen"), so the rows compare with each other, not
 # with the paper. Within ~80 minutes: the rows of the paper's claims, each on 3 training seeds — Mask R-CNN, + ours
 # and the Oracle in both directions, the deeper teacher and r = CRF / interact voc -> non-voc — plus the
 # untrained Mask GrabCut and Table 4's no-warm-up row; every other row is in `demo-all`.
