@@ -21,14 +21,17 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from test_dotted_names import DOTTED_NAME, resolves  # tests/repo is on sys.path (pytest's rootdir-relative import)
+from test_dotted_names import (  # tests/repo is on sys.path (pytest's rootdir-relative import)
+    DOTTED_NAME,
+    resolves,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TOP = {"tspsis", "configs", "docs", "notebooks", "scripts", "benchmarks", "tests", "papermill_runs", ".ci",
        "Makefile", "pyproject.toml", "environment.yml", "README.md"}
 PLACEHOLDER = re.compile(r"[<>*{}…$]|\.\.\.|::|https?:")
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
-SPAN = re.compile(r"(`+)(.+?)\1", re.S)
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 COMPOSED = re.compile(r"^[\w.-]+(?:\+[\w.-]+)+$")
 MAKE = re.compile(r"(?<![\w-])make\s+([a-z][\w-]*)")
@@ -70,7 +73,7 @@ def _files() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
 
 @lru_cache(maxsize=1)
 def make_targets() -> frozenset[str]:
-    return frozenset(re.findall(r"^([a-z][\w-]*):", (REPO / "Makefile").read_text(), re.M))
+    return frozenset(re.findall(r"^([a-z][\w-]*):", (REPO / "Makefile").read_text(), re.MULTILINE))
 
 
 @lru_cache(maxsize=1)
@@ -206,8 +209,8 @@ def test_a_wrong_config_name_fails():
     assert problems("`ts-mask-rcnn_r18_fpn_synth-voc2nonvoc.py`") == [
         "ts-mask-rcnn_r18_fpn_synth-voc2nonvoc.py: no such config or script"]
     assert problems("`ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc+box-conditioned+no-such-mixin+500it`") == [
-        "ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc+box-conditioned+no-such-mixin+500it: composed name with "
-        "unknown parts ['no-such-mixin']"]
+        ("ts-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc+box-conditioned+no-such-mixin+500it: composed name with "
+         "unknown parts ['no-such-mixin']")]
 
 
 def test_a_removed_dotted_name_fails():
