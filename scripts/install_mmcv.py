@@ -113,7 +113,7 @@ def build_wheel(cache: Path, want_cuda: bool) -> Path:
         env.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
         kind = f"CUDA ops (TORCH_CUDA_ARCH_LIST={env.get('TORCH_CUDA_ARCH_LIST', 'auto')})" if want_cuda else "CPU ops"
         say(f"building mmcv {MMCV_VERSION} with {kind}, MAX_JOBS={env['MAX_JOBS']} "
-            "(about 8 minutes on 2 cores for CPU ops) ...")
+            "(about 30 minutes on 2 cores for CPU ops) ...")
         start = time.time()
         res = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
                    str(src)], env=env, capture_output=True)

@@ -1,4 +1,4 @@
-"""One metric of every row of a work dir, mean ± std over training seeds: the README's tables that no notebook prints.
+"""One metric of every row of a work dir, mean ± std over training seeds: docs/results.md's tables no notebook prints.
 
     python scripts/metric_table.py work_dirs/demo --metric segm.seen.AP [--methods "Mask R-CNN" Oracle]
 

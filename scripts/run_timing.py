@@ -1,4 +1,4 @@
-"""Per-model seconds of the runs in a work dir: the README's timing table.
+"""Per-model seconds of the runs in a work dir: the timing table of docs/results.md.
 
     python scripts/run_timing.py work_dirs/demo
 

@@ -10,7 +10,7 @@ import warnings as _warnings
 
 def quiet_pkg_resources() -> None:
     """Silence the deprecation warnings of ``pkg_resources`` that mmengine's and mmdet's imports trigger
-    (setuptools is pinned below 81 for it, see README); nothing else."""
+    (setuptools is pinned below 81 for it, see docs/installation.md); nothing else."""
     _warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     _warnings.filterwarnings("ignore", message="Deprecated call to `pkg_resources", category=DeprecationWarning)
 

@@ -3,7 +3,7 @@
 with weights bit-identical to an uninterrupted run of the same seed.
 
 Deselected by default (marker ``chaos``, ~6 min on 2 cores): ``pytest -m chaos tests/engine/test_chaos.py -s``.
-Its last output is in the README ("A run survives what users do to it").
+Its last output is in docs/reliability.md.
 """
 import random
 import re

@@ -6,7 +6,7 @@ Two steps, so that a run is parsed once however often it is resolved (``tspsis.e
 ``finish`` turns a copy of that composition into the run's resolved config without reading a file.
 
 Mixins are config files merged over the leaf (``merge_mixin``): a variant, a track or a hardware sizing that would
-otherwise be a copy of the config (README, "Configs"). Every run is seeded: a config without ``randomness`` gets
+otherwise be a copy of the config (docs/configs.md, "Configs"). Every run is seeded: a config without ``randomness`` gets
 ``randomness = dict(seed=DEFAULT_SEED)`` (mmengine would draw a new seed every run).
 """
 from __future__ import annotations

@@ -124,7 +124,7 @@ _TINY = Schedule(
 # The README's main job (`make demo`): the box-conditioned track (PROFILE_TRACKS) on 2 CPU cores, every trained
 # model from the shared box-classification pre-training (1500 iterations, PRETRAINING), then 500 iterations of
 # 16 images (5.3 epochs of the 1500 training images); schedule and options chosen on held-out data (generator
-# seed 1; README "How the demo's set-up was chosen"), so the rows compare with each other, not
+# seed 1; docs/results.md "How the demo's set-up was chosen"), so the rows compare with each other, not
 # with the paper. Within ~80 minutes: the rows of the paper's claims, each on 3 training seeds — Mask R-CNN, + ours
 # and the Oracle in both directions, the deeper teacher and r = CRF / interact voc -> non-voc — plus the
 # untrained Mask GrabCut and Table 4's no-warm-up row; every other row is in `demo-all`.
@@ -213,7 +213,7 @@ _CPU_TRACKS = {"detector": (), "box_conditioned": (BOX_TRACK_MIXIN, _BOX_TRACK_C
 # Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
 # prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
 # is some. demo: a 500-iteration box-conditioned run with the fast path and one thread, two at a time on 2 CPU
-# cores: median 229 s over the 28 trainings of the reference run (README "Results", scripts/run_timing.py).
+# cores: median 229 s over the 28 trainings of the reference run (docs/results.md, scripts/run_timing.py).
 # tiny: one run of the tiny profile on 2 shared cores (~19 s). full / coco: not measured yet (None: no estimate).
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("tiny", _synthetic("tiny"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _TINY, seconds_per_run=20.0),

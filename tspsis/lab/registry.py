@@ -120,7 +120,7 @@ _VARIANT = "_base_/ts_variants/{}.py".format
 _LOGITS_LR = "_base_/class_specific/logits-lr.py"
 _CLASS_SPECIFIC = dict(adaptations=(_LOGITS_LR,))
 # Teacher-student rows of an adapted track: the student learns unseen objects from half-way through (measured on
-# held-out data, README "Results"); the "no warm-up" rows are the paper's setting (claim 5 is measured both ways).
+# held-out data, docs/results.md); the "no warm-up" rows are the paper's setting (claim 5 is measured both ways).
 _TS_OPTIONS = dict(adaptations=(_VARIANT("warmup-half"), _LOGITS_LR))
 # BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned track
 _BOXINST = dict(sizing={"full": ("_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py",)}, tracks=("detector",),

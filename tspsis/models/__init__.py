@@ -1,4 +1,4 @@
-"""Deprecated alias of :mod:`tspsis.plugin` (kept for one release, README "Layout"): importing it registers the
+"""Deprecated alias of :mod:`tspsis.plugin` (kept for one release, docs/configs.md): importing it registers the
 plugin exactly as ``tspsis.plugin`` does, so configs with ``custom_imports=dict(imports=['tspsis.models'])`` keep
 working. Use ``tspsis.plugin`` in new configs."""
 import warnings

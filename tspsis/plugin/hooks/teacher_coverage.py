@@ -31,7 +31,7 @@ from tspsis.plugin.roi_heads.teacher_student import TEACHER_FG_RATIO
 __all__ = ['DEFAULT_THRESHOLD', 'TeacherCoverageHook', 'teacher_coverage_warning']
 
 # Chosen on held-out data (generator seed 1, the demo's set-up, + ours, training seed 0; docs/coverage_heldout_rows.jsonl,
-# README "Where the method helps and where it does not"): the ratio was 0.92 on voc and 0.80 on disjoint-shape, whose
+# docs/results.md "Where the method helps and where it does not"): the ratio was 0.92 on voc and 0.80 on disjoint-shape, whose
 # students segment unseen objects (unseen mIoU 56 and 59), 0.41 on disjoint-both (mIoU 21) and 0.18 on
 # disjoint-appearance (mIoU 0). 0.5 lies between the seen sets that cover the unseen categories' appearances and those
 # that do not.
