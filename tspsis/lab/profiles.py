@@ -158,7 +158,7 @@ _DEMO_DETECTOR = Schedule(
     methods={**dict.fromkeys(_CORE, DIRECTIONS),
              **dict.fromkeys(("ts: CRF", "ts: interact", "ts: no warm-up", "ts: CRF, no warm-up",
                               "ts: interact, no warm-up"), ("voc2nonvoc",))},
-    cfg_options=_SHORT_RUN, parallel_runs=2, train_seeds=(0, 1, 2), pretrain_iters=1500,
+    cfg_options=_SHORT_RUN, parallel_runs=2, train_seeds=(0, 1, 2), pretrain_iters=1800,
     seeded_methods=(*_CORE, "ts: CRF", "ts: interact", "ts: no warm-up", "ts: CRF, no warm-up",
                     "ts: interact, no warm-up"),
     note="demo-detector profile, detector track (the paper's protocol): RPN proposals, 64 sampled RoIs per image, "
