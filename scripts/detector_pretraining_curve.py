@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", type=Path, default=Path("work_dirs/heldout-pretraining"),
                     help="where the pre-trainings of this study are cached")
     ap.add_argument("--iters", nargs="+", type=int, default=[900, 1800], help="pre-training lengths")
+    ap.add_argument("--cfg-options", nargs="+", default=[], help="overrides of the pre-training's config (a row's label)")
     ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
     ap.add_argument("--plot", type=Path, help="draw box AP against iterations (every row of --out) here")
     args = ap.parse_args(argv)
@@ -60,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         data = lab.prepare_data(args.profile, args.data_root, seed=args.data_seed)
         runs = [lab.resolve(PRETRAINING.label, _PRETRAIN_DIRECTION, profile=args.profile, data_root=data["root"],
                             work_dir=args.work_dir, max_iters=n, track="detector",
-                            cfg_options=["default_hooks.checkpoint.max_keep_ckpts=-1"]) for n in args.iters]
+                            cfg_options=["default_hooks.checkpoint.max_keep_ckpts=-1", *args.cfg_options])
+                for n in args.iters]
         os.environ["OMP_NUM_THREADS"] = "1"  # launch passes it on: one thread per run, two runs at once
         with ThreadPoolExecutor(2) as pool:
-            rows = [row for rows_of_run in pool.map(_checkpoint_rows, runs) for row in rows_of_run]
+            rows = [dict(row, options=args.cfg_options) for rows_of_run in pool.map(_checkpoint_rows, runs)
+                    for row in rows_of_run]
         print(f"held-out data {data['root']}: box AP (%) of the shared pre-trained detector on its val images")
         print("| schedule | iterations | " + " | ".join(f"{r} box AP" for r in RECORDS) + " |\n|---|---|---|---|---|")
         for row in rows:
@@ -74,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     if args.plot:
         every = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out else rows
-        schedules = sorted({r["schedule"] for r in every})
+        def label(row: dict) -> str:
+            options = " ".join(row.get("options") or [])
+            return f"schedule of {row['schedule']} iterations" + (f", {options}" if options else "")
+        labels = list(dict.fromkeys(label(r) for r in every))
         iters = sorted({r["iters"] for r in every})
-        by = {(r["schedule"], r["iters"]): r for r in every}
+        by = {(label(r), r["iters"]): r for r in every}
         panels = {f"{record} box AP (%), held-out val": {
-            f"schedule of {s} iterations": [by[s, n][f"{record} box AP"] if (s, n) in by else None for n in iters]
-            for s in schedules} for record in RECORDS}
+            curve: [by[curve, n][f"{record} box AP"] if (curve, n) in by else None for n in iters]
+            for curve in labels} for record in RECORDS}
         viz.plot_curves(iters, panels, "pre-training iterations (16 images each)").savefig(args.plot, dpi=120)
     return 0
 

@@ -71,3 +71,28 @@ def test_tspsis_pretrain_makes_the_cached_weights_and_names_them(data, capsys):
     assert main(["pretrain", "--profile", "tiny", "--data-root", str(data["root"]), "--gpus", "0"]) == 0
     checkpoint = experiments.pretraining("tiny", data["root"]).final_checkpoint
     assert checkpoint.is_file() and str(checkpoint) in capsys.readouterr().out
+
+
+def test_the_detector_tracks_pretraining_is_a_detector_with_a_box_ap_test(data):
+    """In the detector track the shared pre-training keeps the RPN and is scored: box AP only (no mask head)."""
+    pretraining = experiments.pretraining("tiny", data["root"], track="detector")
+    cfg = pretraining.request.cfg
+    assert cfg.model.roi_head.mask_head is None and "rpn_head" in cfg.model and cfg.model.rpn_head.type == "RPNHead"
+    assert list(cfg.test_evaluator.metric) == ["bbox"] and not cfg.test_evaluator.fp_attribution
+    assert cfg.test_evaluator.ann_file.endswith("annotations/val.json")  # the data set's evaluator, merged
+    assert pretraining.work_dir != experiments.pretraining("tiny", data["root"]).work_dir  # one per track
+
+
+@pytest.mark.slow  # trains
+def test_the_shared_detector_is_trained_once_and_its_box_ap_kept(data, tmp_path):
+    from mmdet.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    row = experiments.resolve("Mask R-CNN", "voc2nonvoc", profile="tiny", data_root=data["root"], work_dir=tmp_path,
+                              track="detector")
+    run = row.train()
+    detector = row.pretrained.train()  # trained before the row: returned at once
+    assert {"all", "seen", "unseen"} <= set(detector.metrics["bbox"]) and "segm" not in detector.metrics
+    state = torch.load(row.pretrained.final_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    assert any(name.startswith("rpn_head.") for name in state)  # the RPN is pre-trained too
+    assert {"bbox", "segm"} <= set(run.metrics)  # the row: masks of its detections
