@@ -34,7 +34,8 @@ def test_claim5_is_checked_under_each_schedule_that_was_measured():
     assert list(rows) == ["5. CRF ≈ threshold ≈ interact (Table 5), with the pseudo-label warm-up"]
     assert rows[next(iter(rows))][1] == "does not hold" and "range 18.0 AP" in rows[next(iter(rows))][0]
 
-    aps |= {paper["threshold"]: (20.0, 21.0, 22.0), paper["CRF"]: (20.5, 21.5, 21.0), paper["interact"]: (21.0, 20.0, 21.5)}
+    aps |= {paper["threshold"]: (20.0, 21.0, 22.0), paper["CRF"]: (20.5, 21.5, 21.0),
+            paper["interact"]: (21.0, 20.0, 21.5)}
     rows = _claim5(check_claims(_Measured(aps), ["voc2nonvoc"]))
     assert len(rows) == 2
     measured, verdict = rows["5. CRF ≈ threshold ≈ interact (Table 5), the paper's schedule (no warm-up)"]
