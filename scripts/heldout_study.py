@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(args.parallel) as pool:
         records = [_record(r.metrics) for r in pool.map(lab.Experiment.train, runs)]
     options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin)]
-    rows = [dict(method=m, iters=n, seed=s, seen=seen, options=options, **rec, run=_folder(r))
+    rows = [dict(method=m, direction=args.direction, iters=n, seed=s, seen=seen, options=options, **rec,
+                 run=_folder(r))
             for (m, n, s, seen), rec, r in zip(plan, records, runs)]
     if args.teacher:
         rows += [dict(method=f"{m}: its teacher", iters=n, seed=s, seen=seen, options=options, **_teacher_record(r),

@@ -198,3 +198,22 @@ def test_sigterm_to_run_notebooks_stops_the_kernel_and_its_trainings_first(tmp_p
                                     "notebooks are skipped, trainings resume from their checkpoints")
     for process in (kernel, training):
         assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_detector_track_scores_detections_from_a_shared_detector(tmp_path):
+    """tiny-detector: the shared pre-trained detector's box AP in notebook 03 beside Table 1 from detections, and
+    claim 5 checked under both schedules of the pseudo labels."""
+    code = notebooks.run_notebooks("tiny-detector", only=["03", "09"], out=tmp_path / "run", data_root=tmp_path / "d",
+                                   work_dir=tmp_path / "w")
+    assert code == 0
+    table1 = json.loads((tmp_path / "run" / "03_main_results" / "metrics.json").read_text())
+    assert {"all", "seen", "unseen"} <= set(table1["shared_detector"])
+    assert 0 <= table1["shared_detector"]["unseen"]["AP"] <= 100
+    for direction in ("voc2nonvoc", "nonvoc2voc"):
+        for method in ("Mask R-CNN", "Mask R-CNN + ours", "Oracle"):
+            assert 0 <= table1["table1"][direction][method]["AP"]["mean"] <= 100
+    assert "BoxInst" in table1["not_run"]["voc2nonvoc"]  # said why, not trained
+    claims = json.loads((tmp_path / "run" / "09_claims" / "metrics.json").read_text())["claims"]
+    assert [row[0] for row in claims if row[0].startswith("5.")] == [
+        "5. CRF ≈ threshold ≈ interact (Table 5), with the pseudo-label warm-up",
+        "5. CRF ≈ threshold ≈ interact (Table 5), the paper's schedule (no warm-up)"]

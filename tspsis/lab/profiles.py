@@ -163,6 +163,13 @@ _DEMO_DETECTOR = Schedule(
          "NMS, mask AP of the detections; synthetic 160 px data, ResNet-18 at a quarter width + FPN, a detector "
          "(RPN + box head) pre-trained 1800 iterations on every category's boxes (no masks), then 600 iterations of "
          "16 images per model (detector and mask head) on 2 CPU cores; ± = std over training seeds (n in each cell)")
+# Smoke test of the detector track (its shared pre-trained detector, proposals, NMS, detection-based evaluation): the
+# rows of demo-detector, 2 iterations each on tiny's data; numbers are meaningless.
+_TINY_DETECTOR = Schedule(
+    max_iters=2, methods=_DEMO_DETECTOR.methods, ablation_directions=("voc2nonvoc",), seen_first_k=(0,),
+    seen_split_methods=_FIG8_MASK_RCNN, cfg_options=_TINY.cfg_options, parallel_runs=2, pretrain_iters=2,
+    note="tiny-detector profile, detector track: 2 training iterations per model (and of the shared detector) on 16 "
+         "images; a smoke test, not a result")
 _FULL = Schedule(
     max_iters=None, methods=None, ablation_directions=DIRECTIONS, seen_first_k=(0, 6, 12),
     seen_split_methods=_FIG8_PAPER, cfg_options=(), parallel_runs=1,
@@ -208,6 +215,8 @@ class Profile:
 # The CPU profiles run the box-conditioned track: a from-scratch detector cannot be trained on 2 cores in minutes,
 # the mask heads (the paper's subject) can. `full` (GPU) and `coco` run the paper's detector track.
 _CPU_TRACKS = {"detector": (), "box_conditioned": (BOX_TRACK_MIXIN, _BOX_TRACK_CPU)}
+# The detector-track CPU profiles: the detector track with its CPU sizing (and the box-conditioned track of the demo)
+_DETECTOR_TRACKS = {"detector": (_DETECTOR_TRACK_CPU,), "box_conditioned": _CPU_TRACKS["box_conditioned"]}
 # Wall seconds of one training run (start-up, training, test pass) per profile, for the estimate Context.run_all
 # prints before training; cached runs' own timing (metrics.json run.wall_seconds_total) is preferred when there
 # is some. demo: a 500-iteration box-conditioned run with the fast path and one thread, two at a time on 2 CPU
@@ -220,8 +229,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             seconds_per_run=229.0, shares_data_of="demo"),
     Profile("coverage", _synthetic("demo"), _SYNTH_SETTING, "box_conditioned", _CPU_TRACKS, _COVERAGE,
             seconds_per_run=229.0, shares_data_of="demo"),
+    Profile("tiny-detector", _synthetic("tiny"), _SYNTH_SETTING, "detector", _DETECTOR_TRACKS, _TINY_DETECTOR,
+            seconds_per_run=20.0, shares_data_of="tiny", adapted_tracks=TRACKS),
     Profile("demo-detector", _synthetic("demo"), _SYNTH_SETTING, "detector",
-            {"detector": (_DETECTOR_TRACK_CPU,), "box_conditioned": _CPU_TRACKS["box_conditioned"]}, _DEMO_DETECTOR,
+            _DETECTOR_TRACKS, _DEMO_DETECTOR,
             seconds_per_run=None, shares_data_of="demo", adapted_tracks=TRACKS),
     Profile("full", _synthetic("full"), _SYNTH_SETTING, "detector",
             {"detector": (), "box_conditioned": (BOX_TRACK_MIXIN,)},  # box-conditioned: + the one-GPU sizing

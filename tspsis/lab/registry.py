@@ -127,8 +127,9 @@ _BOXINST = dict(sizing={"full": ("_base_/schedules/boxinst-synth-gpu_1xb16-3000i
                 why_not_tracks="detector track only: BoxInst's masks come from dynamic filters that its FCOS head "
                                "predicts per location, not from RoI features, so a given box has no mask head input "
                                "of its own; choosing one location per box would be another model than the paper's",
-                why_not_profiles={"demo-detector": "no CPU sizing of BoxInst's FCOS head yet (the profile's sizing, "
-                                                   "detector-cpu_1xb16, is a two-stage detector's)"})
+                why_not_profiles=dict.fromkeys(("tiny-detector", "demo-detector"),
+                                               "no CPU sizing of BoxInst's FCOS head yet (the profile's sizing, "
+                                               "detector-cpu_1xb16, is a two-stage detector's)"))
 METHODS: dict[str, Method] = {m.label: m for m in (
     # Table 1 rows, in the paper's order; a row without a config is shown with the paper's numbers only.
     Method("Mask R-CNN", "mask_rcnn/psis-mask-rcnn_{setting}-{direction}"),      # class-agnostic mask head
