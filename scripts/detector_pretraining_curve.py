@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-seed", type=int, default=1, help="generator seed of the held-out data (not 0)")
     ap.add_argument("--work-dir", type=Path, default=Path("work_dirs/heldout-pretraining"),
                     help="where the pre-trainings of this study are cached")
-    ap.add_argument("--iters", nargs="+", type=int, default=[900, 1800], help="pre-training lengths")
+    ap.add_argument("--iters", nargs="*", type=int, default=[900, 1800], help="pre-training lengths (none: only --plot)")
     ap.add_argument("--cfg-options", nargs="+", default=[], help="overrides of the pre-training config")
     ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
     ap.add_argument("--plot", type=Path, help="draw box AP against iterations (every row of --out) here")

@@ -33,12 +33,16 @@ TEACHER = "model.roi_head.test_mask_head=teacher"  # the same checkpoint, its te
 
 def _record(metrics: dict) -> dict:
     """The row's numbers; ``teacher_fg_ratio``: the teacher's foreground ratio its training ended with
-    (``tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook``; None for a head without a teacher)."""
+    (``tspsis.plugin.hooks.teacher_coverage.TeacherCoverageHook``), ``pseudo_mask_iou``: the pseudo masks' IoU with
+    the unseen ground truth at the end of training (``tspsis.plugin.hooks.pseudo_mask_monitor``); None for a head
+    without a teacher."""
     segm = metrics["segm"]
-    ratio = (metrics.get("training") or {}).get("teacher_fg_ratio") or {}
+    training = metrics.get("training") or {}
+    ratio = training.get("teacher_fg_ratio") or {}
     iou = segm.get("mask_iou")  # the box-conditioned track's (scores of given boxes); the detector track has none
     return {"unseen AP": segm["unseen"]["AP"], "seen AP": segm["seen"]["AP"],
             "unseen mIoU": iou and iou["unseen"]["mIoU"], "teacher_fg_ratio": ratio.get("mean"),
+            "pseudo_mask_iou": (training.get("pseudo_mask_iou") or {}).get("mean"),
             "unseen box AP": metrics["bbox"]["unseen"]["AP"], "seconds": metrics["run"].get("wall_seconds_total")}
 
 
@@ -101,13 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                       run=_folder(r))
                  for (m, n, s, seen), r in zip(plan, runs) if "ours" in m or m.startswith("ts:")]
     print(f"held-out data {data['root']} ({args.direction}), options {options or 'none'}")
-    print("| run | seen | iterations | seeds | unseen AP | seen AP | unseen mIoU | teacher fg ratio | unseen box AP | "
-          "seconds |\n|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | seen | iterations | seeds | unseen AP | seen AP | unseen mIoU | teacher fg ratio | pseudo mask IoU | "
+          "unseen box AP | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for method in dict.fromkeys(r["method"] for r in rows):
         for seen in args.seen:
             for iters in args.iters:
                 group = [r for r in rows if r["method"] == method and r["iters"] == iters and r["seen"] == seen]
-                measures = ("unseen AP", "seen AP", "unseen mIoU", "teacher_fg_ratio", "unseen box AP", "seconds")
+                measures = ("unseen AP", "seen AP", "unseen mIoU", "teacher_fg_ratio", "pseudo_mask_iou", "unseen box AP",
+                            "seconds")
                 stat = over_seeds([{k: r[k] for k in measures} for r in group], [r["seed"] for r in group])
                 print(f"| {method} | {seen or args.direction[:args.direction.index('2')]} | {iters} | "
                       f"{','.join(str(r['seed']) for r in group)} | "

@@ -171,10 +171,14 @@ def _stream(cmd: list[str], work_dir: Path, env: dict, mode: str, name: str, log
         raise RuntimeError(f"{mode} {name} failed (exit {returncode}); last lines of {log_path}:\n" + "\n".join(tail))
 
 
-def _environment(gpus: int) -> dict:
+def _environment(gpus: int, threads: int | None = None) -> dict:
+    """The child's environment: CPU on purpose for ``gpus == 0``; ``threads`` per process (``OMP_NUM_THREADS``;
+    None: this process's own setting, else the cores shared between the processes)."""
     env = dict(os.environ)
     if gpus == 0:
         env["CUDA_VISIBLE_DEVICES"] = ""  # CPU on purpose, even where a GPU exists
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(gpus, 1))))
     return env
 
@@ -203,14 +207,15 @@ def _differences(old: dict, new: dict, shown: int = 3) -> str:
 
 def train(request: RunRequest, work_dir: str | Path, *, gpus: int | None = None, resume: bool = True,
           force: bool = False, nodes: int = 1, node_rank: int | None = None, master_addr: str | None = None,
-          master_port: int | None = None, launcher: str = "local") -> Run:
+          master_port: int | None = None, launcher: str = "local", threads: int | None = None) -> Run:
     """Train ``request`` in a subprocess and test the final model; returns where the metrics are.
 
     gpus: None = every visible GPU, or the CPU when none (``resolve_gpus``); 0 = CPU only; 1 = one process on
     whatever device is visible; N > 1 = ``torchrun`` with N processes (gloo when no GPU is visible), on each node.
     ``nodes`` > 1: ``torchrun --nnodes`` (``resolve_nodes``; call it on every node with its ``node_rank``).
     ``launcher="slurm"``: this process is one ``srun`` task and runs the runner itself (gpus and nodes unused).
-    ``resume``: a run with checkpoints of its own goes on from the newest.
+    ``resume``: a run with checkpoints of its own goes on from the newest. ``threads``: torch's threads per process
+    (``OMP_NUM_THREADS``; None: this process's setting, else the cores split between the processes).
 
     Everything is checked before the work dir is made (``RunRequest.check``). The request is the run's identity
     (``WORK_DIR/request.json``): a work dir that holds a run of other settings (another ``max_iters``, option,
@@ -232,7 +237,7 @@ def train(request: RunRequest, work_dir: str | Path, *, gpus: int | None = None,
     work_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(recorded, request.record())
     gpus = resolve_gpus(gpus)
-    _start("train", recorded, request.name, work_dir, gpus, _environment(gpus), ["--resume"] if resume else [],
+    _start("train", recorded, request.name, work_dir, gpus, _environment(gpus, threads), ["--resume"] if resume else [],
            launcher, nodes, node_rank, master_addr, master_port)
     return _finished(work_dir)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +19,34 @@ from tspsis.lab.profiles import Schedule, default_work_dir, get_profile, method_
 from tspsis.lab.registry import _method, available, unavailable_reason
 from tspsis.lab.runs import Experiment, manifest_options, pretraining, print_plan, resolve, training_seconds
 
-__all__ = ["Context"]
+__all__ = ["Context", "CoreShare"]
+
+
+class CoreShare:
+    """Threads for the CPU runs of one ``Context.run_all``: the cores split between the runs that train at once.
+    A run gets ``cpu_count // min(parallel, unfinished)`` threads when it starts, ``unfinished`` counting itself and
+    the runs of the call not finished yet: with 2 cores, 1 each while two train, both for a call's lone run. (The
+    detector track's pre-training, alone on an idle 2-core machine: 0.23 s per iteration on 2 threads, 0.29 s on
+    one; a 2-thread run beside other work collapses, 8-9 s per iteration: docs/speed.md.)"""
+
+    def __init__(self, cpu_count: int, parallel: int, to_train: int):
+        self.cpu_count, self.parallel, self.unfinished = cpu_count, parallel, to_train
+        self._lock = threading.Lock()
+
+    def threads(self) -> int:
+        """Threads for a run that starts now."""
+        with self._lock:
+            return max(1, self.cpu_count // max(1, min(self.parallel, self.unfinished)))
+
+    def train(self, experiment: Experiment) -> Run:
+        """``experiment.train`` with ``threads()`` (a finished run: returned at once, nothing counted)."""
+        if (done := completed_run(experiment.work_dir)) is not None:
+            return done
+        try:
+            return experiment.train(threads=self.threads())
+        finally:
+            with self._lock:
+                self.unfinished -= 1
 
 
 @dataclass
@@ -29,6 +57,8 @@ class Context:
     ``cpu_count // parallel_runs`` threads (``OMP_NUM_THREADS``): the small convolutions of these models scale
     poorly over threads (on 2 loaded cores one 2-thread run measured 6.5 s per iteration, two 1-thread runs
     3.1 s each), and one run's single-threaded parts (start-up, COCO evaluation) overlap the other's training.
+    What runs alone gets every core (``CoreShare``): the shared pre-training, trained before the rows that load
+    it, and a call's runs when fewer remain than ``parallel_runs``.
     On GPUs, and on several nodes (``nodes``), runs go one after another. Before training, ``run_all`` prints how
     many runs it will train and about how long that takes (``estimate_seconds``).
 
@@ -116,11 +146,17 @@ class Context:
                        for m, d, seen, seed in requests]  # parsing: one thread; every call (edited code: new keys)
         self.experiments.update(zip(requests, experiments))  # what the tests of these runs start from
         parallel = self.schedule.parallel_runs if self.gpus == 0 and self.nodes == 1 else 1
-        if self.gpus == 0:  # the same thread count for a lone run: Table 5's times stay comparable
-            os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // parallel))  # launch passes it on
         print_plan(experiments, parallel, self.profile, self.work_dir)
+        if self.gpus == 0:
+            unfinished = sum(completed_run(e.work_dir) is None for e in experiments)
+            cores = CoreShare(os.cpu_count() or 1, parallel, unfinished)
+            for pretrained in {e.pretrained.work_dir: e.pretrained for e in experiments if e.pretrained}.values():
+                pretrained.train(threads=cores.cpu_count)  # alone, before every row that loads it: every core
+            train = cores.train
+        else:
+            train = Experiment.train
         with ThreadPoolExecutor(parallel) as pool:
-            results = list(pool.map(Experiment.train, experiments))
+            results = list(pool.map(train, experiments))
         for (method, direction, seen, seed), result in zip(requests, results):
             self.runs[" | ".join(filter(None, (method, direction, seen and f"seen {seen}", f"seed {seed}")))] = result
         return results

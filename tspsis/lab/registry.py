@@ -18,7 +18,7 @@ from pathlib import Path
 from tspsis.core.paper import DIRECTIONS
 from tspsis.core.paths import CONFIGS, REPO_ROOT
 from tspsis.core.validate import check_choice
-from tspsis.lab.profiles import TRACKS, get_profile
+from tspsis.lab.profiles import DETECTOR_TRACK_CPU, TRACKS, get_profile
 
 __all__ = ["CONFIGS", "METHODS", "PRETRAINING", "ConfigSpec", "Method", "available", "config", "config_path",
            "unavailable_reason"]
@@ -70,11 +70,13 @@ class Method:
     tracks: tuple[str, ...] = TRACKS  # the tracks this method has
     untrained_tracks: tuple[str, ...] = ()  # tracks where nothing of the method learns: 1 iteration, no sizing
     why_not_tracks: str = ""  # why the method lacks the tracks it lacks (printed in the tables)
-    why_not_profiles: Mapping[str, str] = field(default_factory=dict)  # profile -> why it has no config there
     track_mixins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # per track, after the track's own
     # the CPU schedules' departures for this head (C x rate of class logits, pseudo-label warm-up): merged after
     # the track's mixins in the tracks a profile adapts (Profile.adapted_tracks)
     adaptations: tuple[str, ...] = ()
+    # a profile's track mixins this architecture replaces by its own (another detector's sizing: BoxInst's FCOS
+    # heads instead of the two-stage RPN and RoI heads)
+    sizing_substitutes: Mapping[str, str] = field(default_factory=dict)
 
     def config_path(self, profile: str, direction: str) -> Path:
         """The leaf config file (may not exist)."""
@@ -86,8 +88,6 @@ class Method:
         """Why this method has no config in ``track`` for ``profile``, or None if it has one."""
         track_mixins = get_profile(profile).track_mixins
         check_choice("track", track, TRACKS)
-        if profile in self.why_not_profiles:
-            return self.why_not_profiles[profile]
         if track not in self.tracks:
             return self.why_not_tracks or f"{self.label!r} has no {track} track (tracks: {', '.join(self.tracks)})"
         if track not in track_mixins:
@@ -100,7 +100,7 @@ class Method:
         leaf = self.config_path(profile, direction)
         if (problem := self.lacks_track(profile, track)) is not None:
             raise ValueError(problem)
-        track_mixins = get_profile(profile).track_mixins[track]
+        track_mixins = tuple(self.sizing_substitutes.get(m, m) for m in get_profile(profile).track_mixins[track])
         if track in self.untrained_tracks:  # nothing trains: the track's own mixin, not its network sizing
             track_mixins = track_mixins[:1]
         adaptations = self.adaptations if track in get_profile(profile).adapted_tracks else ()
@@ -122,14 +122,13 @@ _CLASS_SPECIFIC = dict(adaptations=(_LOGITS_LR,))
 # Teacher-student rows of an adapted track: the student learns unseen objects from half-way through (measured on
 # held-out data, docs/results.md); the "no warm-up" rows are the paper's setting (claim 5 is measured both ways).
 _TS_OPTIONS = dict(adaptations=(_VARIANT("warmup-half"), _LOGITS_LR))
-# BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned track
+# BoxInst keeps its own 90k-iteration multi-scale schedule and, on one GPU, its own lr; it has no box-conditioned
+# track; on a CPU its own sizing replaces the two-stage detector's
 _BOXINST = dict(sizing={"full": ("_base_/schedules/boxinst-synth-gpu_1xb16-3000it.py",)}, tracks=("detector",),
                 why_not_tracks="detector track only: BoxInst's masks come from dynamic filters that its FCOS head "
                                "predicts per location, not from RoI features, so a given box has no mask head input "
                                "of its own; choosing one location per box would be another model than the paper's",
-                why_not_profiles=dict.fromkeys(("tiny-detector", "demo-detector"),
-                                               "no CPU sizing of BoxInst's FCOS head yet (the profile's sizing, "
-                                               "detector-cpu_1xb16, is a two-stage detector's)"))
+                sizing_substitutes={DETECTOR_TRACK_CPU: "_base_/schedules/boxinst-cpu_1xb16.py"})
 METHODS: dict[str, Method] = {m.label: m for m in (
     # Table 1 rows, in the paper's order; a row without a config is shown with the paper's numbers only.
     Method("Mask R-CNN", "mask_rcnn/psis-mask-rcnn_{setting}-{direction}"),      # class-agnostic mask head

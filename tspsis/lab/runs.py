@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,10 +91,11 @@ class Experiment:
                              "before it runs")
         return self.work_dir / f"iter_{self.max_iters}.pth"
 
-    def train(self, force: bool = False) -> Run:
+    def train(self, force: bool = False, threads: int | None = None) -> Run:
         """Write the seen split if needed and ``experiment.json``, then ``launch.train`` (after the shared
-        pre-training it starts from, once, if not done yet). A finished run is returned at once, silently
-        (``Context.run_all``'s plan line counts the cached runs)."""
+        pre-training it starts from, once, if not done yet) with ``threads`` per process (None: this process's
+        ``OMP_NUM_THREADS``). A finished run is returned at once, silently (``Context.run_all``'s plan line counts
+        the cached runs)."""
         if not force and (done := completed_run(self.work_dir)) is not None:
             return done
         if self.pretrained is not None:
@@ -106,9 +108,9 @@ class Experiment:
         write_json_atomic(self.work_dir / EXPERIMENT_FILE, {
             "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
             "seen": self.seen, "gpus": self.gpus, "nodes": self.nodes, "code_digest": self.code,
-            "pretrained": self.pretrained and str(self.pretrained.final_checkpoint), "request": REQUEST_FILE},
-            indent=1)
-        return train(self.request, self.work_dir, gpus=self.gpus, force=force, nodes=self.nodes)
+            "pretrained": self.pretrained and str(self.pretrained.final_checkpoint), "request": REQUEST_FILE,
+            "threads": threads or os.environ.get("OMP_NUM_THREADS")}, indent=1)
+        return train(self.request, self.work_dir, gpus=self.gpus, force=force, nodes=self.nodes, threads=threads)
 
 
 def _renamed_split(path: str, old: str, new: str, source: str) -> str:

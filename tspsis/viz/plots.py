@@ -178,14 +178,16 @@ def plot_curves(xs: Sequence[float], panels: Mapping[str, Mapping[str, Sequence[
     """One panel per measure, one line per model: panels = {y label: {model label: value per x, each a number,
     a ``Stat`` over seeds (error bar: std) or None}} (e.g. unseen AP and mIoU against training iterations)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (ylabel, curves) in zip(axes[0], panels.items()):
         _ap_lines(ax, list(xs), curves)
-        ax.set_xticks(list(xs))
+        if len(xs) <= 8:  # more would overlap: matplotlib's own ticks
+            ax.set_xticks(list(xs))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()  # the same lines in every panel: one legend, below
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 2) // 3), 1, 1))
     return fig
 
 

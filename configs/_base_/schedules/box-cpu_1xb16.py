@@ -4,6 +4,7 @@
 # benchmarks/bench_box_conditioned.py. Name: mmdet's schedule token, 1 process x 16 images; the number of iterations
 # is the profile's (`--max-iters`, e.g. 500 in `demo`, which rescales the base schedule), and the run's composed name
 # carries it (tspsis.engine.config.composed_name: `...+box-cpu_1xb16+...+500it`).
+_base_ = './cpu_1xb16.py'
 width = 32  # D: FPN, RoI features and mask-head convolutions (the detector track's CPU configs: 64)
 # RoIAlign as two matrix products (tspsis.plugin.roi_align): torchvision's values and gradients, its CPU backward
 # (20-30 % of a bf16 step) 2-3x faster
@@ -20,22 +21,7 @@ model = dict(
         mask_head=dict(in_channels=width, conv_out_channels=width, roi_feat_size=14)),
     train_cfg=dict(rcnn=dict(mask_size=28)))  # the 28x28 mask targets of every head (mmdet's default)
 
-# 16 images per iteration (the paper's batch), lr 0.02 (the paper's; 0.01 in the detector track's 4-image CPU
-# schedule); the schedule's shape (warm-up, steps at 8/12 and 11/12) is the detector track's.
-# Forward + loss under bf16 autocast where the CPU computes bf16 natively (fp32 weights, gradients and SGD state;
-# tspsis.plugin.optim_wrappers.cpu_bf16_optim_wrapper), in channels-last memory: with SeparableRoIAlign x1.6-1.9
-# per step against fp32 with torchvision's RoIAlign (README, "Speed"); results equal within the seed spread.
-optim_wrapper = dict(type='CPUBF16OptimWrapper', enabled='auto', optimizer=dict(lr=0.02))
-
-# The decoded images and masks are cached per image (tspsis.plugin.transforms.loading.CachedTransforms): decoding cost as
-# much as a training step of this network. Needs num_workers=0 to keep one cache across epochs.
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=0,
-    dataset=dict(pipeline=[
-        dict(type='CachedTransforms', transforms=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadPartialAnnotations', with_bbox=True, with_mask=True),
-            dict(type='Resize', scale_factor=1.0, keep_ratio=True)]),
-        dict(type='RandomFlip', prob=0.5),
-        dict(type='PackPartialDetInputs')]))
+# 16 images per iteration (./cpu_1xb16.py: the paper's batch, the bf16 fast path, cached decoding) at lr 0.02 (the
+# paper's; 0.01 in the detector track's 4-image CPU schedule); the schedule's shape (warm-up, steps at 8/12 and 11/12)
+# is the detector track's.
+optim_wrapper = dict(optimizer=dict(lr=0.02))
