@@ -71,7 +71,7 @@ def _rescale_warmups(node: Any, rescale) -> None:
             _rescale_warmups(value, rescale)
 
 
-def _mergeable_over(new: Any, old: Any) -> Any:
+def _without_orphan_deletes(new: Any, old: Any) -> Any:
     """``new`` without the ``_delete_`` keys of dicts that have nothing to delete in ``old`` (mmengine leaves those
     in place when the key is new; where the key exists, the merge itself consumes ``_delete_``), and without the
     settings of parts ``old`` has removed (a key set to None, e.g. Mask GrabCut's mask head): a sizing mixin does
@@ -79,8 +79,8 @@ def _mergeable_over(new: Any, old: Any) -> Any:
     if not isinstance(new, dict):
         return new
     if not isinstance(old, dict):
-        return {k: _mergeable_over(v, None) for k, v in new.items() if k != "_delete_"}
-    return {k: _mergeable_over(v, old.get(k)) for k, v in new.items()
+        return {k: _without_orphan_deletes(v, None) for k, v in new.items() if k != "_delete_"}
+    return {k: _without_orphan_deletes(v, old.get(k)) for k, v in new.items()
             if not (isinstance(v, dict) and k in old and old[k] is None and not v.get("_delete_"))}
 
 
@@ -101,7 +101,7 @@ def merge_mixin(cfg, mixin: str | Path) -> None:
     may not read the config's variables)."""
     content = _read_config(mixin, "mixin").to_dict()
     content.pop("_base_", None)
-    cfg.merge_from_dict(_mergeable_over(content, cfg.to_dict()), allow_list_keys=False)
+    cfg.merge_from_dict(_without_orphan_deletes(content, cfg.to_dict()), allow_list_keys=False)
 
 
 def _stale_data_root(cfg) -> str | None:
