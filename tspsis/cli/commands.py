@@ -284,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
                help="re-execute notebooks already complete in the output folder (cached training runs are reused: "
                     "their key covers config, model code and data)")
     add_option(nb, "--data-root", type=Path, help="data folder (unset: data/synth/<profile> or data/coco)")
-    add_option(nb, "--work-dir", type=Path, help="experiment cache, the trained runs (unset: work_dirs/<profile>; "
-                                                 "demo-all: the demo's)")
+    add_option(nb, "--work-dir", type=Path, help="experiment cache, the trained runs (unset: work_dirs/<profile>, "
+                                                 "or the one of the profile whose data it shares: demo-all, "
+                                                 "coverage and the demo-detector profiles use the demo's)")
     nb.set_defaults(func=_run_notebooks)
     return parser
 
