@@ -80,3 +80,9 @@ def test_the_last_of_an_odd_number_starts_on_one_core_while_another_still_trains
     rows = [Slow(f"row{i}") for i in range(3)]
     _run_all(monkeypatch, rows)
     assert [r.threads for r in rows] == [1, 1, 1]
+
+
+def test_run_all_leaves_a_missing_pretraining_alone_when_every_row_it_feeds_is_cached(monkeypatch):
+    shared = _FakeExperiment("pretrained")  # e.g. DATA_ROOT/pretrained deleted to free disk
+    _run_all(monkeypatch, [_FakeExperiment("cached", done=True, pretrained=shared)])
+    assert shared.threads is None and not shared.done

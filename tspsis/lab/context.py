@@ -148,9 +148,9 @@ class Context:
         parallel = self.schedule.parallel_runs if self.gpus == 0 and self.nodes == 1 else 1
         print_plan(experiments, parallel, self.profile, self.work_dir)
         if self.gpus == 0:
-            unfinished = sum(completed_run(e.work_dir) is None for e in experiments)
-            cores = CoreShare(os.cpu_count() or 1, parallel, unfinished)
-            for pretrained in {e.pretrained.work_dir: e.pretrained for e in experiments if e.pretrained}.values():
+            to_train = [e for e in experiments if completed_run(e.work_dir) is None]
+            cores = CoreShare(os.cpu_count() or 1, parallel, len(to_train))
+            for pretrained in {e.pretrained.work_dir: e.pretrained for e in to_train if e.pretrained}.values():
                 pretrained.train(threads=cores.cpu_count)  # alone, before every row that loads it: every core
             train = cores.train
         else:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,8 +107,8 @@ class Experiment:
         write_json_atomic(self.work_dir / EXPERIMENT_FILE, {
             "method": self.method, "direction": self.direction, "profile": self.profile, "track": self.track,
             "seen": self.seen, "gpus": self.gpus, "nodes": self.nodes, "code_digest": self.code,
-            "pretrained": self.pretrained and str(self.pretrained.final_checkpoint), "request": REQUEST_FILE,
-            "threads": threads or os.environ.get("OMP_NUM_THREADS")}, indent=1)
+            "pretrained": self.pretrained and str(self.pretrained.final_checkpoint), "request": REQUEST_FILE},
+            indent=1)
         return train(self.request, self.work_dir, gpus=self.gpus, force=force, nodes=self.nodes, threads=threads)
 
 

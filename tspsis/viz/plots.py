@@ -186,7 +186,8 @@ def plot_curves(xs: Sequence[float], panels: Mapping[str, Mapping[str, Sequence[
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
     handles, labels = axes[0][0].get_legend_handles_labels()  # the same lines in every panel: one legend, below
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
+    if labels:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 2) // 3), 1, 1))
     return fig
 
