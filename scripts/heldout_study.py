@@ -6,6 +6,8 @@ data's own val images (never the reported ones). Prints one markdown row per run
 
     python scripts/heldout_study.py --methods "Mask R-CNN" Oracle --iters 250 500 1000 --train-seed 0 1 2
     python scripts/heldout_study.py --methods "Mask R-CNN + ours" --iters 500 --teacher   # + its teacher's test
+    python scripts/heldout_study.py --profile demo-detector --methods "Mask R-CNN + ours" --iters 600 --teacher \
+        --given-boxes      # detector track: + each checkpoint's (and its teacher's) masks on the ground-truth boxes
     python scripts/heldout_study.py --methods Oracle --iters 500 --cfg-options optim_wrapper.enabled=False
     python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits-lr.py
     python scripts/heldout_study.py --out docs/heldout_rows.jsonl --plot docs/heldout_schedule.png  # draw only
@@ -22,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tspsis import lab, viz
+from tspsis.apis import on_given_boxes
 from tspsis.cli.options import add_option
 from tspsis.core.paths import REPO_ROOT
 from tspsis.core.stats import over_seeds
@@ -46,11 +49,21 @@ def _record(metrics: dict) -> dict:
             "unseen box AP": metrics["bbox"]["unseen"]["AP"], "seconds": metrics["run"].get("wall_seconds_total")}
 
 
-def _teacher_record(experiment: lab.Experiment) -> dict:
+def _tested(experiment: lab.Experiment, options: list[str], name: str, given_boxes: bool = False) -> dict:
+    """The metrics of the test ``name`` of a trained run with ``options`` (on the ground-truth boxes with
+    ``given_boxes``, ``tspsis.apis.on_given_boxes``): read back if finished, else run."""
     run = completed_run(experiment.work_dir)
-    tested = completed_run(run.work_dir, metrics_file_of_test("teacher")) or test(
-        experiment.request.test_of([TEACHER]), run.checkpoint, run.work_dir, gpus=0, name="teacher")
-    return _record(tested.metrics)
+    request = experiment.request.test_of(options)
+    return (completed_run(run.work_dir, metrics_file_of_test(name)) or test(
+        on_given_boxes(request) if given_boxes else request, run.checkpoint, run.work_dir, gpus=0, name=name)).metrics
+
+
+def _given_boxes_record(experiment: lab.Experiment, teacher: bool = False) -> dict:
+    """A detector-track run's (or its teacher's) masks on the held-out val images' ground-truth boxes."""
+    segm = _tested(experiment, [TEACHER] if teacher else [], "given-boxes-teacher" if teacher else "given-boxes",
+                   given_boxes=True)["segm"]
+    return {"given-box unseen AP": segm["unseen"]["AP"], "given-box unseen mIoU": segm["mask_iou"]["unseen"]["mIoU"],
+            "given-box seen AP": segm["seen"]["AP"]}
 
 
 def _folder(experiment: lab.Experiment) -> str:
@@ -74,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cfg-options", nargs="+", default=[])
     ap.add_argument("--mixin", action="append", default=[], help="config file (under configs/) merged over each row")
     ap.add_argument("--teacher", action="store_true", help="also test teacher-student runs with their teacher")
+    ap.add_argument("--given-boxes", action="store_true", help="detector track: also test each run (and, with "
+                                                               "--teacher, its teacher) on the ground-truth boxes")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
     ap.add_argument("--plot", type=Path, help="draw unseen AP and mIoU against iterations (every row of --out) here")
@@ -97,22 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(args.parallel) as pool:
         records = [_record(r.metrics) for r in pool.map(lab.Experiment.train, runs)]
     options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin)]
+    given = (lambda r, teacher=False: _given_boxes_record(r, teacher)) if args.given_boxes else lambda *_: {}
     rows = [dict(method=m, direction=args.direction, iters=n, seed=s, seen=seen, options=options, **rec,
-                 run=_folder(r))
+                 **given(r), run=_folder(r))
             for (m, n, s, seen), rec, r in zip(plan, records, runs)]
     if args.teacher:
-        rows += [dict(method=f"{m}: its teacher", iters=n, seed=s, seen=seen, options=options, **_teacher_record(r),
-                      run=_folder(r))
+        rows += [dict(method=f"{m}: its teacher", direction=args.direction, iters=n, seed=s, seen=seen,
+                      options=options, **_record(_tested(r, [TEACHER], "teacher")), **given(r, True), run=_folder(r))
                  for (m, n, s, seen), r in zip(plan, runs) if "ours" in m or m.startswith("ts:")]
     print(f"held-out data {data['root']} ({args.direction}), options {options or 'none'}")
-    print("| run | seen | iterations | seeds | unseen AP | seen AP | unseen mIoU | teacher fg ratio | pseudo mask IoU | "
-          "unseen box AP | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    measures = ["unseen AP", "seen AP", "unseen mIoU", "teacher_fg_ratio", "pseudo_mask_iou", "unseen box AP",
+                "seconds", *(["given-box unseen AP", "given-box unseen mIoU"] if args.given_boxes else [])]
+    print("| run | seen | iterations | seeds | " + " | ".join(measures) + " |\n" + "|---" * (len(measures) + 4) + "|")
     for method in dict.fromkeys(r["method"] for r in rows):
         for seen in args.seen:
             for iters in args.iters:
                 group = [r for r in rows if r["method"] == method and r["iters"] == iters and r["seen"] == seen]
-                measures = ("unseen AP", "seen AP", "unseen mIoU", "teacher_fg_ratio", "pseudo_mask_iou", "unseen box AP",
-                            "seconds")
                 stat = over_seeds([{k: r[k] for k in measures} for r in group], [r["seed"] for r in group])
                 print(f"| {method} | {seen or args.direction[:args.direction.index('2')]} | {iters} | "
                       f"{','.join(str(r['seed']) for r in group)} | "

@@ -1,5 +1,5 @@
 """tspsis.apis without a model: given boxes read from each kind of box source, predictions to COCO records, and the
-box-conditioned track recognised in a config."""
+box-conditioned track recognised in a config, and a test request moved onto the ground-truth boxes."""
 import json
 from pathlib import Path
 
@@ -8,9 +8,10 @@ import pytest
 from mmengine.config import Config
 from pycocotools import mask as mask_util
 
-from tspsis.apis import box_conditioned, coco_records, collect_images, read_boxes
+from tspsis.apis import BOX_TRACK_MIXIN, box_conditioned, coco_records, collect_images, on_given_boxes, read_boxes
 from tspsis.apis.tracks import is_box_conditioned
 from tspsis.core.paths import CONFIGS
+from tspsis.engine.request import RunRequest
 
 LEAF = CONFIGS / "mask_rcnn" / "psis-mask-rcnn_r18-scratch_fpn_synth-voc2nonvoc.py"
 
@@ -71,3 +72,16 @@ def test_the_box_conditioned_track_is_recognised_once_merged():
     leaf = Config.fromfile(str(LEAF))
     assert not is_box_conditioned(leaf)
     assert is_box_conditioned(box_conditioned(leaf))
+
+
+def test_a_test_request_on_given_boxes_is_the_training_s_with_the_track_merged_last():
+    sizing = CONFIGS / "_base_" / "schedules" / "detector-cpu_1xb16.py"
+    trained = RunRequest(LEAF, (sizing,), max_iters=7, seed=3)
+    tested = trained.test_of(["model.test_cfg.rcnn.max_per_img=20"])
+    given = on_given_boxes(tested)
+    assert not is_box_conditioned(tested.cfg) and is_box_conditioned(given.cfg)
+    assert given.mixins == (sizing.resolve(), (CONFIGS / BOX_TRACK_MIXIN).resolve())  # last: over the sizing
+    assert given.cfg_options == tested.cfg_options and given.max_iters is None and given.seed is None
+    assert given.cfg.model.test_cfg.rcnn.max_per_img == 20  # the test's own options still act
+    assert on_given_boxes(given) == given  # already in the track: unchanged
+    assert given.name.endswith("+detector-cpu_1xb16+box-conditioned")

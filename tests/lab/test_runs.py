@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -343,3 +344,39 @@ def test_a_profile_is_one_entry_in_the_registry(data, tmp_path, monkeypatch):
     assert ctx.available("Oracle", "voc2nonvoc") and not ctx.available("Oracle", "nonvoc2voc")
     assert ctx.schedule.note == "throw-away profile" and lab.default_data_root("quick") == lab.default_data_root("tiny")
     assert build_parser().parse_args(["run-notebooks", "--profile", "quick"]).profile == "quick"
+
+
+def test_the_detector_track_tests_its_rows_again_on_the_ground_truth_boxes(monkeypatch, tmp_path):
+    """measure_on_given_boxes: every trained row with a box-conditioned track (not BoxInst), + ours' teacher right
+    after it; each test's request is the training's with the track's mixin merged last; nothing in the box track."""
+    from tspsis.apis import BOX_TRACK_MIXIN
+    from tspsis.core.paths import CONFIGS
+    from tspsis.lab import context as context_module
+
+    requests = {}
+
+    def fake_test(request, checkpoint, work_dir, gpus, name, nodes):
+        requests[work_dir.name, name] = request
+        return SimpleNamespace(metrics={"segm": {"unseen": {"AP": len(requests)}}})
+
+    trained = lab.resolve("Oracle", "voc2nonvoc", profile="demo-detector", data_root=tmp_path,
+                          work_dir=tmp_path).request
+    experiment = dataclasses.make_dataclass("E", ["request"])(trained)
+    monkeypatch.setattr(context_module, "test", fake_test)
+    monkeypatch.setattr(context_module, "completed_run", lambda *a: None)
+    ctx = lab.Context("nb", "demo-detector-all", tmp_path, tmp_path, tmp_path, gpus=0, seed=0, data={})
+
+    def run_all(self, wanted):
+        self.experiments.update({r: experiment for r in wanted})
+        return [SimpleNamespace(work_dir=tmp_path / f"{m}-{d}-{s}", checkpoint=tmp_path / "iter_1.pth")
+                for m, d, _, s in wanted]
+
+    monkeypatch.setattr(lab.Context, "run_all", run_all)
+    given = ctx.measure_on_given_boxes(["Mask R-CNN + ours", "BoxInst", "Oracle"], ["voc2nonvoc"])
+    assert list(given["voc2nonvoc"]) == ["Mask R-CNN + ours", "Mask R-CNN + ours: its teacher Ft", "Oracle"]
+    tested = requests["Mask R-CNN + ours-voc2nonvoc-0", "given-boxes-teacher"]
+    assert tested.mixins == (*trained.mixins, (CONFIGS / BOX_TRACK_MIXIN).resolve())
+    assert tested.cfg_options == (*trained.cfg_options, "model.roi_head.test_mask_head=teacher")
+    assert {name for _, name in requests} == {"given-boxes", "given-boxes-teacher"}
+    assert lab.Context("nb", "demo", tmp_path, tmp_path, tmp_path, gpus=0, seed=0, data={}).measure_on_given_boxes(
+        ["Oracle"], ["voc2nonvoc"]) == {}

@@ -164,3 +164,16 @@ def test_notebook_output_shows_title_and_note_once_and_table_returns_nothing(tmp
     printed = capsys.readouterr().out
     assert printed.count("the profile note") == 1 and printed.count("| a |") == 1
     assert (tmp_path / "tables.md").read_text().count("the profile note") == 1
+
+
+def test_given_boxes_table_puts_each_row_from_detections_beside_its_masks_on_the_ground_truth_boxes():
+    detections = {"Mask R-CNN": {"AP": 4.66}, "Oracle": {"AP": 11.8}}
+    given = {"Mask R-CNN": {"unseen": {"AP": 18.94}, "seen": {"AP": 21.9}, "mask_iou": {"unseen": {"mIoU": 49.7}}},
+             "Mask R-CNN + ours: its teacher Ft": {"unseen": {"AP": 19.2}, "seen": {"AP": 23.4}}}
+    table = viz.given_boxes_table(detections, given, title="voc → non-voc")
+    header, _, *rows = _rows(table)
+    assert header == ["row", "unseen AP, detections", "unseen AP, given boxes", "unseen mIoU, given boxes",
+                      "seen AP, given boxes"]
+    assert rows == [["Mask R-CNN", "4.7", "18.9", "49.7", "21.9"],
+                    ["Mask R-CNN + ours: its teacher Ft", viz.MISSING, "19.2", viz.MISSING, "23.4"]]  # Oracle: untested
+    assert table.startswith("**voc → non-voc**")

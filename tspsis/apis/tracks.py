@@ -4,9 +4,15 @@ the track. The mixin's path lives here, not in ``tspsis.core.paths``: a training
 constant there would be part of every run's key."""
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 from tspsis.core.paths import CONFIGS
 
-__all__ = ["BOX_TRACK_MIXIN", "box_conditioned", "is_box_conditioned"]
+if TYPE_CHECKING:
+    from tspsis.engine.request import RunRequest
+
+__all__ = ["BOX_TRACK_MIXIN", "box_conditioned", "is_box_conditioned", "on_given_boxes"]
 
 BOX_TRACK_MIXIN = "_base_/tracks/box-conditioned.py"  # relative to CONFIGS, as the profiles name their mixins
 
@@ -29,3 +35,14 @@ def is_box_conditioned(cfg) -> bool:
     rpn = model.get("rpn_head") or {}
     rcnn = (model.get("test_cfg") or {}).get("rcnn") or {}
     return rpn.get("type") == "GroundTruthProposals" or bool(rcnn.get("given_boxes", False))
+
+
+def on_given_boxes(request: RunRequest) -> RunRequest:
+    """``request`` (a test's, ``RunRequest.test_of``) with the track's mixin merged last: a detector-track checkpoint
+    then segments the val images' ground-truth boxes, its RPN and box head set aside. What its mask heads learned,
+    apart from what its detector finds; the mixin's training keys do not act on a test. A request already in the
+    track is returned as it is."""
+    mixin = (CONFIGS / BOX_TRACK_MIXIN).resolve()
+    if mixin in request.mixins:
+        return request
+    return dataclasses.replace(request, mixins=(*request.mixins, mixin), composition=None)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tspsis.apis import on_given_boxes
 from tspsis.core.paths import REPO_ROOT
 from tspsis.core.stats import over_seeds
 from tspsis.engine.launch import test
@@ -20,6 +21,9 @@ from tspsis.lab.registry import _method, available, unavailable_reason
 from tspsis.lab.runs import Experiment, manifest_options, pretraining, print_plan, resolve, training_seconds
 
 __all__ = ["Context", "CoreShare"]
+
+_OURS = "Mask R-CNN + ours"
+_TEACHER_PREDICTS = ("model.roi_head.test_mask_head=teacher",)  # the same checkpoint, the teacher Ft predicting
 
 
 class CoreShare:
@@ -173,24 +177,52 @@ class Context:
                 for r, rs in zip(requests, per_request)}
 
     def test_with(self, method: str, direction: str, cfg_options: Sequence[str], name: str,
-                  record: str = "unseen", iou_type: str = "segm") -> dict:
+                  record: str | None = "unseen", iou_type: str = "segm", given_boxes: bool = False) -> dict:
         """Test the trained runs of ``method`` (one per ``seeds_of(method)``) again with ``cfg_options`` (e.g.
-        ``model.roi_head.test_mask_head=teacher``: the same checkpoint, the teacher predicts); the results go to
-        each run's ``test-<name>.metrics.json`` (cached: a finished test is read back) and come back as
-        ``metrics[iou_type][record]`` over the seeds."""
+        ``model.roi_head.test_mask_head=teacher``: the same checkpoint, the teacher predicts) and, with
+        ``given_boxes``, their masks on the val images' ground-truth boxes (``tspsis.apis.on_given_boxes``); the
+        results go to each run's ``test-<name>.metrics.json`` (cached: a finished test is read back) and come back as
+        ``metrics[iou_type][record]`` (``record`` None: ``metrics[iou_type]``) over the seeds."""
         seeds = self.seeds_of(method)
         trained = self.run_all([(method, direction, None, seed) for seed in seeds])
-        return over_seeds([self._tested((method, direction, None, seed), run, lambda _: cfg_options, name)
-                           .metrics[iou_type][record] for seed, run in zip(seeds, trained)], seeds)
+        tested = [self._tested((method, direction, None, seed), run, lambda _: cfg_options, name, given_boxes)
+                  .metrics[iou_type] for seed, run in zip(seeds, trained)]
+        return over_seeds([t if record is None else t[record] for t in tested], seeds)
 
     def _tested(self, request: tuple, trained: Run, options_of: Callable[[Experiment], Sequence[str]],
-                name: str) -> Run:
+                name: str, given_boxes: bool = False) -> Run:
         """The test ``name`` of a trained run (request: (method, direction, seen, seed), as ``run_all`` resolved it)
-        with the cfg_options ``options_of(experiment)``: read back if finished, else run (``launch.test``)."""
+        with the cfg_options ``options_of(experiment)`` (and on the ground-truth boxes with ``given_boxes``): read
+        back if finished, else run (``launch.test``)."""
+        finished = completed_run(trained.work_dir, metrics_file_of_test(name))
+        if finished is not None:
+            return finished
         experiment = self.experiments[request]
-        return completed_run(trained.work_dir, metrics_file_of_test(name)) or test(
-            experiment.request.test_of(options_of(experiment)), trained.checkpoint, trained.work_dir, gpus=self.gpus,
-            name=name, nodes=self.nodes)
+        tested = experiment.request.test_of(options_of(experiment))
+        return test(on_given_boxes(tested) if given_boxes else tested, trained.checkpoint, trained.work_dir,
+                    gpus=self.gpus, name=name, nodes=self.nodes)
+
+    def measure_on_given_boxes(self, methods: Iterable[str], directions: Iterable[str]
+                               ) -> dict[str, dict[str, dict]]:
+        """The detector track's trained rows again, each checkpoint's masks on the val images' ground-truth boxes
+        (test ``given-boxes``): what the mask heads learned, apart from what the detector finds. Every ``methods``
+        this profile trains that has a box-conditioned track (not BoxInst: no mask head of a given box), and
+        "Mask R-CNN + ours: its teacher Ft" (the same checkpoints, ``test_mask_head='teacher'``) after "Mask R-CNN +
+        ours". Returns {direction: {row: metrics["segm"] over the seeds}} (``["unseen"]["AP"]``,
+        ``["mask_iou"]["unseen"]["mIoU"]`` ...); empty in the box-conditioned track, where that is the test."""
+        if self.track != "detector":
+            return {}
+        measured: dict[str, dict[str, dict]] = {}
+        for direction in directions:
+            rows = measured.setdefault(direction, {})
+            for method in methods:
+                if not self.available(method, direction) or "box_conditioned" not in _method(method).tracks:
+                    continue
+                rows[method] = self.test_with(method, direction, (), "given-boxes", None, given_boxes=True)
+                if method == _OURS:
+                    rows[f"{_OURS}: its teacher Ft"] = self.test_with(method, direction, _TEACHER_PREDICTS,
+                                                                      "given-boxes-teacher", None, given_boxes=True)
+        return measured
 
     def shared_detector(self) -> Run | None:
         """The profile's shared pre-training if it is a detector with a test pass (the detector track: its

@@ -17,13 +17,14 @@ from tspsis.viz.panels import TEACHER_STUDENT_COLUMNS, draw_teacher_student, tea
 from tspsis.viz.plots import (plot_ap_by_overlap, plot_coverage, plot_curves, plot_fp_attribution,
                               plot_overlap_histogram, plot_seen_splits, plot_training_curves, save_figure)
 from tspsis.viz.tables import (DIRECTION_TITLES, MISSING, comparison_table, coverage_summary, coverage_table,
-                               dataset_table, detector_table, fmt, fp_table, iou_table, markdown_table,
+                               dataset_table, detector_table, fmt, fp_table, given_boxes_table, iou_table,
+                               markdown_table,
                                overlap_bins_table, split_table, teacher_ratio_line)
 
 __all__ = ["DIRECTION_TITLES", "MISSING", "NotebookOutput", "Stat", "TEACHER_STUDENT_COLUMNS", "comparison_table",
            "coverage_summary", "coverage_table", "dataset_table", "detections_by_image", "detector_table", "draw_cams",
            "draw_image_grid", "draw_object_grid", "draw_teacher_student", "fmt", "format_stat", "fp_table",
-           "iou_table", "markdown_table", "match_detection", "object_ious", "opmask_cams", "over_seeds",
-           "overlap_bins_table", "pick_objects", "plot_ap_by_overlap", "plot_coverage", "plot_curves",
+           "given_boxes_table", "iou_table", "markdown_table", "match_detection", "object_ious", "opmask_cams",
+           "over_seeds", "overlap_bins_table", "pick_objects", "plot_ap_by_overlap", "plot_coverage", "plot_curves",
            "plot_fp_attribution", "plot_overlap_histogram", "plot_seen_splits", "plot_training_curves", "save_figure",
            "split_table", "teacher_ratio_line", "teacher_student_panels"]

@@ -23,7 +23,8 @@ from tspsis.core.paper import SETTING as PAPER_SETTING
 from tspsis.core.stats import Stat, format_stat
 
 __all__ = ["DIRECTION_TITLES", "MISSING", "comparison_table", "coverage_summary", "coverage_table", "dataset_table",
-           "detector_table", "fmt", "fp_table", "iou_table", "markdown_table", "overlap_bins_table", "split_table", "teacher_ratio_line"]
+           "detector_table", "fmt", "fp_table", "given_boxes_table", "iou_table", "markdown_table",
+           "overlap_bins_table", "split_table", "teacher_ratio_line"]
 
 DIRECTION_TITLES = {"voc2nonvoc": "voc → non-voc", "nonvoc2voc": "non-voc → voc"}
 MISSING = "—"
@@ -184,6 +185,25 @@ def detector_table(box: Mapping[str, Mapping], seconds: float | None = None) -> 
                "every row of the track starts from, trained on every category's boxes without masks"
                + (f"; {seconds / 60:.1f} min of training" if seconds else ""))
     return caption + "\n\n" + markdown_table(["categories", "box AP", "AP50", "AP75"], rows)
+
+
+def given_boxes_table(detections: Mapping[str, Mapping | None], given: Mapping[str, Mapping], *, title: str) -> str:
+    """The detector track's rows twice: mask AP of their own detections, and the same checkpoints' masks on the
+    ground-truth boxes (``tspsis.lab.Context.measure_on_given_boxes``: the box-conditioned track's test).
+
+    detections: {method: metrics["segm"]["unseen"]} (a row absent there prints a dash); given: {row:
+    metrics["segm"] of the given-box test} (``Stat`` cells over seeds)."""
+    rows = []
+    for row, segm in given.items():
+        mask_iou = segm.get("mask_iou") or {}
+        rows.append([row, (detections.get(row) or {}).get("AP"), segm["unseen"].get("AP"),
+                     (mask_iou.get("unseen") or {}).get("mIoU"), segm["seen"].get("AP")])
+    caption = (f"**{title}**\n\nThe same checkpoints twice: unseen mask AP of their own detections (Table 1), and "
+               "their masks on the val images' ground-truth boxes, scored as in the box-conditioned track (measured "
+               "here, see the note under the notebook's title). The second is the mask heads alone; what the first "
+               "loses against it, the detector loses.")
+    return caption + "\n\n" + markdown_table(["row", "unseen AP, detections", "unseen AP, given boxes",
+                                                "unseen mIoU, given boxes", "seen AP, given boxes"], rows)
 
 
 def fp_table(attributions: Mapping[str, Mapping]) -> str:
