@@ -17,6 +17,7 @@ decoded images (``CachedTransforms``), so a step is the network's cost. Runs on 
 
     python benchmarks/bench_box_conditioned.py [--data-root data/synth/demo] [--rounds 5] [--batch 16]
         [--threads 2] [--methods M ...] [--profile demo] [--track box_conditioned] [--out bench.json]
+        [--variant NAME KEY=VALUE ...]   # every method again with these options, rows "METHOD [NAME]"
 
 Seconds per model = iterations of the demo schedule x seconds per iteration + the test pass (reported by each
 run as ``run.wall_seconds_this_process`` in its metrics.json).
@@ -87,11 +88,11 @@ def prepare(profile: str, data_root: Path) -> dict:
     return experiments.prepare_splits(profile, data_root)
 
 
-def _build(method: str, args: argparse.Namespace, device: str):
-    """The method's batch, per precision (model, optim wrapper) from its config (same initial weights), and the
-    fast path's dtype."""
+def _build(method: str, args: argparse.Namespace, device: str, cfg_options: list[str]):
+    """The method's batch, per precision (model, optim wrapper) from its config with ``cfg_options`` (same initial
+    weights), and the fast path's dtype."""
     spec = experiments.config(method, "voc2nonvoc", args.profile, track=args.track)
-    cfg = load_config(str(spec.leaf), tempfile.mkdtemp(), [], str(args.data_root),
+    cfg = load_config(str(spec.leaf), tempfile.mkdtemp(), cfg_options, str(args.data_root),
                       mixins=[str(m) for m in spec.mixins])
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     items = [dataset[i] for i in range(args.batch)]
@@ -128,7 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="demo", help="experiments profile of the configs")
     ap.add_argument("--track", default="box_conditioned", help="box_conditioned or detector")
     ap.add_argument("--out", type=Path, metavar="FILE", help="also write the results to this JSON file")
+    ap.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                    help="also time every method with these cfg-options (e.g. another RoI budget), in the same "
+                         "rounds; its rows are 'METHOD [NAME]'")
     args = ap.parse_args(argv)
+    if any(len(variant) < 2 for variant in args.variant):
+        ap.error("--variant NAME KEY=VALUE [KEY=VALUE ...]: a name and at least one option")
+    variants = {None: [], **{name: options for name, *options in args.variant}}
+    rows_of = {(f"{m} [{name}]" if name else m): (m, options) for name, options in variants.items()
+               for m in args.methods}
     try:
         prepare(args.profile, args.data_root)
     except FileNotFoundError as err:  # no data there: one line, not a traceback
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     register_all_modules(init_default_scope=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
-    built = {m: _build(m, args, device) for m in tqdm(args.methods, desc="build")}
+    built = {row: _build(m, args, device, options) for row, (m, options) in tqdm(rows_of.items(), desc="build")}
     fast_dtype = {dtype for _, _, dtype in built.values()}
     if len(fast_dtype) != 1:
         raise ValueError(f"the methods' fast paths differ in dtype ({fast_dtype}): benchmark them separately")
@@ -146,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     for items, steps, _ in built.values():  # warm-up (first-call allocations, oneDNN primitive caches)
         for step in steps.values():
             _step(items, *step)
-    times = {(m, p): [] for m in args.methods for p in PRECISIONS}
+    times = {(row, p): [] for row in rows_of for p in PRECISIONS}
     peaks = dict(fp32=0.0, fast=0.0)  # the best over the rounds: the machine's limit, whatever the load
     for _ in tqdm(range(args.rounds), desc="rounds"):
         peaks = dict(fp32=max(peaks["fp32"], gemm_gflops(torch.float32, device)),
@@ -163,11 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     dtype_name = str(fast_dtype).removeprefix("torch.")
     print(f"{where}; batch {args.batch}, median of {args.rounds} interleaved rounds; GEMM peak: fp32 "
           f"{peaks['fp32']:.1f} GFLOP/s, {dtype_name} {peaks['fast']:.1f} GFLOP/s (fast = {dtype_name})")
-    print(f"{'method':<20} {'GFLOP/img':>9} | {'fp32 s/it':>9} {'img/s':>6} {'GFLOP/s':>7} {'%peak':>5} | "
+    width = max(20, *map(len, rows_of))
+    print(f"{'method':<{width}} {'GFLOP/img':>9} | {'fp32 s/it':>9} {'img/s':>6} {'GFLOP/s':>7} {'%peak':>5} | "
           f"{'fast s/it':>9} {'img/s':>6} {'GFLOP/s':>7} {'%peak':>5} | {'fast/fp32':>9} {'x base':>6}")
     baseline = statistics.median(times[args.methods[0], "fp32"])
     rows = {}
-    for method in args.methods:
+    for method in rows_of:
         row = dict(gflop_per_image=flops[method] / args.batch / 1e9)
         for precision in PRECISIONS:
             seconds = statistics.median(times[method, precision])
@@ -179,12 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         rows[method] = row
         cells = " | ".join(f"{r['seconds_per_iter']:9.3f} {r['images_per_s']:6.1f} {r['gflop_per_s']:7.1f} "
                            f"{100 * r['fraction_of_peak']:4.0f}%" for r in (row["fp32"], row["fast"]))
-        print(f"{method:<20} {row['gflop_per_image']:9.3f} | {cells} | {row['fast_over_fp32']:8.2f}x "
+        print(f"{method:<{width}} {row['gflop_per_image']:9.3f} | {cells} | {row['fast_over_fp32']:8.2f}x "
               f"{row['fp32_over_baseline']:6.2f}")
     if args.out:
         args.out.write_text(json.dumps(dict(
             device=where, torch=torch.__version__, profile=args.profile, track=args.track, batch=args.batch,
             threads=args.threads, rounds=args.rounds, fast_dtype=dtype_name,
+            variants={name: options for name, options in variants.items() if name},
             gemm_gflop_per_s=dict(fp32=peaks["fp32"], fast=peaks["fast"]), methods=rows), indent=1))
     return 0
 

@@ -36,3 +36,25 @@ def test_no_data_is_one_line_naming_the_command_that_makes_it(tmp_path, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "train.json not found" in err and "tspsis data synth --out-dir" in err and "Traceback" not in err
+
+
+def test_a_variant_without_options_is_one_line(tiny_synth, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--data-root", str(tiny_synth), "--profile", "tiny", "--variant", "bigger"])
+    assert stop.value.code == 2 and "a name and at least one option" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_variant_is_timed_in_the_same_rounds_with_its_options(tiny_synth, tmp_path):
+    """--variant: every method again with the variant's cfg-options; more sampled RoIs cost more FLOPs."""
+    root = tmp_path / "synth"
+    shutil.copytree(tiny_synth, root)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--data-root", str(root), "--profile", "tiny", "--track", "detector", "--methods",
+                       "Mask R-CNN", "--rounds", "1", "--batch", "2", "--threads", "1", "--out", str(out),
+                       "--variant", "512 RoIs", "model.train_cfg.rcnn.sampler.num=512"]) == 0
+    result = json.loads(out.read_text())
+    assert list(result["methods"]) == ["Mask R-CNN", "Mask R-CNN [512 RoIs]"]
+    assert result["variants"] == {"512 RoIs": ["model.train_cfg.rcnn.sampler.num=512"]}
+    rows = result["methods"]
+    assert rows["Mask R-CNN [512 RoIs]"]["gflop_per_image"] > rows["Mask R-CNN"]["gflop_per_image"]
