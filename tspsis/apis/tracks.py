@@ -40,9 +40,11 @@ def is_box_conditioned(cfg) -> bool:
 def on_given_boxes(request: RunRequest) -> RunRequest:
     """``request`` (a test's, ``RunRequest.test_of``) with the track's mixin merged last: a detector-track checkpoint
     then segments the val images' ground-truth boxes, its RPN and box head set aside. What its mask heads learned,
-    apart from what its detector finds; the mixin's training keys do not act on a test. A request already in the
-    track is returned as it is."""
+    apart from what its detector finds. Options on ``model.train_cfg`` are left out: they never act on a test, and
+    the mixin replaces the RoI sampler they may name (e.g. ``model.train_cfg.rcnn.sampler.num``). A request already
+    in the track is returned as it is."""
     mixin = (CONFIGS / BOX_TRACK_MIXIN).resolve()
     if mixin in request.mixins:
         return request
-    return dataclasses.replace(request, mixins=(*request.mixins, mixin), composition=None)
+    options = tuple(o for o in request.cfg_options if not o.lstrip("+").startswith("model.train_cfg."))
+    return dataclasses.replace(request, mixins=(*request.mixins, mixin), cfg_options=options, composition=None)
