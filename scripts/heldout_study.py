@@ -12,12 +12,15 @@ data's own val images (never the reported ones). Prints one markdown row per run
     python scripts/heldout_study.py --methods Oracle --iters 500 --mixin _base_/class_specific/logits-lr.py
     python scripts/heldout_study.py --out docs/heldout_rows.jsonl --plot docs/heldout_schedule.png  # draw only
     python scripts/heldout_study.py --methods "Mask R-CNN + ours" --seen voc disjoint-appearance   # coverage splits
+    python scripts/heldout_study.py --methods "Mask R-CNN" --init-from CKPT   # from other weights (another track's)
 
 Held-out data: ``tspsis data synth --profile demo --out-dir data/synth/demo-s1 --data-seed 1`` (made here if missing).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +69,20 @@ def _given_boxes_record(experiment: lab.Experiment, teacher: bool = False) -> di
             "given-box seen AP": segm["seen"]["AP"]}
 
 
+def _started_from(experiment: lab.Experiment, checkpoint: Path) -> lab.Experiment:
+    """``experiment`` started from ``checkpoint`` instead of its profile's shared pre-training (e.g. the other
+    track's), in a folder of its own: the key hashes the run's key with the checkpoint's path."""
+    option = f"+model.init_cfg.checkpoint={checkpoint.resolve()}"
+    options = tuple(option if o.startswith("+model.init_cfg.checkpoint=") else o for o in experiment.cfg_options)
+    if option not in options:
+        raise SystemExit(f"--init-from: {experiment.method} does not start from a shared pre-training here")
+    key = hashlib.sha256(f"{experiment.key} {checkpoint.resolve()}".encode()).hexdigest()[:10]
+    return dataclasses.replace(experiment, request=dataclasses.replace(experiment.request, cfg_options=options,
+                                                                      key=key),
+                               work_dir=experiment.work_dir.with_name(f"{experiment.request.name}-{key}"),
+                               pretrained=None)
+
+
 def _folder(experiment: lab.Experiment) -> str:
     """A run's folder as the rows record it: relative to the repository when inside it."""
     return os.path.relpath(experiment.work_dir, REPO_ROOT) if experiment.work_dir.is_relative_to(REPO_ROOT) \
@@ -89,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teacher", action="store_true", help="also test teacher-student runs with their teacher")
     ap.add_argument("--given-boxes", action="store_true", help="detector track: also test each run (and, with "
                                                                "--teacher, its teacher) on the ground-truth boxes")
+    ap.add_argument("--init-from", type=Path, metavar="CHECKPOINT", help="start every row from these weights instead "
+                                                                         "of the profile's shared pre-training")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
     ap.add_argument("--plot", type=Path, help="draw unseen AP and mIoU against iterations (every row of --out) here")
@@ -106,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = [lab.resolve(m, args.direction, profile=args.profile, data_root=data["root"], work_dir=args.work_dir,
                         max_iters=n, seed=s, seen=seen, cfg_options=args.cfg_options, mixins=args.mixin)
             for m, n, s, seen in plan]
+    if args.init_from:
+        runs = [_started_from(r, args.init_from) for r in runs]
     os.environ["OMP_NUM_THREADS"] = "1"  # launch passes it on: one thread per run, `parallel` runs at once
     if runs and runs[0].pretrained is not None:
         runs[0].pretrained.train()
     with ThreadPoolExecutor(args.parallel) as pool:
         records = [_record(r.metrics) for r in pool.map(lab.Experiment.train, runs)]
-    options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin)]
+    options = [*args.cfg_options, *(f"mixin {m}" for m in args.mixin),
+               *([f"init from {os.path.relpath(args.init_from.resolve(), REPO_ROOT)}"] if args.init_from else [])]
     given = (lambda r, teacher=False: _given_boxes_record(r, teacher)) if args.given_boxes else lambda *_: {}
     rows = [dict(method=m, direction=args.direction, iters=n, seed=s, seen=seen, options=options, **rec,
                  **given(r), run=_folder(r))
