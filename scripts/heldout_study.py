@@ -27,12 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tspsis import lab, viz
-from tspsis.apis import on_given_boxes
 from tspsis.cli.options import add_option
 from tspsis.core.paths import REPO_ROOT
 from tspsis.core.stats import over_seeds
-from tspsis.engine.launch import test
-from tspsis.engine.work_dir import completed_run, metrics_file_of_test
 
 TEACHER = "model.roi_head.test_mask_head=teacher"  # the same checkpoint, its teacher Ft predicting
 
@@ -52,19 +49,10 @@ def _record(metrics: dict) -> dict:
             "unseen box AP": metrics["bbox"]["unseen"]["AP"], "seconds": metrics["run"].get("wall_seconds_total")}
 
 
-def _tested(experiment: lab.Experiment, options: list[str], name: str, given_boxes: bool = False) -> dict:
-    """The metrics of the test ``name`` of a trained run with ``options`` (on the ground-truth boxes with
-    ``given_boxes``, ``tspsis.apis.on_given_boxes``): read back if finished, else run."""
-    run = completed_run(experiment.work_dir)
-    request = experiment.request.test_of(options)
-    return (completed_run(run.work_dir, metrics_file_of_test(name)) or test(
-        on_given_boxes(request) if given_boxes else request, run.checkpoint, run.work_dir, gpus=0, name=name)).metrics
-
-
 def _given_boxes_record(experiment: lab.Experiment, teacher: bool = False) -> dict:
     """A detector-track run's (or its teacher's) masks on the held-out val images' ground-truth boxes."""
-    segm = _tested(experiment, [TEACHER] if teacher else [], "given-boxes-teacher" if teacher else "given-boxes",
-                   given_boxes=True)["segm"]
+    segm = experiment.test([TEACHER] if teacher else [], "given-boxes-teacher" if teacher else "given-boxes",
+                           given_boxes=True).metrics["segm"]
     return {"given-box unseen AP": segm["unseen"]["AP"], "given-box unseen mIoU": segm["mask_iou"]["unseen"]["mIoU"],
             "given-box seen AP": segm["seen"]["AP"]}
 
@@ -140,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             for (m, n, s, seen), rec, r in zip(plan, records, runs)]
     if args.teacher:
         rows += [dict(method=f"{m}: its teacher", direction=args.direction, iters=n, seed=s, seen=seen,
-                      options=options, **_record(_tested(r, [TEACHER], "teacher")), **given(r, True), run=_folder(r))
+                      options=options, **_record(r.test([TEACHER], "teacher").metrics), **given(r, True), run=_folder(r))
                  for (m, n, s, seen), r in zip(plan, runs) if "ours" in m or m.startswith("ts:")]
     print(f"held-out data {data['root']} ({args.direction}), options {options or 'none'}")
     measures = ["unseen AP", "seen AP", "unseen mIoU", "teacher_fg_ratio", "pseudo_mask_iou", "unseen box AP",

@@ -351,7 +351,7 @@ def test_the_detector_track_tests_its_rows_again_on_the_ground_truth_boxes(monke
     after it; each test's request is the training's with the track's mixin merged last; nothing in the box track."""
     from tspsis.apis import BOX_TRACK_MIXIN
     from tspsis.core.paths import CONFIGS
-    from tspsis.lab import context as context_module
+    from tspsis.lab import runs as runs_module
 
     requests = {}
 
@@ -359,17 +359,16 @@ def test_the_detector_track_tests_its_rows_again_on_the_ground_truth_boxes(monke
         requests[work_dir.name, name] = request
         return SimpleNamespace(metrics={"segm": {"unseen": {"AP": len(requests)}}})
 
-    trained = lab.resolve("Oracle", "voc2nonvoc", profile="demo-detector", data_root=tmp_path,
-                          work_dir=tmp_path).request
-    experiment = dataclasses.make_dataclass("E", ["request"])(trained)
-    monkeypatch.setattr(context_module, "test", fake_test)
-    monkeypatch.setattr(context_module, "completed_run", lambda *a: None)
+    trained = lab.resolve("Oracle", "voc2nonvoc", profile="demo-detector", data_root=tmp_path, work_dir=tmp_path)
+    monkeypatch.setattr(runs_module, "test", fake_test)
+    # every training finished, no test yet
+    monkeypatch.setattr(runs_module, "completed_run",
+                        lambda work_dir, *metrics: None if metrics else SimpleNamespace(checkpoint=tmp_path / "c.pth"))
     ctx = lab.Context("nb", "demo-detector-all", tmp_path, tmp_path, tmp_path, gpus=0, seed=0, data={})
 
     def run_all(self, wanted):
-        self.experiments.update({r: experiment for r in wanted})
-        return [SimpleNamespace(work_dir=tmp_path / f"{m}-{d}-{s}", checkpoint=tmp_path / "iter_1.pth")
-                for m, d, _, s in wanted]
+        self.experiments.update({(m, d, seen, s): dataclasses.replace(trained, work_dir=tmp_path / f"{m}-{d}-{s}")
+                                 for m, d, seen, s in wanted})
 
     monkeypatch.setattr(lab.Context, "run_all", run_all)
     given = ctx.measure_on_given_boxes(["Mask R-CNN + ours", "BoxInst", "Oracle"], ["voc2nonvoc"])
@@ -380,3 +379,16 @@ def test_the_detector_track_tests_its_rows_again_on_the_ground_truth_boxes(monke
     assert {name for _, name in requests} == {"given-boxes", "given-boxes-teacher"}
     assert lab.Context("nb", "demo", tmp_path, tmp_path, tmp_path, gpus=0, seed=0, data={}).measure_on_given_boxes(
         ["Oracle"], ["voc2nonvoc"]) == {}
+
+
+def test_a_test_of_a_run_is_read_back_once_finished_and_refused_before_its_training(monkeypatch, tmp_path):
+    from tspsis.lab import runs as runs_module
+
+    experiment = lab.resolve("Oracle", "voc2nonvoc", profile="demo-detector", data_root=tmp_path, work_dir=tmp_path)
+    finished = SimpleNamespace(metrics={"segm": {}})
+    monkeypatch.setattr(runs_module, "test", lambda *a, **k: pytest.fail("a finished test must not run again"))
+    monkeypatch.setattr(runs_module, "completed_run", lambda work_dir, *metrics: finished)
+    assert experiment.test([], "given-boxes", given_boxes=True) is finished
+    monkeypatch.setattr(runs_module, "completed_run", lambda work_dir, *metrics: None)
+    with pytest.raises(RuntimeError, match="no finished training to test"):
+        experiment.test([], "teacher")

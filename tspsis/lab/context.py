@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tspsis.apis import on_given_boxes
 from tspsis.core.paths import REPO_ROOT
 from tspsis.core.stats import over_seeds
-from tspsis.engine.launch import test
-from tspsis.engine.work_dir import Run, completed_run, metrics_file_of_test
+from tspsis.engine.work_dir import Run, completed_run
 from tspsis.lab.coverage import COVERAGE_DIRECTION, coverage_plan, rescoring_name
 from tspsis.lab.data import prepare_data
 from tspsis.lab.notebooks import prepare_kernel
@@ -184,23 +182,10 @@ class Context:
         results go to each run's ``test-<name>.metrics.json`` (cached: a finished test is read back) and come back as
         ``metrics[iou_type][record]`` (``record`` None: ``metrics[iou_type]``) over the seeds."""
         seeds = self.seeds_of(method)
-        trained = self.run_all([(method, direction, None, seed) for seed in seeds])
-        tested = [self._tested((method, direction, None, seed), run, lambda _: cfg_options, name, given_boxes)
-                  .metrics[iou_type] for seed, run in zip(seeds, trained)]
+        self.run_all([(method, direction, None, seed) for seed in seeds])  # trained first where not cached
+        tested = [self.experiments[method, direction, None, seed].test(cfg_options, name, given_boxes)
+                  .metrics[iou_type] for seed in seeds]
         return over_seeds([t if record is None else t[record] for t in tested], seeds)
-
-    def _tested(self, request: tuple, trained: Run, options_of: Callable[[Experiment], Sequence[str]],
-                name: str, given_boxes: bool = False) -> Run:
-        """The test ``name`` of a trained run (request: (method, direction, seen, seed), as ``run_all`` resolved it)
-        with the cfg_options ``options_of(experiment)`` (and on the ground-truth boxes with ``given_boxes``): read
-        back if finished, else run (``launch.test``)."""
-        finished = completed_run(trained.work_dir, metrics_file_of_test(name))
-        if finished is not None:
-            return finished
-        experiment = self.experiments[request]
-        tested = experiment.request.test_of(options_of(experiment))
-        return test(on_given_boxes(tested) if given_boxes else tested, trained.checkpoint, trained.work_dir,
-                    gpus=self.gpus, name=name, nodes=self.nodes)
 
     def measure_on_given_boxes(self, methods: Iterable[str], directions: Iterable[str]
                                ) -> dict[str, dict[str, dict]]:
@@ -244,9 +229,11 @@ class Context:
             records = []
             for cell in cells:
                 run = runs[cell.training]
-                if cell.rescored_with is not None:
-                    run = self._tested(cell.training, run, lambda experiment, spec=cell.rescored_with: manifest_options(
-                        experiment.request.cfg, COVERAGE_DIRECTION, spec, source), rescoring_name(cell.rescored_with))
+                if cell.rescored_with is not None:  # the same checkpoint scored with another split's manifest
+                    experiment = self.experiments[cell.training]
+                    run = experiment.test(manifest_options(experiment.request.cfg, COVERAGE_DIRECTION,
+                                                           cell.rescored_with, source),
+                                          rescoring_name(cell.rescored_with))
                 records.append({k: v for k, v in run.metrics.items() if k != "run"})
             measured[spec][method] = over_seeds(records, [cell.seed for cell in cells])
         return measured

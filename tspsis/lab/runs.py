@@ -40,12 +40,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from tspsis.apis import on_given_boxes
 from tspsis.core.io import write_json_atomic
 from tspsis.core.splits import COVERAGE_SPECS, SEEN_SPEC_PATTERN
 from tspsis.engine.config import compose
-from tspsis.engine.launch import train
+from tspsis.engine.launch import test, train
 from tspsis.engine.request import RunRequest
-from tspsis.engine.work_dir import REQUEST_FILE, Run, completed_run
+from tspsis.engine.work_dir import REQUEST_FILE, Run, completed_run, metrics_file_of_test
 from tspsis.lab import digest, registry
 from tspsis.lab.data import SEEN_OF, ensure_split
 from tspsis.lab.profiles import PROFILES, estimate_seconds, get_profile, source_names
@@ -110,6 +111,20 @@ class Experiment:
             "pretrained": self.pretrained and str(self.pretrained.final_checkpoint), "request": REQUEST_FILE},
             indent=1)
         return train(self.request, self.work_dir, gpus=self.gpus, force=force, nodes=self.nodes, threads=threads)
+
+    def test(self, cfg_options: Iterable[str], name: str, given_boxes: bool = False) -> Run:
+        """The test ``name`` of this finished training's checkpoint with ``cfg_options`` (e.g.
+        ``model.roi_head.test_mask_head=teacher``) and, with ``given_boxes``, its masks on the val images'
+        ground-truth boxes (``tspsis.apis.on_given_boxes``): read back if finished (``test-<name>.metrics.json`` in
+        the run's folder), else run (``launch.test``)."""
+        trained = completed_run(self.work_dir)
+        if trained is None:
+            raise RuntimeError(f"{self.work_dir}: no finished training to test")
+        if (finished := completed_run(self.work_dir, metrics_file_of_test(name))) is not None:
+            return finished
+        request = self.request.test_of(list(cfg_options))
+        return test(on_given_boxes(request) if given_boxes else request, trained.checkpoint, self.work_dir,
+                    gpus=self.gpus, name=name, nodes=self.nodes)
 
 
 def _renamed_split(path: str, old: str, new: str, source: str) -> str:
