@@ -31,7 +31,7 @@ test-fast: setup  ## the tests that train nothing and execute no notebook (under
 tiny: setup  ## the quick first try: run-notebooks --profile tiny, the whole chain in miniature (about 7 minutes on 2 cores)
 	$(PY) -m tspsis run-notebooks --profile tiny
 
-demo: setup  ## the main job: run-notebooks --profile demo (about 80 minutes on 2 cores)
+demo: setup  ## the main job: run-notebooks --profile demo (about 1 hour on 2 cores)
 	$(PY) -m tspsis run-notebooks --profile demo
 
 demo-detector: setup  ## the paper's protocol (detector track): Table 1's core rows and claim 5 from detections
