@@ -125,10 +125,11 @@ _TINY = Schedule(
 # model from the shared box-classification pre-training (1500 iterations, PRETRAINING), then 500 iterations of
 # 16 images (5.3 epochs of the 1500 training images); schedule and options chosen on held-out data (generator
 # seed 1; docs/results.md "How the demo's set-up was chosen"), so the rows compare with each other, not
-# with the paper. Within ~100 minutes: the rows of the paper's claims, each on 3 training seeds — Mask R-CNN, + ours
-# and the Oracle in both directions, the deeper teacher, and r = threshold / CRF / interact voc -> non-voc with and
-# without the pseudo-label warm-up (claim 5 under the project's schedule and the paper's; Table 4's no-warm-up row
-# is the second's threshold) — plus the untrained Mask GrabCut; every other row is in `demo-all`.
+# with the paper. Within about an hour (55.5 min measured, docs/results.md): the rows of the paper's claims, each
+# on 3 training seeds — Mask R-CNN, + ours and the Oracle in both directions, the deeper teacher, and r = threshold
+# / CRF / interact voc -> non-voc with and without the pseudo-label warm-up (claim 5 under the project's schedule
+# and the paper's; Table 4's no-warm-up row is the second's threshold) — plus the untrained Mask GrabCut; every
+# other row is in `demo-all`.
 _NO_WARMUP_CLAIM5 = ("ts: no warm-up", "ts: CRF, no warm-up", "ts: interact, no warm-up")
 _DEMO = _demo_schedule(
     "demo",
