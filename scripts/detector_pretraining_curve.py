@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     if args.plot:
         every = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out else rows
-        def label(row: dict) -> str:
-            options = " ".join(row.get("options") or [])
+        def label(row: dict) -> str:  # an option by the last two parts of its key: short enough for a legend
+            options = " ".join(".".join(key.split(".")[-2:]) + f"={value}"
+                               for key, value in (o.lstrip("+").split("=", 1) for o in row.get("options") or []))
             return f"schedule of {row['schedule']} iterations" + (f", {options}" if options else "")
         labels = list(dict.fromkeys(label(r) for r in every))
         iters = sorted({r["iters"] for r in every})
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         panels = {f"{record} box AP (%), held-out val": {
             curve: [by[curve, n][f"{record} box AP"] if (curve, n) in by else None for n in iters]
             for curve in labels} for record in RECORDS}
-        viz.plot_curves(iters, panels, "pre-training iterations (16 images each)").savefig(args.plot, dpi=120)
+        viz.plot_curves(iters, panels, "pre-training iterations (16 images each)").savefig(args.plot, dpi=120,
+                                                                                          bbox_inches="tight")
     return 0
 
 

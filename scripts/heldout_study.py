@@ -19,8 +19,6 @@ Held-out data: ``tspsis data synth --profile demo --out-dir data/synth/demo-s1 -
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -55,20 +53,6 @@ def _given_boxes_record(experiment: lab.Experiment, teacher: bool = False) -> di
                            given_boxes=True).metrics["segm"]
     return {"given-box unseen AP": segm["unseen"]["AP"], "given-box unseen mIoU": segm["mask_iou"]["unseen"]["mIoU"],
             "given-box seen AP": segm["seen"]["AP"]}
-
-
-def _started_from(experiment: lab.Experiment, checkpoint: Path) -> lab.Experiment:
-    """``experiment`` started from ``checkpoint`` instead of its profile's shared pre-training (e.g. the other
-    track's), in a folder of its own: the key hashes the run's key with the checkpoint's path."""
-    option = f"+model.init_cfg.checkpoint={checkpoint.resolve()}"
-    options = tuple(option if o.startswith("+model.init_cfg.checkpoint=") else o for o in experiment.cfg_options)
-    if option not in options:
-        raise SystemExit(f"--init-from: {experiment.method} does not start from a shared pre-training here")
-    key = hashlib.sha256(f"{experiment.key} {checkpoint.resolve()}".encode()).hexdigest()[:10]
-    return dataclasses.replace(experiment, request=dataclasses.replace(experiment.request, cfg_options=options,
-                                                                      key=key),
-                               work_dir=experiment.work_dir.with_name(f"{experiment.request.name}-{key}"),
-                               pretrained=None)
 
 
 def _folder(experiment: lab.Experiment) -> str:
@@ -111,10 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     data = lab.prepare_data(args.profile, args.data_root, seed=args.data_seed)
     plan = [(m, n, s, seen) for m in args.methods for n in args.iters for s in args.train_seed for seen in args.seen]
     runs = [lab.resolve(m, args.direction, profile=args.profile, data_root=data["root"], work_dir=args.work_dir,
-                        max_iters=n, seed=s, seen=seen, cfg_options=args.cfg_options, mixins=args.mixin)
+                        max_iters=n, seed=s, seen=seen, cfg_options=args.cfg_options, mixins=args.mixin,
+                        init_from=args.init_from)
             for m, n, s, seen in plan]
-    if args.init_from:
-        runs = [_started_from(r, args.init_from) for r in runs]
     os.environ["OMP_NUM_THREADS"] = "1"  # launch passes it on: one thread per run, `parallel` runs at once
     if runs and runs[0].pretrained is not None:
         runs[0].pretrained.train()

@@ -76,14 +76,16 @@ def test_the_box_conditioned_track_is_recognised_once_merged():
 
 def test_a_test_request_on_given_boxes_is_the_training_s_with_the_track_merged_last():
     sizing = CONFIGS / "_base_" / "schedules" / "detector-cpu_1xb16.py"
-    trained = RunRequest(LEAF, (sizing,), ("model.train_cfg.rcnn.sampler.num=512",), max_iters=7, seed=3)
+    trained = RunRequest(LEAF, (sizing,), ("model.train_cfg.rcnn.sampler.num=512",
+                                           "model.rpn_head.loss_cls.loss_weight=0.0"), max_iters=7, seed=3)
     tested = trained.test_of(["model.test_cfg.rcnn.max_per_img=20"])
     given = on_given_boxes(tested)
     assert not is_box_conditioned(tested.cfg) and is_box_conditioned(given.cfg)
     assert given.mixins == (sizing.resolve(), (CONFIGS / BOX_TRACK_MIXIN).resolve())  # last: over the sizing
-    # the training's sampler option is left out: the track's mixin replaces that sampler, and no test reads it
+    # the training's sampler and RPN options are left out: the track's mixin replaces both, and no test reads them
     assert given.cfg_options == ("model.test_cfg.rcnn.max_per_img=20",)
     assert given.cfg.model.train_cfg.rcnn.sampler.type == "PseudoSampler"
+    assert given.cfg.model.rpn_head.type == "GroundTruthProposals"
     assert given.max_iters is None and given.seed is None
     assert given.cfg.model.test_cfg.rcnn.max_per_img == 20  # the test's own options still act
     assert on_given_boxes(given) == given  # already in the track: unchanged

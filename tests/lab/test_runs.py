@@ -392,3 +392,20 @@ def test_a_test_of_a_run_is_read_back_once_finished_and_refused_before_its_train
     monkeypatch.setattr(runs_module, "completed_run", lambda work_dir, *metrics: None)
     with pytest.raises(RuntimeError, match="no finished training to test"):
         experiment.test([], "teacher")
+
+
+def test_a_row_started_from_other_weights_keys_them_and_trains_no_shared_pre_training(tmp_path):
+    """init_from replaces the shared pre-training's checkpoint in the config, so the key (made from the config)
+    changes with the weights; no pre-training is attached to train first; a row without one refuses it."""
+    shared = lab.resolve("Oracle", "voc2nonvoc", profile="demo-detector", data_root=tmp_path, work_dir=tmp_path)
+    other = [lab.resolve("Oracle", "voc2nonvoc", profile="demo-detector", data_root=tmp_path, work_dir=tmp_path,
+                         init_from=tmp_path / name) for name in ("a.pth", "b.pth")]
+    loaded = [o for o in shared.cfg_options if o.startswith("+model.init_cfg.checkpoint=")]
+    assert loaded == [f"+model.init_cfg.checkpoint={shared.pretrained.final_checkpoint}"]
+    assert [o for o in other[0].cfg_options if o.startswith("+model.init_cfg.checkpoint=")] == \
+        [f"+model.init_cfg.checkpoint={(tmp_path / 'a.pth').resolve()}"]
+    assert len({shared.key, other[0].key, other[1].key}) == 3 and other[0].pretrained is None
+    assert other[0].request.cfg.model.init_cfg.checkpoint == str((tmp_path / "a.pth").resolve())
+    with pytest.raises(ValueError, match="does not start from a shared pre-training"):
+        lab.resolve("Oracle", "voc2nonvoc", profile="full", data_root=tmp_path, work_dir=tmp_path,
+                    init_from=tmp_path / "a.pth")

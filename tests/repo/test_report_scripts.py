@@ -1,4 +1,5 @@
-"""scripts/metric_table.py and scripts/run_timing.py, the README's seen-AP and timing tables: values by hand."""
+"""scripts/metric_table.py and scripts/run_timing.py, the README's seen-AP and timing tables, and
+scripts/detection_attributes.py, the detector track's attribute table: values by hand."""
 import importlib.util
 import json
 from pathlib import Path
@@ -45,3 +46,21 @@ def test_run_timing_medians_per_method_and_the_sum(tmp_path):
     assert "| Oracle | 3 | 200 | 0.600 |" in table
     assert "| Mask GrabCut | 1 | 60 | — |" in table
     assert "| all | 4 | sum 660 s (11.0 min) | |" in table
+
+
+def test_detection_attributes_prints_each_attribute_named_right_per_file(tmp_path, capsys):
+    categories = [{"id": 1, "name": "red-square", "colour": "red", "shape": "square"},
+                  {"id": 2, "name": "red-circle", "colour": "red", "shape": "circle"}]
+    ground_truth = {"images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 100}], "categories": categories,
+                    "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20],
+                                     "area": 400, "iscrowd": 0}]}
+    # one detection on the square, named a circle: colour right, shape wrong
+    detections = [{"image_id": 1, "category_id": 2, "bbox": [10, 10, 20, 20], "score": 0.9}]
+    (tmp_path / "gt.json").write_text(json.dumps(ground_truth))
+    (tmp_path / "dets.json").write_text(json.dumps(detections))
+    assert load("detection_attributes").main([str(tmp_path / "gt.json"), str(tmp_path / "dets.json"),
+                                              "--attributes", "colour", "shape", "--by-size"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split(" | ")[1:] == ["0.0 / 0.0", "100.0 / 100.0", "100.0 / 100.0", "0.0 / 0.0", "100.0 %",
+                                         "0.0 %", "1 |"]
+    assert lines[4] == "  shape named right, by object size: small 0.0 % of 1, medium nan % of 0, large nan % of 0"

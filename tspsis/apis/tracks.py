@@ -37,14 +37,18 @@ def is_box_conditioned(cfg) -> bool:
     return rpn.get("type") == "GroundTruthProposals" or bool(rcnn.get("given_boxes", False))
 
 
+_SET_ASIDE_BY_THE_TRACK = ("model.train_cfg.", "model.rpn_head.")  # what the track's mixin replaces
+
+
 def on_given_boxes(request: RunRequest) -> RunRequest:
     """``request`` (a test's, ``RunRequest.test_of``) with the track's mixin merged last: a detector-track checkpoint
     then segments the val images' ground-truth boxes, its RPN and box head set aside. What its mask heads learned,
-    apart from what its detector finds. Options on ``model.train_cfg`` are left out: they never act on a test, and
-    the mixin replaces the RoI sampler they may name (e.g. ``model.train_cfg.rcnn.sampler.num``). A request already
-    in the track is returned as it is."""
+    apart from what its detector finds. Options on ``model.train_cfg`` and ``model.rpn_head`` are left out: the
+    mixin replaces the RoI sampler and the RPN they may name (e.g. ``model.train_cfg.rcnn.sampler.num``,
+    ``model.rpn_head.loss_cls.loss_weight``), and a training option never acts on a test. A request already in the
+    track is returned as it is."""
     mixin = (CONFIGS / BOX_TRACK_MIXIN).resolve()
     if mixin in request.mixins:
         return request
-    options = tuple(o for o in request.cfg_options if not o.lstrip("+").startswith("model.train_cfg."))
+    options = tuple(o for o in request.cfg_options if not o.lstrip("+").startswith(_SET_ASIDE_BY_THE_TRACK))
     return dataclasses.replace(request, mixins=(*request.mixins, mixin), cfg_options=options, composition=None)

@@ -174,7 +174,7 @@ def _data_fingerprint(data_root: Path, profile: str) -> list:
 def resolve(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
             gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
             cfg_options: Iterable[str] = (), track: str | None = None, seed: int = 0, nodes: int = 1,
-            mixins: Iterable[str | Path] = ()) -> Experiment:
+            mixins: Iterable[str | Path] = (), init_from: str | Path | None = None) -> Experiment:
     """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
     seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K`` / a coverage spec
@@ -185,6 +185,8 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     seed: the training seed (``randomness.seed`` of the resolved config, so part of the key).
     gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``), on each of ``nodes`` machines.
     mixins: config files (paths under configs/, or absolute) merged after the row's own: a variant of your own.
+    init_from: a checkpoint the row starts from instead of the profile's shared pre-training (e.g. the other
+    track's); like every option, it is part of the config and so of the key.
     """
     track = PROFILES[profile].track if track is None and profile in PROFILES else track
     spec = config(method, direction, profile, track)
@@ -205,12 +207,18 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     data_root = Path(data_root).resolve()
     options = [*schedule.cfg_options, *cfg_options]
     pretrained = None
-    if schedule.pretrain_iters is not None and method != PRETRAINING.label and not untrained:
-        pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
+    starts_pretrained = schedule.pretrain_iters is not None and method != PRETRAINING.label and not untrained
+    if init_from is not None and not starts_pretrained:
+        raise ValueError(f"init_from: {method} ({profile} profile, {track} track) does not start from a shared "
+                         "pre-training, so there is none to replace")
+    if starts_pretrained:
+        if init_from is None:
+            pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
+        checkpoint = pretrained.final_checkpoint if init_from is None else Path(init_from).resolve()
         # the detector's init_cfg loads after every module's own initialisation (mmengine BaseModule.init_weights),
         # non-strictly: what the pre-training has not (mask heads, OPMask's conv box head) keeps its own init
         # ('+': keys the detector accepts but the configs do not set; tspsis.engine.config.checked_options)
-        options += ["+model.init_cfg.type=Pretrained", f"+model.init_cfg.checkpoint={pretrained.final_checkpoint}"]
+        options += ["+model.init_cfg.type=Pretrained", f"+model.init_cfg.checkpoint={checkpoint}"]
     request = RunRequest(spec.leaf, spec.mixins, tuple(options), data_root, iters, seed,
                          composition=compose(spec.leaf, spec.mixins))  # this run's one parse in this process
     if seen is not None:  # train and score on another split: its files in place of the direction's own
