@@ -5,11 +5,9 @@ score-independent mean mask IoU of the box-conditioned track. ``tspsis.plugin.me
 Modules, by concern: ``rules`` (constants and the rules stored in every metrics file), ``loading`` (ground truth,
 manifest groups, detections), ``coco_subset`` (COCOeval restricted to a ground-truth subset, ``coco_ap``),
 ``overlap_subsets`` (O of ground truth and detections, the subsets), ``fp_attribution``, ``mask_iou`` and
-``evaluate`` (``evaluate``: all of them, step by step; ``evaluate_files``, ``load``, ``format_metrics``); beside them
-``attributes`` (what a detector confuses when categories combine attributes, e.g. the synthetic shape and appearance).
+``evaluate`` (``evaluate``: all of them, step by step; ``evaluate_files``, ``load``, ``format_metrics``).
 """
 from tspsis.core.splits import load_manifest
-from tspsis.eval.attributes import attribute_accuracy, attribute_box_ap
 from tspsis.eval.coco_subset import SubsetCOCOeval, SubsetCOCOevalFaster, coco_ap
 from tspsis.eval.evaluate import evaluate, evaluate_files, format_metrics, load
 from tspsis.eval.fp_attribution import false_positive_attribution
@@ -20,7 +18,7 @@ from tspsis.eval.rules import (AP_NAMES, BACKENDS, DETECTION_OVERLAP_RULE, FP_MA
                                MASK_IOU_MIN_BOX_IOU, MASK_IOU_RULE, OVERLAPPED_THRESHOLD, SUBSET_RULE)
 
 __all__ = [
-    "AP_NAMES", "BACKENDS", "attribute_accuracy", "attribute_box_ap", "DETECTION_OVERLAP_RULE", "FP_MATCH_IOU", "FP_RULE", "GROUPS", "IOU_TYPES",
+    "AP_NAMES", "BACKENDS", "DETECTION_OVERLAP_RULE", "FP_MATCH_IOU", "FP_RULE", "GROUPS", "IOU_TYPES",
     "MASK_IOU_MIN_BOX_IOU", "MASK_IOU_RULE", "OVERLAPPED_THRESHOLD", "SUBSET_RULE", "SubsetCOCOeval",
     "SubsetCOCOevalFaster", "coco_ap", "detection_overlaps", "evaluate", "evaluate_files", "false_positive_attribution",
     "format_metrics", "load", "load_detections", "load_manifest", "mask_iou_by_overlap",

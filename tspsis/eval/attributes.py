@@ -6,6 +6,9 @@ category-wise and the class-agnostic AP: an attribute whose merged AP is close t
 right; one whose merged AP stays at the category-wise AP is what the detector confuses.
 ``attribute_accuracy``: of the detections that find an object (class-agnostic box IoU >= ``iou``, COCO's greedy
 matching by score, each object once) and score at least ``min_score``, the share that names the object's attribute.
+
+An analysis of finished runs' detections: imported by its own name, never by ``tspsis.eval``'s ``__init__``, so that
+it stays out of the code a training process runs and of the run keys (``tspsis.lab.digest``).
 """
 from __future__ import annotations
 
