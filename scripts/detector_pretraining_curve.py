@@ -4,7 +4,8 @@ Trains the shared pre-trained detector of a profile (``tspsis.lab.registry.PRETR
 box head on every category's boxes, no masks) for each length of ``--iters`` on another generator seed's data, keeps
 every checkpoint (a sixth of the run apart, as every schedule here), tests each on the held-out data's own val
 images and prints / appends one row per checkpoint: box AP on all, seen and unseen categories. The lengths train two
-at a time with one thread each.
+at a time with one thread each, from the weights the profile's pre-training starts from (``demo-detector``: the box
+track's box-classification pre-training, ``Schedule.detector_init_iters``; ``--from-scratch``: random weights).
 
     python scripts/detector_pretraining_curve.py --iters 900 1800 --out docs/detector_pretraining_rows.jsonl \
         --plot docs/detector_pretraining.png
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="where the pre-trainings of this study are cached")
     ap.add_argument("--iters", nargs="*", type=int, default=[900, 1800], help="pre-training lengths (none: only --plot)")
     ap.add_argument("--cfg-options", nargs="+", default=[], help="overrides of the pre-training config")
+    ap.add_argument("--from-scratch", action="store_true", help="start from random weights even where the profile "
+                                                                "starts from the box track's pre-training")
     ap.add_argument("--out", type=Path, help="append the rows (JSON lines) to this file")
     ap.add_argument("--plot", type=Path, help="draw box AP against iterations (every row of --out) here")
     args = ap.parse_args(argv)
@@ -59,13 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     if args.iters:
         data = lab.prepare_data(args.profile, args.data_root, seed=args.data_seed)
+        # the profile's start (Schedule.detector_init_iters: the box track's pre-training, trained first), if any
+        start = None if args.from_scratch else lab.pretraining(args.profile, data["root"], track="detector").pretrained
         runs = [lab.resolve(PRETRAINING.label, _PRETRAIN_DIRECTION, profile=args.profile, data_root=data["root"],
-                            work_dir=args.work_dir, max_iters=n, track="detector",
+                            work_dir=args.work_dir, max_iters=n, track="detector", init_from=start,
                             cfg_options=["default_hooks.checkpoint.max_keep_ckpts=-1", *args.cfg_options])
                 for n in args.iters]
+        if start is not None:
+            start.train()
+        options = [*args.cfg_options, *([f"from the box track's {start.max_iters}-iteration pre-training"]
+                                        if start is not None else [])]
         os.environ["OMP_NUM_THREADS"] = "1"  # launch passes it on: one thread per run, two runs at once
         with ThreadPoolExecutor(2) as pool:
-            rows = [dict(row, options=args.cfg_options) for rows_of_run in pool.map(_checkpoint_rows, runs)
+            rows = [dict(row, options=options) for rows_of_run in pool.map(_checkpoint_rows, runs)
                     for row in rows_of_run]
         print(f"held-out data {data['root']}: box AP (%) of the shared pre-trained detector on its val images")
         print("| schedule | iterations | " + " | ".join(f"{r} box AP" for r in RECORDS) + " |\n|---|---|---|---|---|")
@@ -78,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         every = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out else rows
         def label(row: dict) -> str:  # an option by the last two parts of its key: short enough for a legend
-            options = " ".join(".".join(key.split(".")[-2:]) + f"={value}"
-                               for key, value in (o.lstrip("+").split("=", 1) for o in row.get("options") or []))
+            options = " ".join(".".join(o.lstrip("+").split("=", 1)[0].split(".")[-2:]) + "=" + o.split("=", 1)[1]
+                               if "=" in o else o for o in row.get("options") or [])
             return f"schedule of {row['schedule']} iterations" + (f", {options}" if options else "")
         labels = list(dict.fromkeys(label(r) for r in every))
         iters = sorted({r["iters"] for r in every})

@@ -96,3 +96,22 @@ def test_the_shared_detector_is_trained_once_and_its_box_ap_kept(data, tmp_path)
     state = torch.load(row.pretrained.final_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     assert any(name.startswith("rpn_head.") for name in state)  # the RPN is pre-trained too
     assert {"bbox", "segm"} <= set(run.metrics)  # the row: masks of its detections
+
+
+def test_a_detector_pretraining_can_start_from_the_box_tracks(data, monkeypatch):
+    """Schedule.detector_init_iters: the shared detector loads the box track's box-classification pre-training (the
+    very run the box-track profiles of the same data use) and trains it first; without it the detector starts from
+    scratch."""
+    from tspsis.lab import runs as runs_module
+
+    detector = experiments.pretraining("tiny-detector", data["root"])
+    box = experiments.pretraining("tiny", data["root"])
+    assert detector.pretrained is not None and detector.pretrained.work_dir == box.work_dir
+    assert detector.request.cfg.model.init_cfg.checkpoint == str(box.final_checkpoint)
+    assert experiments.pretraining("tiny", data["root"], track="detector").pretrained is None
+    order = []
+    monkeypatch.setattr(runs_module, "completed_run", lambda work_dir, *metrics: None)
+    monkeypatch.setattr(runs_module, "train", lambda request, work_dir, **kw: order.append(
+        (work_dir, kw["threads"])))
+    detector.train(threads=2)
+    assert order == [(box.work_dir, 2), (detector.work_dir, 2)]  # the box track's first, both on the given threads

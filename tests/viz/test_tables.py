@@ -177,3 +177,15 @@ def test_given_boxes_table_puts_each_row_from_detections_beside_its_masks_on_the
     assert rows == [["Mask R-CNN", "4.7", "18.9", "49.7", "21.9"],
                     ["Mask R-CNN + ours: its teacher Ft", viz.MISSING, "19.2", viz.MISSING, "23.4"]]  # Oracle: untested
     assert table.startswith("**voc → non-voc**")
+
+
+def test_the_shared_detectors_table_says_what_it_started_from_and_how_long_it_trained():
+    box = {record: {"AP": ap, "AP50": 2 * ap, "AP75": ap / 2} for record, ap in
+           (("all", 20.0), ("seen", 18.0), ("unseen", 22.0))}
+    text = viz.detector_table(box, 486.0, "the box track's box-classification pre-training (1500 iterations, 3.5 min)")
+    caption, table = text.split("\n\n")
+    assert caption.endswith("without masks, starting from the box track's box-classification pre-training (1500 "
+                            "iterations, 3.5 min); 8.1 min of training")
+    assert table.splitlines()[2:] == ["| all | 20.0 | 40.0 | 10.0 |", "| seen | 18.0 | 36.0 | 9.0 |",
+                                      "| unseen | 22.0 | 44.0 | 11.0 |"]
+    assert "starting from" not in viz.detector_table(box)

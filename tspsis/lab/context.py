@@ -216,6 +216,16 @@ class Context:
             return None
         return pretraining(self.profile, self.data_root, gpus=self.gpus, track=self.track, nodes=self.nodes).train()
 
+    def shared_detector_start(self) -> str | None:
+        """What the shared detector started from, for its caption: the box track's pre-training
+        (``Schedule.detector_init_iters``) with its iterations and minutes of training; None for random weights."""
+        detector = pretraining(self.profile, self.data_root, gpus=self.gpus, track=self.track, nodes=self.nodes)
+        if self.track != "detector" or detector.pretrained is None:
+            return None
+        seconds = training_seconds(detector.pretrained.train())
+        return (f"the box track's box-classification pre-training ({detector.pretrained.max_iters} iterations"
+                + (f", {seconds / 60:.1f} min" if seconds else "") + ")")
+
     def measure_coverage(self) -> dict[str, dict[str, dict]]:
         """The coverage study of the profile (``tspsis.lab.coverage.coverage_plan``): train every (method, split,
         seed) it needs (one ``run_all``), test the Oracle's checkpoints with each other split's manifest, and

@@ -100,7 +100,7 @@ class Experiment:
             return done
         if self.pretrained is not None:
             with _PRETRAINING_LOCK:  # parallel runs of run_all share one pre-training
-                self.pretrained.train()
+                self.pretrained.train(threads=threads)
         if self.seen is not None:
             ensure_split(self.data_root / "annotations", source_names(self.profile)[0], self.seen)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +174,7 @@ def _data_fingerprint(data_root: Path, profile: str) -> list:
 def resolve(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,
             gpus: int = 0, seen: str | None = None, max_iters: int | None | str = "profile",
             cfg_options: Iterable[str] = (), track: str | None = None, seed: int = 0, nodes: int = 1,
-            mixins: Iterable[str | Path] = (), init_from: str | Path | None = None) -> Experiment:
+            mixins: Iterable[str | Path] = (), init_from: str | Path | Experiment | None = None) -> Experiment:
     """Resolve a run without training it: config and mixins, options, cache key and run folder.
 
     seen: None (the direction's own split) or ``voc`` / ``nonvoc`` / ``first-K`` / a coverage spec
@@ -185,8 +185,9 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
     seed: the training seed (``randomness.seed`` of the resolved config, so part of the key).
     gpus: the number of processes, resolved (0 = CPU; see ``launch.resolve_gpus``), on each of ``nodes`` machines.
     mixins: config files (paths under configs/, or absolute) merged after the row's own: a variant of your own.
-    init_from: a checkpoint the row starts from instead of the profile's shared pre-training (e.g. the other
-    track's); like every option, it is part of the config and so of the key.
+    init_from: weights the row starts from instead of the profile's shared pre-training (e.g. the other track's), or
+    that a pre-training starts from: a checkpoint, or a resolved run (its final checkpoint; ``train`` trains it
+    first). Like every option, it is part of the config and so of the key.
     """
     track = PROFILES[profile].track if track is None and profile in PROFILES else track
     spec = config(method, direction, profile, track)
@@ -206,15 +207,15 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
         iters = 1  # nothing to learn (e.g. GrabCut on given boxes): one iteration, then the test pass
     data_root = Path(data_root).resolve()
     options = [*schedule.cfg_options, *cfg_options]
-    pretrained = None
     starts_pretrained = schedule.pretrain_iters is not None and method != PRETRAINING.label and not untrained
-    if init_from is not None and not starts_pretrained:
+    if init_from is not None and not (starts_pretrained or method == PRETRAINING.label):
         raise ValueError(f"init_from: {method} ({profile} profile, {track} track) does not start from a shared "
                          "pre-training, so there is none to replace")
-    if starts_pretrained:
-        if init_from is None:
-            pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
-        checkpoint = pretrained.final_checkpoint if init_from is None else Path(init_from).resolve()
+    pretrained = init_from if isinstance(init_from, Experiment) else None  # trained before this run
+    if init_from is None and starts_pretrained:
+        pretrained = pretraining(profile, data_root, gpus=gpus, track=track, nodes=nodes)
+    if pretrained is not None or init_from is not None:
+        checkpoint = pretrained.final_checkpoint if pretrained is not None else Path(init_from).resolve()
         # the detector's init_cfg loads after every module's own initialisation (mmengine BaseModule.init_weights),
         # non-strictly: what the pre-training has not (mask heads, OPMask's conv box head) keeps its own init
         # ('+': keys the detector accepts but the configs do not set; tspsis.engine.config.checked_options)
@@ -235,7 +236,7 @@ def resolve(method: str, direction: str, *, profile: str, data_root: str | Path,
                       code=code, nodes=nodes, pretrained=pretrained)
 
 
-_PRETRAINING_LOCK = threading.Lock()
+_PRETRAINING_LOCK = threading.RLock()  # reentrant: a pre-training may start from another
 
 
 def pretraining(profile: str, data_root: str | Path, gpus: int = 0, track: str | None = None,
@@ -254,9 +255,16 @@ def pretraining(profile: str, data_root: str | Path, gpus: int = 0, track: str |
 @lru_cache(maxsize=None)
 def _pretraining(profile: str, data_root: Path, gpus: int, track: str | None, nodes: int, code: str,
                  data: str) -> Experiment:
+    schedule = PROFILES[profile].schedule
+    track = PROFILES[profile].track if track is None else track
+    start = None  # the detector track's pre-training may start from the box track's (Schedule.detector_init_iters)
+    if track == "detector" and schedule.detector_init_iters is not None:
+        start = resolve(PRETRAINING.label, _PRETRAIN_DIRECTION, profile=profile, data_root=data_root,
+                        work_dir=data_root / "pretrained", gpus=gpus, max_iters=schedule.detector_init_iters,
+                        track="box_conditioned", nodes=nodes)
     return resolve(PRETRAINING.label, _PRETRAIN_DIRECTION, profile=profile, data_root=data_root,
-                   work_dir=data_root / "pretrained", gpus=gpus, max_iters=PROFILES[profile].schedule.pretrain_iters,
-                   track=track, nodes=nodes)
+                   work_dir=data_root / "pretrained", gpus=gpus, max_iters=schedule.pretrain_iters,
+                   track=track, nodes=nodes, init_from=start)
 
 
 def run(method: str, direction: str, *, profile: str, data_root: str | Path, work_dir: str | Path,

@@ -177,12 +177,14 @@ def teacher_ratio_line(metrics: Mapping) -> str:
             f"{ratio['mean']:.2f} ({verdict}).")
 
 
-def detector_table(box: Mapping[str, Mapping], seconds: float | None = None) -> str:
+def detector_table(box: Mapping[str, Mapping], seconds: float | None = None, started_from: str | None = None) -> str:
     """The shared pre-trained detector of the detector track: box AP / AP50 / AP75 on all, seen and unseen
-    categories (``box`` = its metrics.json's ``bbox`` block) and, if given, its training seconds."""
+    categories (``box`` = its metrics.json's ``bbox`` block) and, if given, its training seconds and what it started
+    from (``tspsis.lab.Context.shared_detector_start``)."""
     rows = [[record, *(box[record].get(k) for k in ("AP", "AP50", "AP75"))] for record in ("all", "seen", "unseen")]
     caption = ("**The shared pre-trained detector**: box AP (%) on the val images of the detector (RPN + box head) "
                "every row of the track starts from, trained on every category's boxes without masks"
+               + (f", starting from {started_from}" if started_from else "")
                + (f"; {seconds / 60:.1f} min of training" if seconds else ""))
     return caption + "\n\n" + markdown_table(["categories", "box AP", "AP50", "AP75"], rows)
 
