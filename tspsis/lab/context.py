@@ -219,8 +219,10 @@ class Context:
     def shared_detector_start(self) -> str | None:
         """What the shared detector started from, for its caption: the box track's pre-training
         (``Schedule.detector_init_iters``) with its iterations and minutes of training; None for random weights."""
+        if self.schedule.pretrain_iters is None or self.track != "detector":  # as shared_detector: none to name
+            return None
         detector = pretraining(self.profile, self.data_root, gpus=self.gpus, track=self.track, nodes=self.nodes)
-        if self.track != "detector" or detector.pretrained is None:
+        if detector.pretrained is None:
             return None
         seconds = training_seconds(detector.pretrained.train())
         return (f"the box track's box-classification pre-training ({detector.pretrained.max_iters} iterations"
