@@ -178,7 +178,7 @@ _DEMO_DETECTOR = Schedule(
 # non-voc, MaskX R-CNN, Mask GrabCut on the detector's boxes, CPMask, OPMask and + ours, BoxInst and + ours on the
 # first seed; claim 5's r = threshold / CRF / interact with and without the pseudo-label warm-up on the 3 training
 # seeds. Table 5 is measured on Mask R-CNN + ours (those claim-5 rows), not on BoxInst + ours where the paper ran
-# it: BoxInst reaches 2.6 unseen box AP in the 600 iterations of a row (its FCOS head starts from scratch; the
+# it: BoxInst reaches 3 unseen box AP in the 600 iterations of a row (its FCOS head starts from scratch; the
 # reference run, docs/results.md), too little for its r(.) variants to say anything.
 _BOXINST_TABLE5 = ("BoxInst + ours: CRF", "BoxInst + ours: interact")
 _DEMO_DETECTOR_ALL = replace(
