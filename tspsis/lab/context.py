@@ -209,20 +209,24 @@ class Context:
                                                                       "given-boxes-teacher", None, given_boxes=True)
         return measured
 
+    def _detector_pretraining(self) -> Experiment | None:
+        """The profile's shared pre-training if it is a detector (the detector track with a pre-training); None
+        otherwise. Resolved, not trained."""
+        if self.schedule.pretrain_iters is None or self.track != "detector":
+            return None
+        return pretraining(self.profile, self.data_root, gpus=self.gpus, track=self.track, nodes=self.nodes)
+
     def shared_detector(self) -> Run | None:
         """The profile's shared pre-training if it is a detector with a test pass (the detector track: its
         ``metrics["bbox"]`` box AP on the val images), trained first if it is not cached; None otherwise."""
-        if self.schedule.pretrain_iters is None or self.track != "detector":
-            return None
-        return pretraining(self.profile, self.data_root, gpus=self.gpus, track=self.track, nodes=self.nodes).train()
+        detector = self._detector_pretraining()
+        return None if detector is None else detector.train()
 
     def shared_detector_start(self) -> str | None:
         """What the shared detector started from, for its caption: the box track's pre-training
         (``Schedule.detector_init_iters``) with its iterations and minutes of training; None for random weights."""
-        if self.schedule.pretrain_iters is None or self.track != "detector":  # as shared_detector: none to name
-            return None
-        detector = pretraining(self.profile, self.data_root, gpus=self.gpus, track=self.track, nodes=self.nodes)
-        if detector.pretrained is None:
+        detector = self._detector_pretraining()
+        if detector is None or detector.pretrained is None:
             return None
         seconds = training_seconds(detector.pretrained.train())
         return (f"the box track's box-classification pre-training ({detector.pretrained.max_iters} iterations"
